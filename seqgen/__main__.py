@@ -1,0 +1,5 @@
+"""`python -m seqgen` runs the command line."""
+
+from seqgen.cli import main
+
+main()

@@ -1,0 +1,126 @@
+"""The only code that reads or writes checkpoint files.
+
+Owns: the checkpoint format (a dict of tensors and plain JSON-like values, loadable with
+`torch.load(weights_only=True)`: model weights, model and training config, tokenizer, data
+description, counters, and for `last.pt` the optimizer state), atomic writes, finding a run's
+checkpoint, and rebuilding a model from one. Knows nothing about training loops or sampling.
+
+A run directory holds: best.pt (lowest val loss), last.pt (latest, with optimizer state),
+config.json (human-readable copy of the configs) and metrics.jsonl.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from seqgen.errors import SeqgenError
+from seqgen.models import build_model, config_from_dict
+from seqgen.tokenizer import tokenizer_from_dict
+
+FORMAT = "seqgen-checkpoint"
+FORMAT_VERSION = 1
+BEST = "best.pt"
+LAST = "last.pt"
+CONFIG = "config.json"
+METRICS = "metrics.jsonl"
+
+
+def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
+    """Write atomically: a temp file in the same directory, fsync, then rename over `path`."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "wb") as f:
+        torch.save({"format": FORMAT, "format_version": FORMAT_VERSION, **payload}, f)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def write_json_atomic(path: Path, obj: Any) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(obj, indent=2) + "\n")
+    os.replace(tmp, path)
+
+
+def load_checkpoint(path: Path) -> dict[str, Any]:
+    """Load and check a checkpoint; never unpickles arbitrary objects (weights_only=True)."""
+    path = Path(path)
+    if not path.is_file():
+        raise SeqgenError(f"checkpoint {path} does not exist")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else "unsafe content"
+        raise SeqgenError(
+            f"refusing to load {path}: it holds objects other than tensors and plain data ({first[:160]})"
+        ) from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as e:
+        raise SeqgenError(
+            f"{path} is not a readable checkpoint (truncated or corrupt: {str(e)[:120]})"
+        ) from None
+    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
+        raise SeqgenError(f"{path} is not a seqgen checkpoint")
+    if ckpt.get("format_version") != FORMAT_VERSION:
+        raise SeqgenError(
+            f"{path} has checkpoint format {ckpt.get('format_version')}; this seqgen reads {FORMAT_VERSION}"
+        )
+    return ckpt
+
+
+def find_runs(out_dir: Path) -> list[Path]:
+    """Run directories under `out_dir` that hold a checkpoint, newest first."""
+    if not out_dir.is_dir():
+        return []
+    runs = [d for d in out_dir.iterdir() if d.is_dir() and ((d / BEST).is_file() or (d / LAST).is_file())]
+    return sorted(
+        runs,
+        key=lambda d: max((d / f).stat().st_mtime for f in (BEST, LAST) if (d / f).is_file()),
+        reverse=True,
+    )
+
+
+def resolve_checkpoint(target: str | Path | None, out_dir: str | Path = "checkpoints") -> Path:
+    """A checkpoint file from a file, a run directory (best.pt, else last.pt) or None (newest run)."""
+    if target is None:
+        runs = find_runs(Path(out_dir))
+        if not runs:
+            raise SeqgenError(f"no trained run found under {out_dir}/; train one with `seqgen train`")
+        target = runs[0]
+    target = Path(target)
+    if target.is_dir():
+        for name in (BEST, LAST):
+            if (target / name).is_file():
+                return target / name
+        raise SeqgenError(f"{target} holds no checkpoint ({BEST} or {LAST}); is it a seqgen run directory?")
+    if not target.exists():
+        raise SeqgenError(f"{target} does not exist; give a run directory such as checkpoints/RUN")
+    return target
+
+
+def load_model(path: Path, device: torch.device | str = "cpu"):
+    """Rebuild (model in eval mode, tokenizer, checkpoint dict) from a checkpoint file."""
+    ckpt = load_checkpoint(path)
+    try:
+        cfg = config_from_dict(ckpt["model_type"], ckpt["model_config"])
+        model = build_model(ckpt["model_type"], cfg)
+        model.load_state_dict(ckpt["model"])
+        tokenizer = tokenizer_from_dict(ckpt["tokenizer"])
+    except (KeyError, RuntimeError, TypeError) as e:
+        raise SeqgenError(
+            f"{path} does not match this seqgen's models ({str(e).splitlines()[0][:160]})"
+        ) from None
+    if tokenizer.vocab_size != cfg.vocab_size:
+        raise SeqgenError(
+            f"{path}: tokenizer has {tokenizer.vocab_size} tokens but the model expects "
+            f"{cfg.vocab_size}; the checkpoint is inconsistent"
+        )
+    model.to(device).eval()
+    return model, tokenizer, ckpt

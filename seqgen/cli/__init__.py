@@ -1,0 +1,97 @@
+"""The `seqgen` command line: thin commands over the library.
+
+Owns: option parsing, building configs, one library call per command, and showing results
+(rich tables and progress bars). Library errors (`SeqgenError`) become one line on stderr and exit
+code 1; `--debug` shows the traceback instead. Nothing in the library imports this package.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from seqgen import __version__
+from seqgen.errors import SeqgenError
+
+app = typer.Typer(
+    name="seqgen",
+    help="Learn to generate music (ABC, MIDI) and text with an LSTM or a causal transformer.",
+    no_args_is_help=True,
+    add_completion=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+)
+console = Console()
+err_console = Console(stderr=True)
+STATE = {"debug": False}
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    return typer.Exit(code)
+
+
+def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn library errors into one line and an exit code (tracebacks only with --debug)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except (typer.Exit, typer.Abort):
+            raise
+        except SeqgenError as e:
+            if STATE["debug"]:
+                raise
+            raise fail(str(e)) from None
+        except KeyboardInterrupt:
+            if STATE["debug"]:
+                raise
+            raise fail("interrupted", 130) from None
+        except Exception as e:  # a bug: say so in one line, keep the traceback for --debug
+            if STATE["debug"]:
+                raise
+            raise fail(
+                f"internal error: {type(e).__name__}: {e} (rerun with --debug and report it)"
+            ) from None
+
+    return wrapper
+
+
+def _version(value: bool) -> None:
+    if value:
+        console.print(f"seqgen {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    debug: Annotated[bool, typer.Option("--debug", help="Show full tracebacks (for bug reports).")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """seqgen: prepare a corpus, train a model on it, sample new tunes or text.
+
+    Example: [bold]seqgen prepare && seqgen train --max-time 10 && seqgen sample --num-samples 5[/]
+    """
+    STATE["debug"] = debug
+
+
+from seqgen.cli import convert, prepare, sample, train  # noqa: E402  (commands register on `app`)
+
+__all__ = ["app", "main"]
+_ = (convert, prepare, sample, train)
+
+
+def main() -> None:
+    app(prog_name="seqgen")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,112 @@
+"""`seqgen convert midi`: ABC tunes (files, corpus tunes, samples) and event-token text -> MIDI."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+from seqgen.cli import app, console, err_console, handle_errors
+from seqgen.errors import SeqgenError
+
+convert_app = typer.Typer(help="Convert between formats.", no_args_is_help=True)
+app.add_typer(convert_app, name="convert")
+
+
+def _resolve_input(p: Path) -> Path:
+    """A path on disk, or a file of music21's bundled corpus such as oneills1850/0001-0050.abc."""
+    if p.exists():
+        return p
+    from seqgen.corpus.builtin import corpus_paths
+
+    want = p.as_posix()
+    for candidate in corpus_paths("all"):
+        if candidate.as_posix().endswith("/" + want):
+            return candidate
+    raise SeqgenError(
+        f"{p} does not exist (neither on disk nor in music21's corpus, e.g. oneills1850/0001-0050.abc)"
+    )
+
+
+def _jobs(inputs: list[Path]) -> list[tuple[str, str, str]]:
+    """(kind, label, text) per tune / token file: 'abc' tunes split out of tunebooks, 'events' text."""
+    from seqgen.corpus.abc import split_tunebook
+
+    jobs = []
+    for raw in inputs:
+        path = _resolve_input(raw)
+        files = (
+            sorted(f for f in path.rglob("*") if f.suffix.lower() in (".abc", ".txt"))
+            if path.is_dir()
+            else [path]
+        )
+        for f in files:
+            try:
+                text = f.read_text(encoding="utf-8", errors="replace")
+            except OSError as e:
+                raise SeqgenError(f"cannot read {f}: {e.strerror or e}") from None
+            if f.suffix.lower() == ".abc" or text.lstrip().startswith("X:"):
+                tunes = split_tunebook(text)
+                if not tunes:
+                    raise SeqgenError(f"{f} holds no ABC tune (no X: line)")
+                for k, tune in enumerate(tunes, start=1):
+                    jobs.append(("abc", f.stem if len(tunes) == 1 else f"{f.stem}_{k:03d}", tune))
+            else:
+                jobs.append(("events", f.stem, text))
+    return jobs
+
+
+@convert_app.command("midi")
+@handle_errors
+def midi_cmd(
+    inputs: Annotated[
+        list[Path],
+        typer.Argument(
+            help="ABC files or folders (tunebooks are split into tunes), "
+            "music21 corpus files, or event-token .txt files."
+        ),
+    ],
+    out: Annotated[Path, typer.Option(help="Directory for the .mid files.")] = Path("midi"),
+    force: Annotated[bool, typer.Option("--force", help="Overwrite existing .mid files.")] = False,
+) -> None:
+    """Convert ABC tunes (or event-token text from a MIDI model) to MIDI files, one per tune.
+
+    Examples:
+      [bold]seqgen convert midi oneills1850/0001-0050.abc --out midi/[/]   (a built-in corpus file)
+      [bold]seqgen convert midi samples/RUN/seed-1/ --out midi/[/]
+    """
+    from seqgen.music.abc import abc_to_midi
+    from seqgen.music.midi_io import write_midi
+    from seqgen.tokenizer.events import EventTokenizer
+
+    jobs = _jobs(inputs)
+    targets = [out / f"{label}.mid" for _, label, _ in jobs]
+    existing = [t for t in targets if t.exists()]
+    if existing and not force:
+        raise SeqgenError(
+            f"{existing[0]} already exists ({len(existing)} in all); pass --force or choose --out"
+        )
+    ok, failed = 0, []
+    progress = Progress(
+        TextColumn("converting"), BarColumn(), MofNCompleteColumn(), console=console, transient=True
+    )
+    with progress:
+        task = progress.add_task("convert", total=len(jobs))
+        for (kind, label, text), target in zip(jobs, targets, strict=False):
+            try:
+                if kind == "abc":
+                    abc_to_midi(text, target)
+                else:
+                    tok = EventTokenizer()
+                    write_midi(tok.decode_notes(tok.from_text(text)), target)
+                ok += 1
+            except SeqgenError as e:
+                failed.append((label, str(e)))
+            progress.advance(task)
+    for label, reason in failed:
+        err_console.print(f"[yellow]skipped[/] {label}: {reason}", highlight=False)
+    console.print(f"Wrote {ok} MIDI file(s) to {out}/; {len(failed)} failed.", highlight=False)
+    if ok == 0:
+        raise typer.Exit(1)

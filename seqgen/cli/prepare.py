@@ -1,0 +1,184 @@
+"""`seqgen prepare`: text, ABC or MIDI files (or a built-in folk corpus) -> data/NAME."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from seqgen.cli import app, console, handle_errors
+from seqgen.cli._progress import stage_progress
+from seqgen.config import PrepareConfig
+from seqgen.errors import SeqgenError
+
+DEFAULT_CORPUS = "oneills1850"
+
+
+def _reject(kind: str, **given: object) -> None:
+    wrong = [name for name, value in given.items() if value not in (None, False)]
+    if wrong:
+        raise SeqgenError(f"{', '.join(wrong)} does not apply to {kind} input; drop it")
+
+
+@app.command("prepare")
+@handle_errors
+def prepare_cmd(
+    paths: Annotated[
+        list[Path] | None,
+        typer.Argument(
+            help="Text (.txt), ABC (.abc) or MIDI (.mid) files or folders. None: the built-in folk corpus."
+        ),
+    ] = None,
+    name: Annotated[
+        str | None, typer.Option(help="Dataset name: writes DATA_DIR/NAME. Default: from the input.")
+    ] = None,
+    data_dir: Annotated[Path, typer.Option(help="Where datasets live.")] = Path("data"),
+    corpus: Annotated[
+        str | None, typer.Option(help="A built-in music21 folk collection (see --list-corpora), or 'all'.")
+    ] = None,
+    list_corpora: Annotated[
+        bool, typer.Option("--list-corpora", help="List the built-in corpora and exit.")
+    ] = False,
+    val_fraction: Annotated[float, typer.Option(help="Share of the data held out for validation.")] = (
+        PrepareConfig.val_fraction
+    ),
+    seed: Annotated[
+        int, typer.Option(help="Seed of the by-tune / by-piece split (music).")
+    ] = PrepareConfig.seed,
+    encoding: Annotated[str | None, typer.Option(help="Text encoding of text input (default utf-8).")] = None,
+    validate: Annotated[
+        bool, typer.Option("--validate", help="ABC: parse every tune with music21 and drop those that fail.")
+    ] = False,
+    titles: Annotated[
+        bool | None, typer.Option("--titles/--no-titles", help="ABC: keep T: title lines (default: keep).")
+    ] = None,
+    comments: Annotated[
+        bool | None,
+        typer.Option("--comments/--no-comments", help="ABC: keep % comment lines (default: drop)."),
+    ] = None,
+    info_fields: Annotated[
+        bool | None,
+        typer.Option(
+            "--info-fields/--no-info-fields",
+            help="ABC: keep non-musical header fields such as N:, O:, Z: (default: drop).",
+        ),
+    ] = None,
+    drums: Annotated[
+        bool | None,
+        typer.Option("--drums/--no-drums", help="MIDI: keep channel-10 percussion (default: keep)."),
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing dataset of that name.")] = False,
+) -> None:
+    """Turn a corpus into a token dataset (characters for text and ABC, note events for MIDI).
+
+    Examples:
+      [bold]seqgen prepare[/]                                  (O'Neill's 1850 tunes, built in)
+      [bold]seqgen prepare --corpus all[/]                      (all ~13,000 built-in folk tunes)
+      [bold]seqgen prepare my_tunes.abc --name mine --validate[/]
+      [bold]seqgen prepare input.txt --name shakespeare[/]
+      [bold]seqgen prepare midi_folder/ --no-drums[/]
+    """
+    from seqgen import prepare as lib
+
+    if list_corpora:
+        _show_corpora()
+        return
+    cfg = PrepareConfig(val_fraction=val_fraction, seed=seed)
+    t0 = time.perf_counter()
+    abc_opts = dict(titles=titles, comments=comments, info_fields=info_fields)
+    with stage_progress() as progress:
+        if paths and corpus:
+            raise SeqgenError("give either input paths or --corpus, not both")
+        if not paths:
+            corpus = corpus or DEFAULT_CORPUS
+            _reject("built-in ABC", **{"--encoding": encoding, "--drums/--no-drums": drums})
+            meta = lib.prepare_corpus(
+                corpus, data_dir, cfg, _abc_options(**abc_opts), validate, force, progress, out_name=name
+            )
+        else:
+            kind = lib.detect_kind(paths)
+            out = data_dir / (name or _default_name(paths))
+            if kind == "text":
+                _reject(
+                    "text",
+                    **{
+                        "--validate": validate,
+                        "--titles/--no-titles": titles,
+                        "--comments/--no-comments": comments,
+                        "--info-fields/--no-info-fields": info_fields,
+                        "--drums/--no-drums": drums,
+                    },
+                )
+                meta = lib.prepare_text(paths, out, cfg, encoding or "utf-8", force, progress)
+            elif kind == "abc":
+                _reject("ABC", **{"--encoding": encoding, "--drums/--no-drums": drums})
+                meta = lib.prepare_abc(paths, out, cfg, _abc_options(**abc_opts), validate, force, progress)
+            else:
+                _reject(
+                    "MIDI",
+                    **{
+                        "--encoding": encoding,
+                        "--validate": validate,
+                        "--titles/--no-titles": titles,
+                        "--comments/--no-comments": comments,
+                        "--info-fields/--no-info-fields": info_fields,
+                    },
+                )
+                meta = lib.prepare_midi(
+                    paths, out, cfg, drums if drums is not None else True, force, progress
+                )
+    _show_summary(meta, data_dir / meta["name"], time.perf_counter() - t0)
+
+
+def _abc_options(titles: bool | None, comments: bool | None, info_fields: bool | None):
+    from seqgen.corpus.abc import AbcOptions
+
+    opts = AbcOptions()
+    if titles is not None:
+        opts.keep_titles = titles
+    if comments is not None:
+        opts.keep_comments = comments
+    if info_fields is not None:
+        opts.keep_info_fields = info_fields
+    return opts
+
+
+def _default_name(paths: list[Path]) -> str:
+    p = paths[0].resolve()
+    return p.name if p.is_dir() else p.stem
+
+
+def _show_summary(meta: dict, out: Path, seconds: float) -> None:
+    counts = meta["counts"]
+    table = Table(title=f"Prepared {out} ({meta['kind']}) in {seconds:.2f} s", title_justify="left")
+    table.add_column("what")
+    table.add_column("value", justify="right")
+    for key, value in counts.items():
+        if isinstance(value, dict):
+            value = ", ".join(f"{n} {r}" for r, n in value.items()) or "none"
+        elif isinstance(value, int):
+            value = f"{value:,}"
+        table.add_row(key.replace("_", " "), str(value))
+    table.add_row("train tokens", f"{meta['tokens']['train']:,}")
+    table.add_row("val tokens", f"{meta['tokens']['val']:,}")
+    table.add_row("token dtype", meta["dtype"])
+    table.add_row("split", f"{meta['split']['method']}, val {meta['split']['val_fraction']:.0%}")
+    console.print(table)
+    for item in meta.get("skipped", [])[:10]:
+        console.print(f"  skipped {item['path']}: {item['reason']}", highlight=False)
+    console.print(f"Next: [bold]seqgen train --data {out}[/]", highlight=False)
+
+
+def _show_corpora() -> None:
+    from seqgen.corpus.builtin import list_corpora
+
+    table = Table(title="Built-in folk corpora (from the installed music21)", title_justify="left")
+    for col in ("name", "files", "tunes", "description"):
+        table.add_column(col, justify="right" if col in ("files", "tunes") else "left")
+    for info in list_corpora():
+        star = " (default)" if info.name == DEFAULT_CORPUS else ""
+        table.add_row(info.name + star, f"{info.files:,}", f"{info.tunes:,}", info.description)
+    console.print(table)

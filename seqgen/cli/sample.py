@@ -1,0 +1,186 @@
+"""`seqgen sample`: generate text, ABC tunes (+ MIDI) or MIDI from a trained run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from seqgen.cli import app, console, handle_errors
+from seqgen.config import DEFAULT_LENGTH, SampleConfig
+from seqgen.errors import SeqgenError
+
+S = SampleConfig
+
+
+def unescape(prompt: str) -> str:
+    r"""Shell-friendly prompts: the two characters \n (and \t) mean a newline (tab)."""
+    return prompt.replace("\\n", "\n").replace("\\t", "\t")
+
+
+def prompt_ids(kind: str, tokenizer, prompt: str | None, primer: Path | None) -> list[int]:
+    """The context the sampler starts from, for the data kind."""
+    if kind == "midi":
+        if prompt:
+            raise SeqgenError("--prompt does not apply to a MIDI model; use --primer FILE.mid")
+        ids = [tokenizer.eos_id]
+        if primer is not None:
+            from seqgen.music.midi_io import read_midi
+
+            ids += tokenizer.encode_notes(read_midi(primer, drums=tokenizer.drums))
+        return ids
+    if primer is not None:
+        raise SeqgenError(
+            f"--primer applies to MIDI models only; this model was trained on {kind}, use --prompt"
+        )
+    text = unescape(prompt or "")
+    bad = tokenizer.unknown(text)
+    if bad:
+        shown = " ".join(repr(c) for c in bad[:20])
+        raise SeqgenError(f"the prompt holds characters the model never saw: {shown}; remove them")
+    ids = tokenizer.encode(text)
+    if tokenizer.eos_id is not None:
+        return [tokenizer.eos_id, *ids]  # a tune starts right after an end-of-tune
+    if not ids:
+        ids = tokenizer.encode("\n") if "\n" in tokenizer.stoi else [0]
+    return ids
+
+
+@app.command("sample")
+@handle_errors
+def sample_cmd(
+    run: Annotated[
+        Path | None,
+        typer.Argument(help="A run directory (checkpoints/RUN) or checkpoint file. Default: the newest run."),
+    ] = None,
+    temperature: Annotated[
+        float, typer.Option(help="Randomness: <1 safer, >1 wilder, 0 greedy.")
+    ] = S.temperature,
+    top_k: Annotated[int | None, typer.Option(help="Sample only from the K most likely tokens.")] = None,
+    top_p: Annotated[
+        float | None,
+        typer.Option(help="Nucleus sampling: the smallest set of tokens with probability mass P."),
+    ] = None,
+    prompt: Annotated[
+        str | None,
+        typer.Option(help="Text/ABC to start from; \\n means newline, e.g. 'X:1\\nM:6/8\\nK:D\\n'."),
+    ] = None,
+    primer: Annotated[Path | None, typer.Option(help="MIDI models: a .mid file to continue.")] = None,
+    length: Annotated[
+        int | None,
+        typer.Option(
+            help="Max new tokens per sample (music stops at the end of "
+            "a tune). Default: 500 text, 2500 music."
+        ),
+    ] = None,
+    num_samples: Annotated[int, typer.Option(help="How many samples.")] = S.num_samples,
+    seed: Annotated[
+        int | None, typer.Option(help="Random seed; the same seed gives the same output.")
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            help="Directory for one file per sample. Default: print text; "
+            "music goes to samples/RUN/seed-SEED/."
+        ),
+    ] = None,
+    max_retries: Annotated[
+        int, typer.Option(help="Music: regenerate a tune that fails the check up to N times.")
+    ] = 3,
+    out_dir: Annotated[Path, typer.Option(help="Where runs are looked up when RUN is not given.")] = Path(
+        "checkpoints"
+    ),
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    force: Annotated[bool, typer.Option("--force", help="Overwrite existing sample files.")] = False,
+) -> None:
+    """Generate new text or music from a trained model.
+
+    Examples:
+      [bold]seqgen sample[/]                                             (newest run)
+      [bold]seqgen sample checkpoints/RUN --temperature 0.8 --num-samples 20 --out tunes/[/]
+      [bold]seqgen sample checkpoints/RUN --prompt 'X:1\\nM:6/8\\nK:D\\n' --seed 7[/]
+      [bold]seqgen sample checkpoints/shakespeare-transformer --prompt 'ROMEO:' --length 300 --top-p 0.9[/]
+    """
+    from seqgen import writer
+    from seqgen.checkpoint import load_model, resolve_checkpoint
+    from seqgen.device import resolve_device
+    from seqgen.sampler import sample
+
+    if max_retries < 0:
+        raise SeqgenError(f"--max-retries must be >= 0, got {max_retries}")
+    cfg = SampleConfig(
+        temperature=temperature,
+        top_k=top_k,
+        top_p=top_p,
+        length=length,
+        num_samples=num_samples,
+        seed=seed,
+        prompt=prompt or "",
+    )
+    path = resolve_checkpoint(run, out_dir)
+    dev = resolve_device(device)
+    model, tokenizer, ckpt = load_model(path, dev)
+    kind = ckpt["data"]["kind"]
+    cfg.length = cfg.length or DEFAULT_LENGTH[kind]
+    start = prompt_ids(kind, tokenizer, prompt, primer)
+    music = kind != "text"
+
+    def check(ids: list[int], ended: bool):
+        return writer.check(kind, writer.render(kind, tokenizer, start, ids), ended) if music else None
+
+    from seqgen.cli._progress import stage_progress
+
+    with stage_progress() as progress:
+        report = sample(
+            model,
+            start,
+            cfg,
+            tokenizer.eos_id,
+            dev,
+            check=check if music else None,
+            max_retries=max_retries if music else 0,
+            on_progress=lambda d, t: progress("sampling", d, t),
+        )
+    if out is None and music:
+        out = Path("samples") / path.parent.name / f"seed-{report.seed}"
+    if out is None:
+        for i, s in enumerate(report.samples):
+            if len(report.samples) > 1:
+                console.rule(f"sample {i + 1}")
+            console.print(writer.render(kind, tokenizer, start, s.ids).text, highlight=False, markup=False)
+        console.print(f"[dim](seed {report.seed})[/]")
+        return
+    planned = writer.planned_paths(kind, out, len(report.samples))
+    writer.refuse_existing(planned, force)
+    table = Table(
+        title=f"{len(report.samples)} samples from {path} (seed {report.seed}) -> {out}", title_justify="left"
+    )
+    for col in ("#", "files", "tokens", "notes", "seconds", "pitches", "tries", "check"):
+        table.add_column(col, justify="left" if col in ("files", "check") else "right")
+    for i, (s, paths) in enumerate(zip(report.samples, planned, strict=False)):
+        rendered = writer.render(kind, tokenizer, start, s.ids)
+        written = writer.write(kind, rendered, paths)
+        c = s.check
+        row = [str(i + 1), " ".join(p.name for p in written), str(len(s.ids))]
+        if c is not None:
+            pitches = f"{c.lowest}-{c.highest}" if c.lowest is not None else "-"
+            row += [
+                str(c.notes),
+                f"{c.seconds:.1f}",
+                pitches,
+                str(s.attempts),
+                "[green]ok[/]" if c.ok else f"[red]{c.reason}[/]",
+            ]
+        else:
+            row += ["-", "-", "-", "1", "-"]
+        table.add_row(*row)
+    console.print(table)
+    if music:
+        passed = sum(1 for s in report.samples if s.passed)
+        console.print(
+            f"{report.first_try} of {len(report.samples)} passed the music check on the first try; "
+            f"{passed} of {len(report.samples)} after retries (--max-retries {max_retries}).",
+            highlight=False,
+        )

@@ -1,0 +1,184 @@
+"""`seqgen train`: one training loop for the LSTM and the transformer, with a live progress bar."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from seqgen.cli import app, console, handle_errors
+from seqgen.cli.prepare import DEFAULT_CORPUS
+from seqgen.config import TrainConfig, model_config
+from seqgen.errors import SeqgenError
+
+T = TrainConfig
+
+
+class TrainView:
+    """Renders trainer events: a header, a bar with step/loss/tokens-per-second/ETA, eval lines."""
+
+    def __init__(self) -> None:
+        self.progress = Progress(
+            TextColumn("[bold]step {task.fields[step]:>6}"),
+            BarColumn(),
+            TextColumn("loss {task.fields[loss]:.4f}  {task.fields[tps]:>8,.0f} tok/s"),
+            TimeElapsedColumn(),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+            console=console,
+            transient=False,
+        )
+        self.task = self.progress.add_task("train", total=1000, step=0, loss=float("nan"), tps=0.0)
+
+    def __call__(self, kind: str, info: dict[str, Any]) -> None:
+        if kind == "start":
+            console.print(
+                f"Training {info['parameters']:,} parameters on {info['device']} ({info['precision']}), "
+                f"peak lr {info['lr']:g}, {info['tokens_per_step']:,} tokens/step -> {info['run_dir']}",
+                highlight=False,
+            )
+            self.progress.start()
+        elif kind == "step":
+            self.progress.update(
+                self.task,
+                completed=1000 * info["progress"],
+                step=info["step"],
+                loss=info["loss"],
+                tps=info["tokens_per_sec"],
+            )
+        elif kind == "eval":
+            mark = "  [green]best[/]" if info["improved"] else ""
+            self.progress.console.print(
+                f"step {info['step']:>6}  train {info['train_loss']:.4f}  val {info['val_loss']:.4f}  "
+                f"lr {info['lr']:.2e}  {info['elapsed_s']:7.1f} s{mark}",
+                highlight=False,
+            )
+        elif kind == "end":
+            self.progress.update(self.task, completed=1000)
+            self.progress.stop()
+
+    def close(self) -> None:
+        self.progress.stop()
+
+
+@app.command("train")
+@handle_errors
+def train_cmd(
+    data: Annotated[
+        Path | None,
+        typer.Option(
+            help="A prepared dataset (data/NAME). Default: the built-in folk corpus, prepared on first use."
+        ),
+    ] = None,
+    model: Annotated[str, typer.Option(help="transformer or lstm.")] = T.model,
+    run: Annotated[
+        str | None, typer.Option(help="Run name: writes OUT_DIR/RUN. Default: data-model-time.")
+    ] = None,
+    out_dir: Annotated[Path, typer.Option(help="Where runs are written.")] = Path(T.out_dir),
+    max_iters: Annotated[int | None, typer.Option(help="Budget in optimizer steps.")] = None,
+    max_time: Annotated[
+        float | None,
+        typer.Option(
+            help="Budget in minutes (default 10 when no budget is given; both: whichever ends first)."
+        ),
+    ] = None,
+    batch_size: Annotated[int, typer.Option(help="Sequences per step.")] = T.batch_size,
+    block_size: Annotated[
+        int | None, typer.Option(help="Context length (transformer) / BPTT length (LSTM).")
+    ] = None,
+    n_layer: Annotated[int | None, typer.Option(help="Layers.")] = None,
+    n_head: Annotated[int | None, typer.Option(help="Attention heads (transformer only).")] = None,
+    n_embd: Annotated[
+        int | None, typer.Option(help="Width; for the LSTM also the hidden size unless --hidden-size.")
+    ] = None,
+    hidden_size: Annotated[int | None, typer.Option(help="LSTM hidden size (LSTM only).")] = None,
+    dropout: Annotated[float | None, typer.Option(help="Dropout probability.")] = None,
+    learning_rate: Annotated[
+        float | None, typer.Option(help="Peak learning rate (default: tuned per model).")
+    ] = None,
+    warmup_iters: Annotated[int, typer.Option(help="Linear warm-up steps.")] = T.warmup_iters,
+    weight_decay: Annotated[float, typer.Option(help="AdamW weight decay (matrices only).")] = T.weight_decay,
+    grad_clip: Annotated[float, typer.Option(help="Gradient-norm clip (0: off).")] = T.grad_clip,
+    eval_interval: Annotated[
+        int, typer.Option(help="Evaluate train/val loss every N steps.")
+    ] = T.eval_interval,
+    eval_iters: Annotated[int, typer.Option(help="Batches per evaluation.")] = T.eval_iters,
+    seed: Annotated[int, typer.Option(help="Random seed (init and batches).")] = T.seed,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = T.device,
+    precision: Annotated[
+        str, typer.Option(help="auto (bf16 on CUDA, fp32 on CPU), fp32 or bf16.")
+    ] = T.precision,
+) -> None:
+    """Train a character/event-level LSTM or causal transformer on a prepared dataset.
+
+    Examples:
+      [bold]seqgen train[/]                                  (built-in folk tunes, 10 minutes)
+      [bold]seqgen train --data data/shakespeare --max-time 5[/]
+      [bold]seqgen train --data data/mine --model lstm --n-layer 2 --n-embd 512 --max-iters 3000[/]
+    """
+    from seqgen.dataset import open_dataset
+    from seqgen.trainer import Trainer
+
+    if data is None:
+        data = _default_dataset()
+    dataset = open_dataset(data)
+    mcfg = model_config(
+        model,
+        vocab_size=dataset.tokenizer.vocab_size,
+        block_size=block_size,
+        n_layer=n_layer,
+        n_head=n_head,
+        n_embd=n_embd,
+        hidden_size=hidden_size,
+        dropout=dropout,
+    )
+    cfg = TrainConfig(
+        data=str(data),
+        model=model,
+        run=run or "",
+        out_dir=str(out_dir),
+        batch_size=batch_size,
+        max_iters=max_iters,
+        max_time=max_time,
+        learning_rate=learning_rate,
+        warmup_iters=warmup_iters,
+        weight_decay=weight_decay,
+        grad_clip=grad_clip,
+        eval_interval=eval_interval,
+        eval_iters=eval_iters,
+        seed=seed,
+        device=device,
+        precision=precision,
+    )
+    cfg.run = run or f"{dataset.name}-{model}-{time.strftime('%Y%m%d-%H%M%S')}"
+    run_dir = out_dir / cfg.run
+    if run_dir.exists():
+        raise SeqgenError(f"{run_dir} already exists; pick another --run")
+    view = TrainView()
+    try:
+        result = Trainer(cfg, dataset, mcfg, run_dir, view).run()
+    finally:
+        view.close()
+    console.print(
+        f"Done: {result.steps:,} steps in {result.elapsed_s / 60:.1f} min, best val loss "
+        f"{result.best_val_loss:.4f}, {result.tokens_per_sec:,.0f} tokens/s.",
+        highlight=False,
+    )
+    console.print(f"Next: [bold]seqgen sample {run_dir}[/]", highlight=False)
+
+
+def _default_dataset() -> Path:
+    """data/<default corpus>, prepared now if it is not there yet."""
+    from seqgen.cli._progress import stage_progress
+    from seqgen.config import PrepareConfig
+    from seqgen.prepare import prepare_corpus
+
+    path = Path("data") / DEFAULT_CORPUS
+    if not (path / "meta.json").is_file():
+        console.print(f"No --data given: preparing the built-in corpus {DEFAULT_CORPUS} into {path} ...")
+        with stage_progress() as progress:
+            prepare_corpus(DEFAULT_CORPUS, Path("data"), PrepareConfig(), on_progress=progress)
+    return path

@@ -1,0 +1,166 @@
+"""Typed settings for every stage; each default lives here once and the CLI reads it from here.
+
+Owns: `PrepareConfig`, `TransformerConfig`, `LSTMConfig`, `TrainConfig`, `SampleConfig`, their
+validation, and their conversion to and from plain dicts (the form written beside datasets and
+checkpoints). Imports nothing from seqgen but the error type.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from seqgen.errors import SeqgenError
+
+# Sample length by data kind: a screenful of text; room for the longest corpus tune (2,439 chars)
+# or a minute or two of MIDI events. Music stops earlier, at the end of the tune.
+DEFAULT_LENGTH = {"text": 500, "abc": 2500, "midi": 2500}
+DEFAULT_MAX_TIME_MIN = 10.0  # `seqgen train` with no budget: good folk tunes on a laptop CPU
+
+
+def _check(cond: bool, msg: str) -> None:
+    if not cond:
+        raise SeqgenError(msg)
+
+
+@dataclass
+class PrepareConfig:
+    val_fraction: float = 0.1  # nanoGPT's 90/10, so val losses are comparable
+    seed: int = 1337  # only tune-level splits (ABC, MIDI) are seeded; text takes the tail
+
+    def __post_init__(self) -> None:
+        _check(0.0 < self.val_fraction < 1.0, f"--val-fraction must lie in (0, 1), got {self.val_fraction}")
+
+
+@dataclass
+class TransformerConfig:
+    """Decoder-only transformer. Defaults: the best CPU result we measured in a 5-10 minute budget."""
+
+    vocab_size: int = 0  # filled in from the dataset
+    block_size: int = 128  # context length in tokens
+    n_layer: int = 4
+    n_head: int = 4
+    n_embd: int = 256
+    dropout: float = 0.0  # short CPU runs underfit; raise to 0.1-0.2 for long runs on small data
+    bias: bool = False  # no biases in Linear/LayerNorm: slightly faster, no worse (nanoGPT)
+    learning_rate: float = 2e-3  # small models tolerate a high peak lr with warm-up and clipping
+
+    def __post_init__(self) -> None:
+        _check(self.n_layer >= 1, "--n-layer must be at least 1")
+        _check(self.n_embd >= 1 and self.n_head >= 1, "--n-embd and --n-head must be at least 1")
+        _check(
+            self.n_embd % self.n_head == 0,
+            f"--n-embd {self.n_embd} must be divisible by --n-head {self.n_head}",
+        )
+        _check(self.block_size >= 1, "--block-size must be at least 1")
+        _check(0.0 <= self.dropout < 1.0, "--dropout must lie in [0, 1)")
+
+
+@dataclass
+class LSTMConfig:
+    """Character-level stacked LSTM (cuDNN on CUDA). `block_size` is the truncated-BPTT length."""
+
+    vocab_size: int = 0
+    block_size: int = 128  # training sequence length; sampling has no context limit
+    n_layer: int = 2
+    n_embd: int = 512  # embedding width, and the hidden width unless hidden_size is set
+    hidden_size: int | None = None
+    dropout: float = 0.0
+    learning_rate: float = 3e-3
+
+    def __post_init__(self) -> None:
+        _check(self.n_layer >= 1, "--n-layer must be at least 1")
+        _check(self.n_embd >= 1, "--n-embd must be at least 1")
+        _check(self.hidden_size is None or self.hidden_size >= 1, "--hidden-size must be at least 1")
+        _check(self.block_size >= 1, "--block-size must be at least 1")
+        _check(0.0 <= self.dropout < 1.0, "--dropout must lie in [0, 1)")
+
+    @property
+    def hidden(self) -> int:
+        return self.hidden_size or self.n_embd
+
+
+MODEL_CONFIGS: dict[str, type] = {"transformer": TransformerConfig, "lstm": LSTMConfig}
+ModelConfig = TransformerConfig | LSTMConfig
+
+
+def model_config(model: str, **overrides: Any) -> ModelConfig:
+    """Build the config of `model`, refusing options that do not apply to it."""
+    if model not in MODEL_CONFIGS:
+        raise SeqgenError(f"unknown model {model!r}; choose one of: {', '.join(MODEL_CONFIGS)}")
+    cls = MODEL_CONFIGS[model]
+    names = {f.name for f in dataclasses.fields(cls)}
+    given = {k: v for k, v in overrides.items() if v is not None}
+    wrong = sorted(k for k in given if k not in names)
+    if wrong:
+        flags = ", ".join("--" + k.replace("_", "-") for k in wrong)
+        raise SeqgenError(f"{flags} does not apply to the {model} model; drop it or pick another --model")
+    return cls(**given)
+
+
+@dataclass
+class TrainConfig:
+    data: str = ""  # dataset directory (data/NAME)
+    model: Literal["transformer", "lstm"] = "transformer"
+    run: str = ""  # checkpoint directory name; empty -> data-model-time
+    out_dir: str = "checkpoints"
+    batch_size: int = 32
+    max_iters: int | None = None  # optimizer steps; stops at whichever budget ends first
+    max_time: float | None = None  # minutes; both None -> DEFAULT_MAX_TIME_MIN
+    learning_rate: float | None = None  # None -> the model config's tuned default
+    min_lr_ratio: float = 0.1  # cosine decays to learning_rate * min_lr_ratio
+    warmup_iters: int = 100
+    weight_decay: float = 0.1  # applied to matrices only (p.dim() >= 2)
+    beta1: float = 0.9
+    beta2: float = 0.99  # small batches: a shorter second-moment memory (nanoGPT char config)
+    grad_clip: float = 1.0  # 0 disables clipping
+    eval_interval: int = 250
+    eval_iters: int = 40
+    seed: int = 1337
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    precision: Literal["auto", "fp32", "bf16"] = "auto"  # auto: bf16 autocast on CUDA, fp32 on CPU
+    model_config: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.max_iters is None and self.max_time is None:
+            self.max_time = DEFAULT_MAX_TIME_MIN
+        _check(self.batch_size >= 1, "--batch-size must be at least 1")
+        _check(self.max_iters is None or self.max_iters >= 1, "--max-iters must be at least 1")
+        _check(self.max_time is None or self.max_time > 0, "--max-time must be positive (minutes)")
+        _check(self.learning_rate is None or self.learning_rate > 0, "--learning-rate must be positive")
+        _check(
+            self.eval_interval >= 1 and self.eval_iters >= 1, "--eval-interval and --eval-iters must be >= 1"
+        )
+        _check(self.warmup_iters >= 0, "--warmup-iters must be >= 0")
+        _check(self.grad_clip >= 0, "--grad-clip must be >= 0")
+        _check(self.device in ("auto", "cpu", "cuda"), "--device must be auto, cpu or cuda")
+        _check(self.precision in ("auto", "fp32", "bf16"), "--precision must be auto, fp32 or bf16")
+
+
+@dataclass
+class SampleConfig:
+    temperature: float = 0.8
+    top_k: int | None = None
+    top_p: float | None = None
+    length: int | None = None  # max new tokens per sample; None -> DEFAULT_LENGTH for the data kind
+    num_samples: int = 1
+    seed: int | None = None  # None: a fresh random seed, printed so the run can be repeated
+    prompt: str = ""
+
+    def __post_init__(self) -> None:
+        _check(self.temperature >= 0, f"--temperature must be >= 0 (0 = greedy), got {self.temperature}")
+        _check(self.top_k is None or self.top_k >= 1, f"--top-k must be at least 1, got {self.top_k}")
+        _check(self.top_p is None or 0 < self.top_p <= 1, f"--top-p must lie in (0, 1], got {self.top_p}")
+        _check(self.length is None or self.length >= 1, f"--length must be at least 1, got {self.length}")
+        _check(self.num_samples >= 1, f"--num-samples must be at least 1, got {self.num_samples}")
+
+
+def to_dict(cfg: Any) -> dict[str, Any]:
+    return dataclasses.asdict(cfg)
+
+
+def from_dict(cls: type, d: dict[str, Any]):
+    """Rebuild a dataclass from a dict, ignoring keys it does not know (older/newer files)."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    return cls(**{k: v for k, v in d.items() if k in names})

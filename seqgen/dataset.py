@@ -1,0 +1,199 @@
+"""Token datasets on disk: `data/NAME/{train.bin,val.bin,meta.json}`, and batches drawn from them.
+
+Owns: the on-disk layout (flat token-id arrays, uint8/uint16/uint32 by vocabulary size, memory-
+mapped so a corpus larger than RAM trains), the metadata file (tokenizer, sources, counts, split),
+atomic creation (a failed prepare never leaves or overwrites a dataset), and random training
+windows. Knows nothing about where tokens came from (see `prepare`) or about models.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from seqgen.errors import SeqgenError
+from seqgen.tokenizer import tokenizer_from_dict
+
+FORMAT_VERSION = 1
+META_FILE = "meta.json"
+SPLITS = ("train", "val")
+
+
+def dtype_for(vocab_size: int) -> np.dtype:
+    """The smallest unsigned integer type that holds every id."""
+    if vocab_size <= 1 << 8:
+        return np.dtype(np.uint8)
+    if vocab_size <= 1 << 16:
+        return np.dtype(np.uint16)
+    return np.dtype(np.uint32)
+
+
+class DatasetWriter:
+    """Writes a dataset into a temporary sibling directory and renames it into place on `commit`.
+
+    Use as a context manager; leaving the block without `commit` (an error) removes the temporary
+    directory and leaves any existing dataset untouched.
+    """
+
+    def __init__(self, out: Path, vocab_size: int, force: bool = False):
+        self.out = Path(out)
+        if self.out.exists() and not force:
+            raise SeqgenError(
+                f"{self.out} already exists; pass --force to replace it or --name to pick another"
+            )
+        self.out.parent.mkdir(parents=True, exist_ok=True)
+        self.dtype = dtype_for(vocab_size)
+        self.tmp = Path(tempfile.mkdtemp(prefix=f".{self.out.name}.", suffix=".tmp", dir=self.out.parent))
+        self.counts = dict.fromkeys(SPLITS, 0)
+        self._files = {s: open(self.tmp / f"{s}.bin", "wb") for s in SPLITS}  # noqa: SIM115
+
+    def append(self, split: str, ids: np.ndarray | list[int]) -> None:
+        arr = np.asarray(ids).astype(self.dtype, copy=False)
+        self._files[split].write(arr.tobytes())
+        self.counts[split] += len(arr)
+
+    def commit(self, meta: dict[str, Any]) -> dict[str, Any]:
+        for f in self._files.values():
+            f.close()
+        for s in SPLITS:
+            if self.counts[s] < 2:
+                raise SeqgenError(
+                    f"the {s} split would hold {self.counts[s]} tokens; give seqgen more data "
+                    "or change --val-fraction"
+                )
+        meta = {
+            "format_version": FORMAT_VERSION,
+            "name": self.out.name,
+            **meta,
+            "dtype": self.dtype.name,
+            "tokens": dict(self.counts),
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        }
+        (self.tmp / META_FILE).write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n")
+        if self.out.exists():
+            old = self.out.with_name(f".{self.out.name}.old")
+            shutil.rmtree(old, ignore_errors=True)
+            os.replace(self.out, old)
+            os.replace(self.tmp, self.out)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(self.tmp, self.out)
+        return meta
+
+    def __enter__(self) -> DatasetWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for f in self._files.values():
+            f.close()
+        if self.tmp.exists():
+            shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def write_documents(
+    out: Path,
+    tokenizer,
+    train: Iterable[np.ndarray],
+    val: Iterable[np.ndarray],
+    meta: dict[str, Any],
+    force: bool = False,
+) -> dict[str, Any]:
+    """Write tokenized documents, each followed by the tokenizer's end-of-document id."""
+    eos = tokenizer.eos_id
+    with DatasetWriter(out, tokenizer.vocab_size, force=force) as w:
+        for split, docs in (("train", train), ("val", val)):
+            for ids in docs:
+                w.append(split, ids)
+                if eos is not None:
+                    w.append(split, [eos])
+        return w.commit({**meta, "tokenizer": tokenizer.to_dict()})
+
+
+@dataclass
+class Dataset:
+    path: Path
+    meta: dict[str, Any]
+    tokenizer: Any
+    train: np.ndarray  # (N,) memory-mapped token ids
+    val: np.ndarray
+
+    @property
+    def kind(self) -> str:
+        """What the tokens encode: 'text', 'abc' or 'midi'."""
+        return self.meta["kind"]
+
+    @property
+    def name(self) -> str:
+        return self.meta.get("name", self.path.name)
+
+    def split(self, name: str) -> np.ndarray:
+        return self.train if name == "train" else self.val
+
+
+def open_dataset(path: str | Path) -> Dataset:
+    """Open a prepared dataset directory, checking that every file is there and consistent."""
+    path = Path(path)
+    meta_path = path / META_FILE
+    if not path.is_dir():
+        raise SeqgenError(f"{path} is not a prepared dataset directory; run `seqgen prepare` first")
+    if not meta_path.is_file():
+        raise SeqgenError(f"{path} has no {META_FILE}; it was not made by `seqgen prepare` (run it again)")
+    try:
+        meta = json.loads(meta_path.read_text())
+    except (OSError, ValueError) as e:
+        raise SeqgenError(f"{meta_path} is unreadable ({e}); prepare the dataset again") from None
+    if meta.get("format_version") != FORMAT_VERSION:
+        raise SeqgenError(
+            f"{meta_path} has format version {meta.get('format_version')}, this seqgen reads "
+            f"{FORMAT_VERSION}; prepare the dataset again"
+        )
+    tokenizer = tokenizer_from_dict(meta["tokenizer"])
+    arrays = {}
+    for s in SPLITS:
+        f = path / f"{s}.bin"
+        if not f.is_file():
+            raise SeqgenError(f"{f} is missing; prepare the dataset again")
+        arr = np.memmap(f, dtype=np.dtype(meta["dtype"]), mode="r")
+        if len(arr) != meta["tokens"][s]:
+            raise SeqgenError(
+                f"{f} holds {len(arr)} tokens but {META_FILE} says {meta['tokens'][s]}; "
+                "prepare the dataset again"
+            )
+        arrays[s] = arr
+    return Dataset(path, meta, tokenizer, arrays["train"], arrays["val"])
+
+
+class BatchSampler:
+    """Random (x, y) windows from one split: x = ids[i:i+T], y = ids[i+1:i+T+1].
+
+    Indices come from a seeded CPU generator, so a run is reproducible; the gather is one NumPy
+    fancy-index over the memmap (only the touched pages are read).
+    """
+
+    def __init__(self, data: np.ndarray, batch_size: int, block_size: int, seed: int, device: torch.device):
+        if len(data) < 2:
+            raise SeqgenError("a dataset split holds fewer than 2 tokens; prepare more data")
+        self.data = data
+        self.batch_size = batch_size
+        self.block_size = min(block_size, len(data) - 1)
+        self.device = device
+        self.generator = torch.Generator().manual_seed(seed)
+        self._offsets = np.arange(self.block_size + 1)
+
+    def next(self) -> tuple[torch.Tensor, torch.Tensor]:
+        hi = len(self.data) - self.block_size
+        ix = torch.randint(hi, (self.batch_size,), generator=self.generator).numpy()
+        chunk = torch.from_numpy(self.data[ix[:, None] + self._offsets].astype(np.int64))  # (B, T+1)
+        if self.device.type == "cuda":
+            chunk = chunk.pin_memory().to(self.device, non_blocking=True)
+        return chunk[:, :-1], chunk[:, 1:]

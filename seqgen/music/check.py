@@ -1,0 +1,88 @@
+"""Is a generated tune usable? Content checks on notes and on ABC text.
+
+Owns: `TuneCheck`, `check_notes` and `check_abc`. "music21 did not raise" is a weak test (it
+accepts an unclosed quote as a tune of 0 notes, folds impossible octaves), so these checks look
+at what comes out: enough notes, a sane length, pitches in an instrument's range. Does not own
+parsing (see `seqgen.music.abc`). Never raises for a bad tune: it returns `ok=False` and a reason.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from seqgen.errors import SeqgenError
+from seqgen.music.abc import abc_to_notes
+from seqgen.music.notes import Note, total_seconds
+
+PIANO_RANGE = (21, 108)  # A0..C8, MIDI pitches
+_K_FIELD = re.compile(r"(?m)^K:")
+_FIELD_LINE = re.compile(r"[A-Za-z+]:")
+
+
+@dataclass
+class TuneCheck:
+    ok: bool
+    reason: str | None  # short and human, e.g. "only 3 notes"; None when ok
+    notes: int
+    seconds: float
+    lowest: int | None  # MIDI pitch
+    highest: int | None
+
+
+def check_notes(
+    notes: list[Note],
+    min_notes: int = 8,
+    pitch_range: tuple[int, int] = PIANO_RANGE,
+    min_seconds: float = 2.0,
+    max_seconds: float = 600.0,
+) -> TuneCheck:
+    """Check a list of notes against count, pitch range (inclusive) and duration (seconds)."""
+    seconds = total_seconds(notes)
+    lowest = min((n.pitch for n in notes), default=None)
+    highest = max((n.pitch for n in notes), default=None)
+    lo, hi = pitch_range
+    reason = None
+    if len(notes) < min_notes:
+        reason = "no notes" if not notes else f"only {len(notes)} note{'s' if len(notes) > 1 else ''}"
+    elif lowest is not None and lowest < lo:
+        reason = f"pitch {lowest} outside {lo}..{hi}"
+    elif highest is not None and highest > hi:
+        reason = f"pitch {highest} outside {lo}..{hi}"
+    elif seconds < min_seconds:
+        reason = f"lasts {seconds:.1f} s (min {min_seconds:g})"
+    elif seconds > max_seconds:
+        reason = f"lasts {seconds:.0f} s (max {max_seconds:g})"
+    return TuneCheck(reason is None, reason, len(notes), seconds, lowest, highest)
+
+
+def _has_body_after_k(text: str) -> bool:
+    m = _K_FIELD.search(text)
+    if m is None:
+        return False
+    rest = text[m.end() :].split("\n")[1:]
+    return any(ln.strip() and not ln.lstrip().startswith("%") and not _FIELD_LINE.match(ln) for ln in rest)
+
+
+def check_abc(
+    text: str,
+    min_notes: int = 8,
+    pitch_range: tuple[int, int] = PIANO_RANGE,
+    min_seconds: float = 2.0,
+    max_seconds: float = 600.0,
+) -> TuneCheck:
+    """Check one ABC tune: a `K:` header with music after it, readable by music21, then
+    `check_notes` on what it plays (repeats expanded, grace notes dropped)."""
+    empty = TuneCheck(False, None, 0, 0.0, None, None)
+    if not _K_FIELD.search(text):
+        empty.reason = "no K: field"
+        return empty
+    if not _has_body_after_k(text):
+        empty.reason = "no music after K:"
+        return empty
+    try:  # no length cap here, so an overlong tune gets check_notes' reason
+        music = abc_to_notes(text, max_seconds=float("inf"))
+    except SeqgenError as exc:
+        empty.reason = str(exc)
+        return empty
+    return check_notes(music.notes, min_notes, pitch_range, min_seconds, max_seconds)

@@ -1,0 +1,167 @@
+"""Autoregressive generation: one loop for every model, many samples at once.
+
+Owns: temperature / top-k / top-p sampling, the decoding loop (prefill the prompt, then feed one
+token at a time through the model's state: the LSTM's (h, c), the transformer's KV cache),
+stopping at the end-of-document token, cropping to a model's context limit, and regenerating
+samples that a caller-supplied check rejects. Knows nothing about files or music formats.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from seqgen.config import SampleConfig
+from seqgen.device import autocast, resolve_precision
+from seqgen.errors import SeqgenError
+
+
+def next_token(
+    logits: torch.Tensor,
+    temperature: float,
+    top_k: int | None,
+    top_p: float | None,
+    generator: torch.Generator,
+) -> torch.Tensor:
+    """Draw one id per row from logits (B, V); temperature 0 is greedy. Returns (B,)."""
+    if temperature == 0:
+        return logits.argmax(dim=-1)
+    logits = logits.float() / temperature
+    if top_k is not None and top_k < logits.size(-1):
+        kth = torch.topk(logits, top_k, dim=-1).values[:, -1:]
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    probs = torch.softmax(logits, dim=-1)
+    if top_p is not None and top_p < 1.0:
+        sorted_p, order = probs.sort(dim=-1, descending=True)
+        # Drop a token when the mass before it already reaches top_p (the top token always stays).
+        drop = (sorted_p.cumsum(dim=-1) - sorted_p) >= top_p
+        sorted_p = sorted_p.masked_fill(drop, 0.0)
+        probs = torch.zeros_like(probs).scatter_(-1, order, sorted_p)
+    return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
+
+
+@torch.no_grad()
+def generate(
+    model: torch.nn.Module,
+    prompt: list[int],
+    n: int,
+    length: int,
+    temperature: float,
+    top_k: int | None,
+    top_p: float | None,
+    generator: torch.Generator,
+    eos_id: int | None = None,
+    device: torch.device | str = "cpu",
+) -> list[list[int]]:
+    """Generate `n` continuations of `prompt` (up to `length` new ids each, stopping after EOS).
+
+    Returns the new ids of each sample (the EOS id included when one was drawn).
+    """
+    device = torch.device(device)
+    if not prompt:
+        raise SeqgenError("generation needs at least one prompt token")
+    amp = resolve_precision("auto", device)
+    limit = model.context_limit
+    P = len(prompt)
+    hist = torch.empty((n, P + length), dtype=torch.long, device=device)  # every token so far
+    hist[:, :P] = torch.tensor(prompt, dtype=torch.long, device=device)
+    done = torch.zeros(n, dtype=torch.bool, device=device)
+    state = model.init_state(n, device)
+    feed = hist[:, max(0, P - limit) : P] if limit else hist[:, :P]
+    with autocast(device, amp):
+        logits, state = model(feed, state)
+    steps = 0
+    for t in range(length):
+        nxt = next_token(logits[:, -1, :], temperature, top_k, top_p, generator)
+        if eos_id is not None:
+            nxt = torch.where(done, torch.full_like(nxt, eos_id), nxt)
+            done |= nxt == eos_id
+        hist[:, P + t] = nxt
+        steps = t + 1
+        if t == length - 1 or (eos_id is not None and bool(done.all())):
+            break
+        if limit is not None and state is not None and state.length >= limit:
+            # Context full: start a fresh cache over the last `limit` tokens (exact cropping).
+            state = model.init_state(n, device)
+            feed = hist[:, P + t + 1 - limit : P + t + 1]
+        else:
+            feed = nxt[:, None]
+        with autocast(device, amp):
+            logits, state = model(feed, state)
+    out = hist[:, P : P + steps].tolist()
+    if eos_id is not None:
+        out = [row[: row.index(eos_id) + 1] if eos_id in row else row for row in out]
+    return out
+
+
+@dataclass
+class Sample:
+    ids: list[int]  # new ids, without the prompt and without a final EOS
+    ended: bool  # True when the model itself ended the document (drew EOS)
+    attempts: int = 1
+    check: Any = None  # what the caller's check returned for the accepted (or last) attempt
+    passed: bool = True
+
+
+@dataclass
+class SampleReport:
+    samples: list[Sample] = field(default_factory=list)
+    seed: int = 0
+
+    @property
+    def first_try(self) -> int:
+        return sum(1 for s in self.samples if s.passed and s.attempts == 1)
+
+
+def sample(
+    model: torch.nn.Module,
+    prompt: list[int],
+    cfg: SampleConfig,
+    eos_id: int | None,
+    device: torch.device | str = "cpu",
+    check: Callable[[list[int], bool], Any] | None = None,
+    max_retries: int = 0,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> SampleReport:
+    """Draw `cfg.num_samples` samples in batches; re-draw those `check` rejects, up to `max_retries`.
+
+    `check(ids, ended)` returns an object with a boolean `ok`; with no check every sample passes.
+    """
+    seed = cfg.seed if cfg.seed is not None else int(torch.randint(0, 2**31 - 1, (1,)).item())
+    device = torch.device(device)
+    gen = torch.Generator(device=device).manual_seed(seed)
+    report = SampleReport(seed=seed)
+    pending = list(range(cfg.num_samples))
+    results: dict[int, Sample] = {}
+    attempt = 0
+    while pending and attempt <= max_retries:
+        attempt += 1
+        rows = generate(
+            model,
+            prompt,
+            len(pending),
+            cfg.length,
+            cfg.temperature,
+            cfg.top_k,
+            cfg.top_p,
+            gen,
+            eos_id=eos_id,
+            device=device,
+        )
+        still = []
+        for i, row in zip(pending, rows, strict=False):
+            ended = eos_id is not None and bool(row) and row[-1] == eos_id
+            ids = row[:-1] if ended else row
+            verdict = check(ids, ended) if check else None
+            ok = verdict is None or bool(verdict.ok)
+            results[i] = Sample(ids, ended, attempt, verdict, ok)
+            if not ok:
+                still.append(i)
+        pending = still
+        if on_progress:
+            on_progress(cfg.num_samples - len(pending), cfg.num_samples)
+    report.samples = [results[i] for i in range(cfg.num_samples)]
+    return report

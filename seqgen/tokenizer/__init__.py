@@ -1,0 +1,29 @@
+"""Tokenizers: text <-> ids (characters) and notes <-> ids (MIDI events).
+
+Owns: the tokenizer contract and the registry that rebuilds a tokenizer from its JSON dict.
+Every tokenizer has `kind`, `vocab_size`, `eos_id` (end-of-document id, also used as the start
+context for sampling; None for plain text), `encode`, `decode`, and `to_dict()` (plain JSON types,
+so it is safe in metadata files and in `torch.load(weights_only=True)` checkpoints).
+Knows nothing about files on disk, models or training.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from seqgen.errors import SeqgenError
+from seqgen.tokenizer.char import CharTokenizer
+
+__all__ = ["CharTokenizer", "tokenizer_from_dict"]
+
+
+def tokenizer_from_dict(d: dict[str, Any]):
+    """Rebuild a tokenizer from `to_dict()` output."""
+    kind = d.get("kind")
+    if kind == "char":
+        return CharTokenizer.from_dict(d)
+    if kind == "midi-event":
+        from seqgen.tokenizer.events import EventTokenizer
+
+        return EventTokenizer.from_dict(d)
+    raise SeqgenError(f"unknown tokenizer kind {kind!r}; the metadata file may be from a newer seqgen")

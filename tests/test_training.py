@@ -1,0 +1,80 @@
+import json
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+from seqgen.checkpoint import BEST, LAST, load_checkpoint, load_model, resolve_checkpoint
+from seqgen.config import PrepareConfig, TrainConfig, model_config
+from seqgen.dataset import open_dataset
+from seqgen.prepare import prepare_text
+from seqgen.trainer import Trainer, lr_at
+
+SIZES = {
+    "transformer": dict(n_layer=2, n_head=2, n_embd=48, block_size=32),
+    "lstm": dict(n_layer=1, n_embd=96, block_size=32),
+}
+
+
+def train(text_file: Path, name: str, steps: int, run: str = "r", **kw):
+    if not Path("data/t").exists():
+        prepare_text([text_file], Path("data/t"), PrepareConfig())
+    ds = open_dataset("data/t")
+    mcfg = model_config(name, vocab_size=ds.tokenizer.vocab_size, **SIZES[name])
+    cfg = TrainConfig(
+        data="data/t",
+        model=name,
+        max_iters=steps,
+        eval_interval=max(1, steps // 2),
+        eval_iters=5,
+        batch_size=16,
+        **kw,
+    )
+    events = []
+    result = Trainer(cfg, ds, mcfg, Path("checkpoints") / run, lambda k, i: events.append((k, i))).run()
+    return ds, result, events
+
+
+@pytest.mark.parametrize("name", ["transformer", "lstm"])
+def test_short_run_learns(text_file: Path, name: str):
+    ds, result, events = train(text_file, name, steps=300)
+    chance = math.log(ds.tokenizer.vocab_size)
+    assert result.best_val_loss < 0.5 * chance, (result.best_val_loss, chance)
+    kinds = [k for k, _ in events]
+    assert kinds[0] == "start" and kinds[-1] == "end" and kinds.count("eval") == 2
+    lines = [json.loads(x) for x in Path("checkpoints/r/metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in lines] == [150, 300]
+    assert set(lines[0]) >= {"step", "train_loss", "val_loss", "lr", "tokens_per_sec", "elapsed_s"}
+    assert lines[1]["val_loss"] < lines[0]["val_loss"]
+
+
+@pytest.mark.parametrize("name", ["transformer", "lstm"])
+def test_checkpoint_round_trip_gives_identical_logits(text_file: Path, name: str):
+    _ds, result, _ = train(text_file, name, steps=20)
+    path = resolve_checkpoint(result.run_dir)
+    assert path.name == BEST and (result.run_dir / LAST).is_file()
+    raw = torch.load(path, weights_only=True)  # plain tensors and data only
+    assert raw["model_type"] == name and raw["tokenizer"]["kind"] == "char"
+    assert "optimizer" in load_checkpoint(result.run_dir / LAST)
+    model, tokenizer, _ = load_model(path)
+    again, _, _ = load_model(path)
+    x = torch.tensor([tokenizer.encode("The miller sang")])
+    assert torch.equal(model(x)[0], again(x)[0])
+    # The weights written are the ones trained: the file's tensors equal the loaded module's.
+    for k, v in raw["model"].items():
+        assert torch.equal(model.state_dict()[k], v)
+
+
+def test_same_seed_same_losses(text_file: Path):
+    _, a, _ = train(text_file, "transformer", steps=10, run="a")
+    _, b, _ = train(text_file, "transformer", steps=10, run="b")
+    assert a.best_val_loss == b.best_val_loss
+
+
+def test_lr_schedule_warms_up_then_decays():
+    cfg = TrainConfig(max_iters=1000, warmup_iters=100, min_lr_ratio=0.1)
+    lrs = [lr_at(s, s / 1000, 1.0, cfg) for s in range(1000)]
+    assert lrs[0] < lrs[50] < lrs[99] <= 1.0
+    assert lrs[100] > lrs[500] > lrs[999] >= 0.1
+    assert lr_at(1000, 1.0, 1.0, cfg) == pytest.approx(0.1)
