@@ -35,16 +35,19 @@ class PrepareConfig:
 
 @dataclass
 class TransformerConfig:
-    """Decoder-only transformer. Defaults: the best CPU result we measured in a 5-10 minute budget."""
+    """Decoder-only transformer. The defaults won a wall-clock sweep on a 2-core CPU (tiny
+    Shakespeare, 2.5 minutes each; BENCHMARKS.md): on a CPU, many small optimizer steps beat
+    fewer large ones, so the model is small and the batch is short. Scale up on a GPU."""
 
     vocab_size: int = 0  # filled in from the dataset
-    block_size: int = 128  # context length in tokens
+    block_size: int = 64  # context length in tokens
     n_layer: int = 4
     n_head: int = 4
-    n_embd: int = 256
+    n_embd: int = 128
     dropout: float = 0.0  # short CPU runs underfit; raise to 0.1-0.2 for long runs on small data
     bias: bool = False  # no biases in Linear/LayerNorm: slightly faster, no worse (nanoGPT)
-    learning_rate: float = 2e-3  # small models tolerate a high peak lr with warm-up and clipping
+    learning_rate: float = 2e-3  # beat nanoGPT's 1e-3 at equal time; warm-up and clipping keep it stable
+    batch_size: int = 12  # sequences per step (a training default, tuned with the model)
 
     def __post_init__(self) -> None:
         _check(self.n_layer >= 1, "--n-layer must be at least 1")
@@ -59,15 +62,18 @@ class TransformerConfig:
 
 @dataclass
 class LSTMConfig:
-    """Character-level stacked LSTM (cuDNN on CUDA). `block_size` is the truncated-BPTT length."""
+    """Character-level stacked LSTM (cuDNN on CUDA). `block_size` is the truncated-BPTT length.
+    Defaults: measured on a 2-core CPU (BENCHMARKS.md); an LSTM step is sequential in time, so a
+    short window and a wider batch keep the cores busy."""
 
     vocab_size: int = 0
-    block_size: int = 128  # training sequence length; sampling has no context limit
+    block_size: int = 64  # training sequence length; sampling has no context limit
     n_layer: int = 2
-    n_embd: int = 512  # embedding width, and the hidden width unless hidden_size is set
+    n_embd: int = 256  # embedding width, and the hidden width unless hidden_size is set
     hidden_size: int | None = None
     dropout: float = 0.0
     learning_rate: float = 3e-3
+    batch_size: int = 32  # sequences per step (a training default, tuned with the model)
 
     def __post_init__(self) -> None:
         _check(self.n_layer >= 1, "--n-layer must be at least 1")
@@ -105,7 +111,7 @@ class TrainConfig:
     model: Literal["transformer", "lstm"] = "transformer"
     run: str = ""  # checkpoint directory name; empty -> data-model-time
     out_dir: str = "checkpoints"
-    batch_size: int = 32
+    batch_size: int | None = None  # None -> the model config's tuned default
     max_iters: int | None = None  # optimizer steps; stops at whichever budget ends first
     max_time: float | None = None  # minutes; both None -> DEFAULT_MAX_TIME_MIN
     learning_rate: float | None = None  # None -> the model config's tuned default
@@ -125,7 +131,7 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.max_iters is None and self.max_time is None:
             self.max_time = DEFAULT_MAX_TIME_MIN
-        _check(self.batch_size >= 1, "--batch-size must be at least 1")
+        _check(self.batch_size is None or self.batch_size >= 1, "--batch-size must be at least 1")
         _check(self.max_iters is None or self.max_iters >= 1, "--max-iters must be at least 1")
         _check(self.max_time is None or self.max_time > 0, "--max-time must be positive (minutes)")
         _check(self.learning_rate is None or self.learning_rate > 0, "--learning-rate must be positive")

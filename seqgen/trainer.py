@@ -77,7 +77,9 @@ class Trainer:
         self.callback = callback or (lambda kind, info: None)
         self.device = resolve_device(cfg.device)
         self.amp_dtype = resolve_precision(cfg.precision, self.device)
-        self.lr = cfg.learning_rate or model_cfg.learning_rate
+        # Resolve the per-model defaults into the config, so the saved config is the run's own.
+        cfg.learning_rate = self.lr = cfg.learning_rate or model_cfg.learning_rate
+        cfg.batch_size = self.batch_size = cfg.batch_size or model_cfg.batch_size
         if self.device.type == "cuda":
             torch.backends.cuda.matmul.allow_tf32 = True
             torch.backends.cudnn.allow_tf32 = True
@@ -86,7 +88,7 @@ class Trainer:
         self.optimizer = make_optimizer(self.model, cfg, self.lr, self.device)
         self.block_size = model_cfg.block_size
         self.train_batches = BatchSampler(
-            dataset.train, cfg.batch_size, self.block_size, cfg.seed, self.device
+            dataset.train, self.batch_size, self.block_size, cfg.seed, self.device
         )
 
     # -- evaluation ---------------------------------------------------------------------------
@@ -103,7 +105,7 @@ class Trainer:
         for i, split in enumerate(("train", "val")):
             sampler = BatchSampler(
                 self.dataset.split(split),
-                self.cfg.batch_size,
+                self.batch_size,
                 self.block_size,
                 self.cfg.seed + 1 + i,
                 self.device,
@@ -153,7 +155,7 @@ class Trainer:
         )
         metrics = open(self.run_dir / METRICS, "a")  # noqa: SIM115
         n_params = count_parameters(self.model)
-        tokens_per_step = cfg.batch_size * self.train_batches.block_size
+        tokens_per_step = self.batch_size * self.train_batches.block_size
         max_time_s = cfg.max_time * 60 if cfg.max_time else None
         self.callback(
             "start",

@@ -48,14 +48,17 @@ def check(kind: str, rendered: Rendered, ended: bool):
     """The music check for ABC and MIDI samples (None for text: any text is accepted)."""
     if kind == "text":
         return None
-    from seqgen.music.check import TuneCheck, check_notes
+    from seqgen.music.check import TuneCheck, check_abc, check_notes
 
     if rendered.error:
         return TuneCheck(ok=False, reason=rendered.error, notes=0, seconds=0.0, lowest=None, highest=None)
-    verdict = check_notes(rendered.notes or [])
-    if verdict.ok and kind == "abc" and not ended:
-        verdict.ok, verdict.reason = False, "the tune did not end within --length"
-    return verdict
+    if kind == "abc":
+        # Header (K:, a body), parse, notes, range and length, all checked on the ABC text itself.
+        verdict = check_abc(rendered.text or "")
+        if verdict.ok and not ended:
+            verdict.ok, verdict.reason = False, "the tune did not end within --length"
+        return verdict
+    return check_notes(rendered.notes or [])
 
 
 def planned_paths(kind: str, out_dir: Path, count: int, stem: str = "sample") -> list[list[Path]]:

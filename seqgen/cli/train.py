@@ -85,7 +85,9 @@ def train_cmd(
             help="Budget in minutes (default 10 when no budget is given; both: whichever ends first)."
         ),
     ] = None,
-    batch_size: Annotated[int, typer.Option(help="Sequences per step.")] = T.batch_size,
+    batch_size: Annotated[
+        int | None, typer.Option(help="Sequences per step (default: tuned per model).")
+    ] = None,
     block_size: Annotated[
         int | None, typer.Option(help="Context length (transformer) / BPTT length (LSTM).")
     ] = None,
