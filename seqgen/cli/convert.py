@@ -74,7 +74,9 @@ def midi_cmd(
     """Convert ABC tunes (or event-token text from a MIDI model) to MIDI files, one per tune.
 
     Examples:
+
       [bold]seqgen convert midi oneills1850/0001-0050.abc --out midi/[/]   (a built-in corpus file)
+
       [bold]seqgen convert midi samples/RUN/seed-1/ --out midi/[/]
     """
     from seqgen.music.abc import abc_to_midi

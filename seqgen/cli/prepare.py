@@ -75,10 +75,15 @@ def prepare_cmd(
     """Turn a corpus into a token dataset (characters for text and ABC, note events for MIDI).
 
     Examples:
+
       [bold]seqgen prepare[/]                                  (O'Neill's 1850 tunes, built in)
+
       [bold]seqgen prepare --corpus all[/]                      (all ~13,000 built-in folk tunes)
+
       [bold]seqgen prepare my_tunes.abc --name mine --validate[/]
+
       [bold]seqgen prepare input.txt --name shakespeare[/]
+
       [bold]seqgen prepare midi_folder/ --no-drums[/]
     """
     from seqgen import prepare as lib

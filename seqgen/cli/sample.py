@@ -98,9 +98,13 @@ def sample_cmd(
     """Generate new text or music from a trained model.
 
     Examples:
+
       [bold]seqgen sample[/]                                             (newest run)
+
       [bold]seqgen sample checkpoints/RUN --temperature 0.8 --num-samples 20 --out tunes/[/]
+
       [bold]seqgen sample checkpoints/RUN --prompt 'X:1\\nM:6/8\\nK:D\\n' --seed 7[/]
+
       [bold]seqgen sample checkpoints/shakespeare-transformer --prompt 'ROMEO:' --length 300 --top-p 0.9[/]
     """
     from seqgen import writer

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 from typing import Annotated, Any
@@ -56,6 +57,7 @@ class TrainView:
                 f"lr {info['lr']:.2e}  {info['elapsed_s']:7.1f} s{mark}",
                 highlight=False,
             )
+            sys.stdout.flush()  # eval lines reach a redirected log as they happen
         elif kind == "end":
             self.progress.update(self.task, completed=1000)
             self.progress.stop()
@@ -117,8 +119,11 @@ def train_cmd(
     """Train a character/event-level LSTM or causal transformer on a prepared dataset.
 
     Examples:
+
       [bold]seqgen train[/]                                  (built-in folk tunes, 10 minutes)
+
       [bold]seqgen train --data data/shakespeare --max-time 5[/]
+
       [bold]seqgen train --data data/mine --model lstm --n-layer 2 --n-embd 512 --max-iters 3000[/]
     """
     from seqgen.dataset import open_dataset
