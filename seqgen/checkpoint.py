@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import re
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -55,17 +56,24 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise SeqgenError(f"checkpoint {path} does not exist")
+    with open(path, "rb") as f:
+        magic = f.read(4)
+    if magic != b"PK\x03\x04":  # torch.save writes a zip archive
+        what = "is empty" if not magic else "is not a checkpoint file (torch.save writes a zip archive)"
+        raise SeqgenError(f"{path} {what}; give a run directory such as checkpoints/RUN or its best.pt")
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else "unsafe content"
-        raise SeqgenError(
-            f"refusing to load {path}: it holds objects other than tensors and plain data ({first[:160]})"
-        ) from None
+        found = re.search(r"GLOBAL ([\w.]+)", str(e))
+        what = (
+            f"it would import {found.group(1)}"
+            if found
+            else "it holds objects other than tensors and plain data"
+        )
+        raise SeqgenError(f"refusing to load {path}: {what}; only load checkpoints you trust") from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as e:
-        raise SeqgenError(
-            f"{path} is not a readable checkpoint (truncated or corrupt: {str(e)[:120]})"
-        ) from None
+        why = str(e).strip().splitlines()[0][:120] if str(e).strip() else type(e).__name__
+        raise SeqgenError(f"{path} is not a readable checkpoint (truncated or corrupt: {why})") from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         raise SeqgenError(f"{path} is not a seqgen checkpoint")
     if ckpt.get("format_version") != FORMAT_VERSION:

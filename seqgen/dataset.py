@@ -47,11 +47,24 @@ class DatasetWriter:
 
     def __init__(self, out: Path, vocab_size: int, force: bool = False):
         self.out = Path(out)
-        if self.out.exists() and not force:
+        if self.out.exists():
+            if not force:
+                raise SeqgenError(
+                    f"{self.out} already exists; pass --force to replace it or --name to pick another"
+                )
+            # --force replaces a dataset (or an empty folder), never anything else of the user's.
+            is_dataset = self.out.is_dir() and (self.out / META_FILE).is_file()
+            if not (is_dataset or (self.out.is_dir() and not any(self.out.iterdir()))):
+                raise SeqgenError(
+                    f"{self.out} exists and is not a seqgen dataset; --force will not replace it, "
+                    "choose another --name or --data-dir"
+                )
+        try:
+            self.out.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
             raise SeqgenError(
-                f"{self.out} already exists; pass --force to replace it or --name to pick another"
-            )
-        self.out.parent.mkdir(parents=True, exist_ok=True)
+                f"cannot create {self.out.parent}: {e.strerror or e} (is --data-dir a file?)"
+            ) from None
         self.dtype = dtype_for(vocab_size)
         self.tmp = Path(tempfile.mkdtemp(prefix=f".{self.out.name}.", suffix=".tmp", dir=self.out.parent))
         self.counts = dict.fromkeys(SPLITS, 0)

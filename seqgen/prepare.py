@@ -134,7 +134,10 @@ def prepare_abc(
         raise SeqgenError(f"no usable ABC tunes in {', '.join(map(str, paths))} ({why})")
     train, val = split_tunes(tunes, cfg.val_fraction, cfg.seed)
     if not val or not train:
-        raise SeqgenError(f"only {len(tunes)} distinct tune(s) found; the train/val split needs at least 2")
+        raise SeqgenError(
+            f"all {len(tunes)} tune(s) are copies or versions of one tune; the train/val split "
+            "needs at least 2 different tunes"
+        )
     chars: set[str] = set()
     for t in tunes:
         chars.update(t.text)

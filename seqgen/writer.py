@@ -79,8 +79,8 @@ def write(kind: str, rendered: Rendered, paths: list[Path]) -> list[Path]:
     """Write one rendered sample to its planned paths; returns the files written."""
     written = []
     for path in paths:
-        path.parent.mkdir(parents=True, exist_ok=True)
         try:
+            path.parent.mkdir(parents=True, exist_ok=True)
             if path.suffix in (".txt", ".abc"):
                 path.write_text(rendered.text or "")
             elif path.suffix == ".mid" and rendered.notes:

@@ -115,3 +115,61 @@ def test_python_dash_m_and_version():
         [sys.executable, "-m", "seqgen", "--version"], capture_output=True, text=True, check=True
     )
     assert out.stdout.startswith("seqgen ")
+
+
+def _tiny_run(text_file: Path) -> None:
+    assert invoke("prepare", text_file, "--name", "p").exit_code == 0
+    assert invoke("train", "--data", "data/p", *TINY["lstm"], "--max-iters", "2", "--run", "r").exit_code == 0
+
+
+def test_printed_sample_is_the_text_itself(text_file: Path):
+    _tiny_run(text_file)
+    prompt = "The miller " * 12  # longer than a terminal line: must not be wrapped
+    r = invoke("sample", "checkpoints/r", "--prompt", prompt, "--length", "5", "--seed", "1")
+    assert r.exit_code == 0, r.output
+    assert r.stdout.startswith(prompt) and "(seed" not in r.stdout
+    assert len(r.stdout.splitlines()[0]) >= len(prompt.rstrip())
+
+
+def test_existing_output_is_refused_before_sampling(text_file: Path, monkeypatch: pytest.MonkeyPatch):
+    _tiny_run(text_file)
+    Path("afile").write_text("keep me")
+    r = invoke("sample", "checkpoints/r", "--out", "afile")
+    assert r.exit_code == 1 and "is a file, not a directory" in r.output
+    assert Path("afile").read_text() == "keep me"
+    Path("out").mkdir()
+    Path("out/sample_001.txt").write_text("keep me")
+    import seqgen.sampler
+
+    def boom(*a, **k):
+        raise AssertionError("sampled before checking the output")
+
+    monkeypatch.setattr(seqgen.sampler, "sample", boom)
+    r = invoke("sample", "checkpoints/r", "--out", "out")
+    assert r.exit_code == 1 and "already exists" in r.output
+    assert Path("out/sample_001.txt").read_text() == "keep me"
+
+
+def test_force_never_replaces_a_folder_that_is_not_a_dataset(text_file: Path):
+    Path("proj/src").mkdir(parents=True)
+    Path("proj/src/code.py").write_text("important")
+    r = invoke("prepare", text_file, "--data-dir", "proj", "--name", "src", "--force")
+    assert r.exit_code == 1 and "not a seqgen dataset" in r.output
+    assert Path("proj/src/code.py").read_text() == "important"
+    Path("dfile").write_text("x")
+    r = invoke("prepare", text_file, "--data-dir", "dfile")
+    assert r.exit_code == 1 and "cannot create dfile" in r.output and "internal error" not in r.output
+
+
+@pytest.mark.parametrize("args", [["prepare", "poem.txt", "--name", "../escaped"], ["train", "--run", "a/b"]])
+def test_names_are_plain(text_file: Path, args: list[str]):
+    r = invoke(*args)
+    assert r.exit_code == 1 and "must be a plain name" in r.output
+    assert not Path("../escaped").exists()
+
+
+@pytest.mark.parametrize("content,message", [(b"", "is empty"), (b"hello", "is not a checkpoint file")])
+def test_non_checkpoint_files_are_named_plainly(content: bytes, message: str):
+    Path("bad.pt").write_bytes(content)
+    r = invoke("sample", "bad.pt")
+    assert r.exit_code == 1 and message in r.output and "refusing" not in r.output

@@ -78,3 +78,19 @@ def test_lr_schedule_warms_up_then_decays():
     assert lrs[0] < lrs[50] < lrs[99] <= 1.0
     assert lrs[100] > lrs[500] > lrs[999] >= 0.1
     assert lr_at(1000, 1.0, 1.0, cfg) == pytest.approx(0.1)
+
+
+class _Exploit:
+    def __reduce__(self):
+        import os
+
+        return (os.system, ("echo PWNED > pwned.txt",))
+
+
+def test_malicious_checkpoint_is_refused_without_running_it():
+    from seqgen.errors import SeqgenError
+
+    torch.save({"format": "seqgen-checkpoint", "payload": _Exploit()}, "evil.pt")
+    with pytest.raises(SeqgenError, match=r"refusing to load evil.pt: it would import posix.system"):
+        load_checkpoint(Path("evil.pt"))
+    assert not Path("pwned.txt").exists()

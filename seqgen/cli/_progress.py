@@ -1,4 +1,4 @@
-"""Progress bars for long library calls (rich); the library reports, this shows."""
+"""Progress bars for long library calls (rich, on stderr, so stdout carries only results)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from contextlib import contextmanager
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from seqgen.cli import console
+from seqgen.cli import err_console
 
 
 @contextmanager
@@ -17,7 +17,7 @@ def stage_progress(transient: bool = True):
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
-        console=console,
+        console=err_console,
         transient=transient,
     )
     tasks: dict[str, int] = {}

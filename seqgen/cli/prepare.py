@@ -91,6 +91,7 @@ def prepare_cmd(
     if list_corpora:
         _show_corpora()
         return
+    check_name(name, "--name")
     cfg = PrepareConfig(val_fraction=val_fraction, seed=seed)
     t0 = time.perf_counter()
     abc_opts = dict(titles=titles, comments=comments, info_fields=info_fields)
@@ -136,6 +137,15 @@ def prepare_cmd(
                     paths, out, cfg, drums if drums is not None else True, force, progress
                 )
     _show_summary(meta, data_dir / meta["name"], time.perf_counter() - t0)
+
+
+def check_name(value: str | None, flag: str) -> None:
+    """A dataset or run name is one folder name: no path separators, no '..'."""
+    if value is not None and (not value or "/" in value or "\\" in value or value in (".", "..")):
+        raise SeqgenError(
+            f"{flag} {value!r} must be a plain name (no '/', '\\' or '..'); use --data-dir or "
+            "--out-dir to choose the folder"
+        )
 
 
 def _abc_options(titles: bool | None, comments: bool | None, info_fields: bool | None):

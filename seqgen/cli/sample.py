@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import random
+import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
-from seqgen.cli import app, console, handle_errors
+from seqgen.cli import app, console, err_console, handle_errors
 from seqgen.config import DEFAULT_LENGTH, SampleConfig
 from seqgen.errors import SeqgenError
 
@@ -134,6 +136,18 @@ def sample_cmd(
     def check(ids: list[int], ended: bool):
         return writer.check(kind, writer.render(kind, tokenizer, start, ids), ended) if music else None
 
+    # Fix the seed and the output paths before any work, so an existing file stops us early.
+    if cfg.seed is None:
+        cfg.seed = random.randrange(2**31 - 1)
+    if out is None and music:
+        out = Path("samples") / path.parent.name / f"seed-{cfg.seed}"
+    planned: list[list[Path]] = []
+    if out is not None:
+        if out.exists() and not out.is_dir():
+            raise SeqgenError(f"--out {out} is a file, not a directory; choose a directory")
+        planned = writer.planned_paths(kind, out, cfg.num_samples)
+        writer.refuse_existing(planned, force)
+
     from seqgen.cli._progress import stage_progress
 
     with stage_progress() as progress:
@@ -147,17 +161,16 @@ def sample_cmd(
             max_retries=max_retries if music else 0,
             on_progress=lambda d, t: progress("sampling", d, t),
         )
-    if out is None and music:
-        out = Path("samples") / path.parent.name / f"seed-{report.seed}"
     if out is None:
+        # The text itself goes to stdout untouched (no markup, no wrapping); the rest to stderr.
         for i, s in enumerate(report.samples):
             if len(report.samples) > 1:
-                console.rule(f"sample {i + 1}")
-            console.print(writer.render(kind, tokenizer, start, s.ids).text, highlight=False, markup=False)
-        console.print(f"[dim](seed {report.seed})[/]")
+                err_console.rule(f"sample {i + 1}")
+            text = writer.render(kind, tokenizer, start, s.ids).text or ""
+            sys.stdout.write(text if text.endswith("\n") else text + "\n")
+        sys.stdout.flush()
+        err_console.print(f"[dim](seed {report.seed})[/]")
         return
-    planned = writer.planned_paths(kind, out, len(report.samples))
-    writer.refuse_existing(planned, force)
     table = Table(
         title=f"{len(report.samples)} samples from {path} (seed {report.seed}) -> {out}", title_justify="left"
     )

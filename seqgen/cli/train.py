@@ -11,7 +11,7 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from seqgen.cli import app, console, handle_errors
-from seqgen.cli.prepare import DEFAULT_CORPUS
+from seqgen.cli.prepare import DEFAULT_CORPUS, check_name
 from seqgen.config import TrainConfig, model_config
 from seqgen.errors import SeqgenError
 
@@ -129,6 +129,7 @@ def train_cmd(
     from seqgen.dataset import open_dataset
     from seqgen.trainer import Trainer
 
+    check_name(run, "--run")
     if data is None:
         data = _default_dataset()
     dataset = open_dataset(data)

@@ -18,8 +18,11 @@ TimeSignatures, leaves zero-length grace notes hanging and snowballs repeats. He
 
 from __future__ import annotations
 
+import contextlib
+import io
 import itertools
 import re
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -91,7 +94,11 @@ def parse_abc(text: str):
         m = _X_LINE.search(text)
         text = text[: m.end()] + "\nL:1/8" + text[m.end() :] if m else "L:1/8\n" + text
     try:
-        score = converter.parse(text, format="abc")
+        # music21 prints parser warnings straight to stderr; a bad generated tune is reported by
+        # the caller's check instead, so keep them off the user's terminal.
+        with contextlib.redirect_stderr(io.StringIO()), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            score = converter.parse(text, format="abc")
     except Exception as exc:  # music21 raises many unrelated types on bad ABC
         raise SeqgenError(f"cannot parse tune {_label(text)}: {_reason(exc)}") from exc
     if isinstance(score, stream.Opus):  # should not happen with one X:, but never hand back an Opus
