@@ -48,17 +48,16 @@ def check(kind: str, rendered: Rendered, ended: bool):
     """The music check for ABC and MIDI samples (None for text: any text is accepted)."""
     if kind == "text":
         return None
-    from seqgen.music.check import TuneCheck, check_abc, check_notes
+    from seqgen.music.check import TuneCheck, check_notes, header_problem
 
-    if rendered.error:
-        return TuneCheck(ok=False, reason=rendered.error, notes=0, seconds=0.0, lowest=None, highest=None)
-    if kind == "abc":
-        # Header (K:, a body), parse, notes, range and length, all checked on the ABC text itself.
-        verdict = check_abc(rendered.text or "")
-        if verdict.ok and not ended:
-            verdict.ok, verdict.reason = False, "the tune did not end within --length"
-        return verdict
-    return check_notes(rendered.notes or [])
+    problem = rendered.error or (header_problem(rendered.text or "") if kind == "abc" else None)
+    if problem:
+        return TuneCheck(ok=False, reason=problem, notes=0, seconds=0.0, lowest=None, highest=None)
+    # The notes `render` already parsed; the ABC is not parsed a second time.
+    verdict = check_notes(rendered.notes or [])
+    if verdict.ok and kind == "abc" and not ended:
+        verdict.ok, verdict.reason = False, "the tune did not end within --length"
+    return verdict
 
 
 def planned_paths(kind: str, out_dir: Path, count: int, stem: str = "sample") -> list[list[Path]]:

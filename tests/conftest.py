@@ -8,10 +8,20 @@ from pathlib import Path
 
 import pytest
 import torch
+from typer.testing import CliRunner
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
 os.environ.setdefault("MPLBACKEND", "Agg")
+
+_runner = CliRunner()
+
+
+def invoke(*args):
+    """Run the seqgen CLI in-process with string arguments; returns click's Result."""
+    from seqgen.cli import app
+
+    return _runner.invoke(app, [str(a) for a in args])
 
 
 @pytest.fixture(autouse=True)

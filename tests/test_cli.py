@@ -1,16 +1,8 @@
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from seqgen.cli import app
-
-runner = CliRunner()
-
-
-def invoke(*args: str):
-    return runner.invoke(app, [str(a) for a in args])
-
+from tests.conftest import invoke
 
 TINY = {
     "transformer": ["--n-layer", "1", "--n-head", "2", "--n-embd", "32"],

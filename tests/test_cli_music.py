@@ -4,16 +4,8 @@
 from pathlib import Path
 
 import mido
-from typer.testing import CliRunner
 
-from seqgen.cli import app
-from tests.conftest import FIXTURES
-
-runner = CliRunner()
-
-
-def invoke(*args):
-    return runner.invoke(app, [str(a) for a in args])
+from tests.conftest import FIXTURES, invoke
 
 
 def midi_notes(path: Path) -> int:

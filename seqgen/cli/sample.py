@@ -133,8 +133,17 @@ def sample_cmd(
     start = prompt_ids(kind, tokenizer, prompt, primer)
     music = kind != "text"
 
+    renders: dict[tuple[int, ...], writer.Rendered] = {}
+
+    def render(ids: list[int]) -> writer.Rendered:
+        """Decode (and for ABC, parse) each sample once: the check and the files share it."""
+        key = tuple(ids)
+        if key not in renders:
+            renders[key] = writer.render(kind, tokenizer, start, ids)
+        return renders[key]
+
     def check(ids: list[int], ended: bool):
-        return writer.check(kind, writer.render(kind, tokenizer, start, ids), ended) if music else None
+        return writer.check(kind, render(ids), ended)
 
     # Fix the seed and the output paths before any work, so an existing file stops us early.
     if cfg.seed is None:
@@ -166,7 +175,7 @@ def sample_cmd(
         for i, s in enumerate(report.samples):
             if len(report.samples) > 1:
                 err_console.rule(f"sample {i + 1}")
-            text = writer.render(kind, tokenizer, start, s.ids).text or ""
+            text = render(s.ids).text or ""
             sys.stdout.write(text if text.endswith("\n") else text + "\n")
         sys.stdout.flush()
         err_console.print(f"[dim](seed {report.seed})[/]")
@@ -177,7 +186,7 @@ def sample_cmd(
     for col in ("#", "files", "tokens", "notes", "seconds", "pitches", "tries", "check"):
         table.add_column(col, justify="left" if col in ("files", "check") else "right")
     for i, (s, paths) in enumerate(zip(report.samples, planned, strict=False)):
-        rendered = writer.render(kind, tokenizer, start, s.ids)
+        rendered = render(s.ids)
         written = writer.write(kind, rendered, paths)
         c = s.check
         row = [str(i + 1), " ".join(p.name for p in written), str(len(s.ids))]

@@ -64,6 +64,15 @@ def _has_body_after_k(text: str) -> bool:
     return any(ln.strip() and not ln.lstrip().startswith("%") and not _FIELD_LINE.match(ln) for ln in rest)
 
 
+def header_problem(text: str) -> str | None:
+    """Why an ABC tune's text is not a tune (no `K:`, no music after it), or None."""
+    if not _K_FIELD.search(text):
+        return "no K: field"
+    if not _has_body_after_k(text):
+        return "no music after K:"
+    return None
+
+
 def check_abc(
     text: str,
     min_notes: int = 8,
@@ -74,11 +83,8 @@ def check_abc(
     """Check one ABC tune: a `K:` header with music after it, readable by music21, then
     `check_notes` on what it plays (repeats expanded, grace notes dropped)."""
     empty = TuneCheck(False, None, 0, 0.0, None, None)
-    if not _K_FIELD.search(text):
-        empty.reason = "no K: field"
-        return empty
-    if not _has_body_after_k(text):
-        empty.reason = "no music after K:"
+    empty.reason = header_problem(text)
+    if empty.reason:
         return empty
     try:  # no length cap here, so an overlong tune gets check_notes' reason
         music = abc_to_notes(text, max_seconds=float("inf"))
