@@ -12,7 +12,6 @@ config.json (human-readable copy of the configs) and metrics.jsonl.
 from __future__ import annotations
 
 import json
-import os
 import pickle
 import re
 import zipfile
@@ -22,7 +21,8 @@ from typing import Any
 import torch
 
 from seqgen.errors import SeqgenError
-from seqgen.models import build_model, config_from_dict
+from seqgen.files import atomic_write, atomic_write_text
+from seqgen.models import MODELS, build_model, config_from_dict
 from seqgen.tokenizer import tokenizer_from_dict
 
 FORMAT = "seqgen-checkpoint"
@@ -34,21 +34,14 @@ METRICS = "metrics.jsonl"
 
 
 def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
-    """Write atomically: a temp file in the same directory, fsync, then rename over `path`."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as f:
-        torch.save({"format": FORMAT, "format_version": FORMAT_VERSION, **payload}, f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    """Write atomically: a temp file in the same directory, fsync, then rename over `path`, so a
+    kill at any instant leaves either the old checkpoint or the new one, never a torn file."""
+    stamped = {"format": FORMAT, "format_version": FORMAT_VERSION, **payload}
+    atomic_write(path, lambda f: torch.save(stamped, f))
 
 
 def write_json_atomic(path: Path, obj: Any) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(obj, indent=2) + "\n")
-    os.replace(tmp, path)
+    atomic_write_text(path, json.dumps(obj, indent=2) + "\n")
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:
@@ -116,15 +109,20 @@ def resolve_checkpoint(target: str | Path | None, out_dir: str | Path = "checkpo
 def load_model(path: Path, device: torch.device | str = "cpu"):
     """Rebuild (model in eval mode, tokenizer, checkpoint dict) from a checkpoint file."""
     ckpt = load_checkpoint(path)
+    if ckpt.get("model_type") not in MODELS:
+        raise SeqgenError(
+            f"{path} holds a model of unknown type {ckpt.get('model_type')!r}; "
+            f"this seqgen has {', '.join(MODELS)}"
+        )
     try:
         cfg = config_from_dict(ckpt["model_type"], ckpt["model_config"])
         model = build_model(ckpt["model_type"], cfg)
         model.load_state_dict(ckpt["model"])
         tokenizer = tokenizer_from_dict(ckpt["tokenizer"])
-    except (KeyError, RuntimeError, TypeError) as e:
-        raise SeqgenError(
-            f"{path} does not match this seqgen's models ({str(e).splitlines()[0][:160]})"
-        ) from None
+    except (KeyError, RuntimeError, TypeError, SeqgenError) as e:
+        lines = [x.strip() for x in str(e).splitlines() if x.strip()]
+        detail = (lines[1] if len(lines) > 1 else lines[0] if lines else type(e).__name__)[:160]
+        raise SeqgenError(f"{path} does not match this seqgen's models ({detail})") from None
     if tokenizer.vocab_size != cfg.vocab_size:
         raise SeqgenError(
             f"{path}: tokenizer has {tokenizer.vocab_size} tokens but the model expects "
@@ -132,3 +130,23 @@ def load_model(path: Path, device: torch.device | str = "cpu"):
         )
     model.to(device).eval()
     return model, tokenizer, ckpt
+
+
+def resolve_run(target: str | Path, out_dir: str | Path = "checkpoints") -> Path:
+    """The run directory to resume: a path, or a run name under `out_dir`; it must hold last.pt."""
+    path = Path(target)
+    if not path.exists() and not path.is_absolute() and (Path(out_dir) / path).exists():
+        path = Path(out_dir) / path
+    if path.is_file():
+        if path.name in (LAST, BEST):
+            path = path.parent
+        else:
+            raise SeqgenError(f"--resume {target}: give the run directory (checkpoints/RUN), not a file")
+    if not path.is_dir():
+        raise SeqgenError(
+            f"--resume {target}: no such run (looked for {target} and {Path(out_dir) / target}); "
+            f"the runs are the folders in {out_dir}/"
+        )
+    if not (path / LAST).is_file():
+        raise SeqgenError(f"{path} holds no {LAST}; only a run that saved {LAST} can be resumed")
+    return path

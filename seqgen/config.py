@@ -126,6 +126,10 @@ class TrainConfig:
     seed: int = 1337
     device: Literal["auto", "cpu", "cuda"] = "auto"
     precision: Literal["auto", "fp32", "bf16"] = "auto"  # auto: bf16 autocast on CUDA, fp32 on CPU
+    # last.pt is written at every evaluation and also every N steps ("500") or minutes ("10m"), so
+    # a killed run loses at most that much work; 10 minutes bounds the loss when evals are rare.
+    checkpoint_every: str = "10m"
+    patience: int | None = None  # stop after this many evaluations without a better val loss
     model_config: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -142,6 +146,51 @@ class TrainConfig:
         _check(self.grad_clip >= 0, "--grad-clip must be >= 0")
         _check(self.device in ("auto", "cpu", "cuda"), "--device must be auto, cpu or cuda")
         _check(self.precision in ("auto", "fp32", "bf16"), "--precision must be auto, fp32 or bf16")
+        _check(self.patience is None or self.patience >= 1, "--patience must be at least 1 (evaluations)")
+        parse_interval(self.checkpoint_every)
+
+    @property
+    def checkpoint_interval(self) -> tuple[int | None, float | None]:
+        """(steps, seconds) between checkpoints; one of them is None."""
+        return parse_interval(self.checkpoint_every)
+
+
+# Options a resumed run may change: its budget, how often it evaluates and saves, when it stops
+# early, where it runs, and (after a divergence) the learning rate and clipping. Everything else
+# (model shape, batch, data, seed, optimizer) must match the run, or the resume would not continue
+# the same experiment.
+RESUME_MAY_CHANGE = frozenset(
+    {
+        "max_iters",
+        "max_time",
+        "eval_interval",
+        "eval_iters",
+        "checkpoint_every",
+        "patience",
+        "device",
+        "precision",
+        "learning_rate",
+        "grad_clip",
+        "data",
+        "out_dir",
+    }
+)
+
+
+def parse_interval(text: str) -> tuple[int | None, float | None]:
+    """'500' -> every 500 steps; '10m' (or '10min') -> every 10 minutes; '30s' -> every 30 seconds."""
+    t = str(text).strip().lower()
+    unit = 60.0 if t.endswith(("m", "min")) else 1.0 if t.endswith("s") else None
+    number = t.removesuffix("min").rstrip("ms").strip() if unit else t
+    try:
+        value = float(number) if unit else int(number)
+    except ValueError:
+        value = -1
+    if not value > 0:
+        raise SeqgenError(
+            f"--checkpoint-every {text!r} is not a positive number of steps (500) or minutes (10m)"
+        )
+    return (None, value * unit) if unit else (int(value), None)
 
 
 @dataclass
@@ -160,6 +209,51 @@ class SampleConfig:
         _check(self.top_p is None or 0 < self.top_p <= 1, f"--top-p must lie in (0, 1], got {self.top_p}")
         _check(self.length is None or self.length >= 1, f"--length must be at least 1, got {self.length}")
         _check(self.num_samples >= 1, f"--num-samples must be at least 1, got {self.num_samples}")
+
+
+def resume_configs(
+    model_type: str, train: dict[str, Any], model: dict[str, Any], given: dict[str, Any]
+) -> tuple[TrainConfig, ModelConfig, list[str]]:
+    """The configs of a resumed run: the saved ones, with the options the user `given` on the
+    command line applied where they may change (RESUME_MAY_CHANGE) and refused where they
+    contradict the run. Returns (train config, model config, the changes as readable lines)."""
+    given = dict(given)
+    if "model" in given and given.pop("model") != model_type:
+        raise SeqgenError(f"--model does not match the run being resumed (a {model_type}); drop --model")
+    tcfg = from_dict(TrainConfig, train)
+    mcfg = from_dict(MODEL_CONFIGS[model_type], model)
+    changes = []
+    if "max_iters" in given or "max_time" in given:
+        # A new budget replaces the old one (both are totals for the whole run).
+        tcfg.max_iters, tcfg.max_time = given.pop("max_iters", None), given.pop("max_time", None)
+        changes.append(f"budget: {_budget(train)} -> {_budget(to_dict(tcfg))}")
+    for name, value in given.items():
+        target = tcfg if name in train else mcfg if name in model else None
+        flag = "--" + name.replace("_", "-")
+        if target is None:
+            raise SeqgenError(f"{flag} does not apply to the {model_type} run being resumed; drop it")
+        old = getattr(target, name)
+        if value == old:
+            continue
+        if name not in RESUME_MAY_CHANGE:
+            raise SeqgenError(
+                f"{flag} {value} contradicts the run being resumed ({flag} {old}); drop it to continue "
+                "the run, or start a new run without --resume"
+            )
+        setattr(target, name, value)
+        if name != "data":
+            changes.append(f"{flag}: {old} -> {value}")
+    tcfg.__post_init__()
+    return tcfg, mcfg, changes
+
+
+def _budget(train: dict[str, Any]) -> str:
+    parts = []
+    if train.get("max_iters"):
+        parts.append(f"{train['max_iters']} steps")
+    if train.get("max_time"):
+        parts.append(f"{train['max_time']:g} min")
+    return " or ".join(parts) or "none"
 
 
 def to_dict(cfg: Any) -> dict[str, Any]:

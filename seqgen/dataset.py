@@ -8,6 +8,7 @@ windows. Knows nothing about where tokens came from (see `prepare`) or about mod
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -22,6 +23,7 @@ import numpy as np
 import torch
 
 from seqgen.errors import SeqgenError
+from seqgen.files import write_error
 from seqgen.tokenizer import tokenizer_from_dict
 
 FORMAT_VERSION = 1
@@ -66,16 +68,30 @@ class DatasetWriter:
                 f"cannot create {self.out.parent}: {e.strerror or e} (is --data-dir a file?)"
             ) from None
         self.dtype = dtype_for(vocab_size)
-        self.tmp = Path(tempfile.mkdtemp(prefix=f".{self.out.name}.", suffix=".tmp", dir=self.out.parent))
         self.counts = dict.fromkeys(SPLITS, 0)
-        self._files = {s: open(self.tmp / f"{s}.bin", "wb") for s in SPLITS}  # noqa: SIM115
+        self._files = {}
+        try:
+            self.tmp = Path(tempfile.mkdtemp(prefix=f".{self.out.name}.", suffix=".tmp", dir=self.out.parent))
+            self._files = {s: open(self.tmp / f"{s}.bin", "wb") for s in SPLITS}  # noqa: SIM115
+        except OSError as e:
+            self.__exit__()
+            raise write_error(self.out, e) from None
 
     def append(self, split: str, ids: np.ndarray | list[int]) -> None:
         arr = np.asarray(ids).astype(self.dtype, copy=False)
-        self._files[split].write(arr.tobytes())
+        try:
+            self._files[split].write(arr.tobytes())
+        except OSError as e:
+            raise write_error(self.out, e) from None
         self.counts[split] += len(arr)
 
     def commit(self, meta: dict[str, Any]) -> dict[str, Any]:
+        try:
+            return self._commit(meta)
+        except OSError as e:
+            raise write_error(self.out, e) from None
+
+    def _commit(self, meta: dict[str, Any]) -> dict[str, Any]:
         for f in self._files.values():
             f.close()
         for s in SPLITS:
@@ -108,8 +124,9 @@ class DatasetWriter:
 
     def __exit__(self, *exc: object) -> None:
         for f in self._files.values():
-            f.close()
-        if self.tmp.exists():
+            with contextlib.suppress(OSError):
+                f.close()
+        if getattr(self, "tmp", None) and self.tmp.exists():
             shutil.rmtree(self.tmp, ignore_errors=True)
 
 
@@ -202,6 +219,13 @@ class BatchSampler:
         self.device = device
         self.generator = torch.Generator().manual_seed(seed)
         self._offsets = np.arange(self.block_size + 1)
+
+    def get_state(self) -> torch.Tensor:
+        """The position in the random stream: restoring it makes `next` draw the same windows."""
+        return self.generator.get_state()
+
+    def set_state(self, state: torch.Tensor) -> None:
+        self.generator.set_state(state)
 
     def next(self) -> tuple[torch.Tensor, torch.Tensor]:
         hi = len(self.data) - self.block_size

@@ -8,3 +8,7 @@ library prints or exits.
 
 class SeqgenError(Exception):
     """A user-facing failure: bad input, a missing file, an option that does not apply."""
+
+
+class WriteError(SeqgenError):
+    """A file could not be written (a full disk, no permission): stop, do not skip and go on."""

@@ -2,21 +2,29 @@
 
 Owns: device and precision choice, the AdamW optimizer (weight decay on matrices only), the
 warm-up + cosine learning-rate schedule over whichever budget (steps or minutes) ends first,
-gradient clipping, periodic train/val evaluation, the metrics log, and when to write checkpoints
-(the `checkpoint` module decides how). Knows the model only through its contract
-(`forward(idx) -> (logits, state)`), and reports progress through a callback; it prints nothing.
+gradient clipping, periodic train/val evaluation, the metrics log, when to write checkpoints (the
+`checkpoint` module decides how), exact resume (every RNG state and the data position travel in
+last.pt), stopping cleanly on SIGINT/SIGTERM, on a non-finite loss and on `patience`. Knows the
+model only through its contract (`forward(idx) -> (logits, state)`), and reports progress through
+a callback; it prints nothing.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
+import random
+import shutil
+import signal
+import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -26,6 +34,7 @@ from seqgen.config import TrainConfig, to_dict
 from seqgen.dataset import BatchSampler, Dataset
 from seqgen.device import autocast, resolve_device, resolve_precision
 from seqgen.errors import SeqgenError
+from seqgen.files import atomic_write_text, remove_stale_temporaries, write_error
 from seqgen.models import build_model, count_parameters
 
 Callback = Callable[[str, dict[str, Any]], None]
@@ -50,6 +59,96 @@ def lr_at(step: int, progress: float, peak: float, cfg: TrainConfig) -> float:
     return min_lr + 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress))) * (peak - min_lr)
 
 
+# -- the state that makes a resume exact -----------------------------------------------------------
+
+
+@dataclass
+class Counters:
+    """Where a run stands; saved in last.pt and restored on resume."""
+
+    step: int = 0
+    tokens: int = 0
+    best_val: float = float("inf")
+    best_step: int = 0
+    val: float = float("inf")
+    elapsed_s: float = 0.0  # wall-clock of all sessions of the run (the minutes budget)
+    train_s: float = 0.0  # of which in optimizer steps (for tokens/s)
+    evals_since_best: int = 0  # for --patience
+
+
+def rng_state() -> dict[str, Any]:
+    """Every global random stream a step may draw from, as plain tensors and lists."""
+    np_state = np.random.get_state()
+    state: dict[str, Any] = {
+        "python": random.getstate(),
+        "numpy": [np_state[0], np_state[1].tolist(), *np_state[2:]],
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    random.setstate(_tuples(state["python"]))
+    name, keys, *rest = state["numpy"]
+    np.random.set_state((name, np.asarray(keys, dtype=np.uint32), *rest))
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        with contextlib.suppress(RuntimeError, IndexError):  # fewer GPUs now: keep their own seeds
+            torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _tuples(x: Any) -> Any:
+    """random.setstate wants tuples where a round trip through the checkpoint may give lists."""
+    return tuple(_tuples(v) for v in x) if isinstance(x, list | tuple) else x
+
+
+class StopSignals:
+    """SIGINT and SIGTERM ask the loop to stop after the current step (it then saves and returns);
+    a second signal stops at once with KeyboardInterrupt. Only the main thread can catch signals,
+    so elsewhere this does nothing."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+        self._old: dict[int, Any] = {}
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.signum is not None:
+            raise KeyboardInterrupt
+        self.signum = signum
+
+    def __enter__(self) -> StopSignals:
+        if threading.current_thread() is threading.main_thread():
+            self._old = {s: signal.signal(s, self._handle) for s in self.SIGNALS}
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for s, old in self._old.items():
+            signal.signal(s, old)
+
+
+@contextlib.contextmanager
+def run_lock(run_dir: Path) -> Iterator[None]:
+    """Hold an exclusive lock on the run while training it, so two processes never write the same
+    run. The kernel drops the lock when the process ends, however it ends."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: no advisory locks; one trainer per run is then up to the user
+        yield
+        return
+    with open(run_dir / ".lock", "w") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise SeqgenError(
+                f"{run_dir} is being trained by another seqgen process; wait for it or stop it first"
+            ) from None
+        yield
+
+
 @dataclass
 class TrainResult:
     run_dir: Path
@@ -59,6 +158,13 @@ class TrainResult:
     elapsed_s: float
     tokens_per_sec: float
     parameters: int
+    stopped: str = "budget"  # budget | patience | SIGINT | SIGTERM
+    resumed_from: int | None = None  # the step a resumed run continued from
+
+    @property
+    def exit_code(self) -> int:
+        """0, or 128 + the signal number when a signal stopped the run (130 SIGINT, 143 SIGTERM)."""
+        return 128 + int(getattr(signal, self.stopped)) if self.stopped.startswith("SIG") else 0
 
 
 class Trainer:
@@ -69,12 +175,15 @@ class Trainer:
         model_cfg: Any,
         run_dir: Path,
         callback: Callback | None = None,
+        resume: dict[str, Any] | None = None,
     ):
+        """`resume`: a loaded last.pt whose run (in `run_dir`) this trainer continues."""
         self.cfg = cfg
         self.dataset = dataset
         self.model_cfg = model_cfg
         self.run_dir = Path(run_dir)
         self.callback = callback or (lambda kind, info: None)
+        self.resume = resume
         self.device = resolve_device(cfg.device)
         self.amp_dtype = resolve_precision(cfg.precision, self.device)
         # Resolve the per-model defaults into the config, so the saved config is the run's own.
@@ -90,6 +199,16 @@ class Trainer:
         self.train_batches = BatchSampler(
             dataset.train, self.batch_size, self.block_size, cfg.seed, self.device
         )
+        self.state = Counters()
+        if resume is not None:
+            self._restore(resume)
+
+    def _restore(self, ckpt: dict[str, Any]) -> None:
+        self.model.load_state_dict(ckpt["model"])
+        self.optimizer.load_state_dict(ckpt["optimizer"])
+        self.state = Counters(**ckpt["counters"])
+        set_rng_state(ckpt["rng"])
+        self.train_batches.set_state(ckpt["data_position"])
 
     # -- evaluation ---------------------------------------------------------------------------
     def loss(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -116,7 +235,8 @@ class Trainer:
         return out
 
     # -- checkpoints --------------------------------------------------------------------------
-    def payload(self, step: int, best_val: float, val: float, elapsed: float, tokens: int) -> dict[str, Any]:
+    def payload(self) -> dict[str, Any]:
+        s = self.state
         return {
             "seqgen_version": __version__,
             "model_type": self.cfg.model,
@@ -129,34 +249,121 @@ class Trainer:
                 "path": str(self.dataset.path.resolve()),
             },
             "model": self.model.state_dict(),
-            "step": step,
-            "best_val_loss": best_val,
-            "val_loss": val,
-            "elapsed_s": elapsed,
-            "tokens_seen": tokens,
+            "step": s.step,
+            "best_val_loss": s.best_val,
+            "val_loss": s.val,
+            "elapsed_s": s.elapsed_s,
+            "tokens_seen": s.tokens,
         }
 
-    # -- the loop -----------------------------------------------------------------------------
-    def run(self) -> TrainResult:
-        cfg = self.cfg
-        self.run_dir.mkdir(parents=True, exist_ok=False)
+    def save_last(self, payload: dict[str, Any] | None = None) -> None:
+        """last.pt with everything an exact resume needs. Weights that are no longer finite are
+        never written: the previous last.pt stays the last good one."""
+        self._check_finite()
+        save_checkpoint(
+            self.run_dir / LAST,
+            {
+                **(payload or self.payload()),
+                "optimizer": self.optimizer.state_dict(),
+                "counters": asdict(self.state),
+                "rng": rng_state(),
+                "data_position": self._pending_batch_state,
+            },
+        )
+        self._last_save = (self.state.step, time.perf_counter())
+
+    def _check_finite(self, loss: float | None = None) -> None:
+        bad = loss is not None and not math.isfinite(loss)
+        if not bad:
+            bad = not all(bool(torch.isfinite(p).all()) for p in self.model.parameters())
+            loss = float("nan") if loss is None else loss
+        if bad:
+            lower = f"--learning-rate {self.lr / 3:.2g}"
+            if (self.run_dir / LAST).is_file():
+                todo = (
+                    f"{self.run_dir / LAST} keeps the last good state; lower the learning rate "
+                    f"(now {self.lr:g}) and go on: seqgen train --resume {self.run_dir} {lower}"
+                )
+            else:
+                todo = f"no checkpoint was written; start again with a lower learning rate, e.g. {lower}"
+            raise SeqgenError(f"training diverged: the loss became {loss} at step {self.state.step}; {todo}")
+
+    def _write_config(self) -> None:
         write_json_atomic(
             self.run_dir / CONFIG,
             {
                 "seqgen_version": __version__,
-                "model_type": cfg.model,
+                "model_type": self.cfg.model,
                 "model_config": to_dict(self.model_cfg),
-                "train_config": to_dict(cfg),
+                "train_config": to_dict(self.cfg),
                 "data": self.dataset.meta.get("name"),
                 "device": str(self.device),
                 "precision": "bf16" if self.amp_dtype else "fp32",
                 "torch": torch.__version__,
             },
         )
-        metrics = open(self.run_dir / METRICS, "a")  # noqa: SIM115
+
+    def _make_run_dir(self) -> None:
+        try:
+            self.run_dir.mkdir(parents=True, exist_ok=False)
+        except FileExistsError:
+            raise SeqgenError(f"{self.run_dir} already exists; pick another --run") from None
+        except OSError as e:
+            raise write_error(self.run_dir, e) from None
+
+    def _open_run_dir(self) -> None:
+        """With the run locked: tidy what a killed process left, then record the config."""
+        if self.resume is not None:
+            remove_stale_temporaries(self.run_dir)
+            self._truncate_metrics(self.state.step)
+        self._write_config()
+
+    def _truncate_metrics(self, step: int) -> None:
+        """Drop metrics lines past the resumed step (written after the checkpoint, then lost)."""
+        path = self.run_dir / METRICS
+        if not path.is_file():
+            return
+        keep = []
+        for line in path.read_text().splitlines():
+            with contextlib.suppress(ValueError):
+                if json.loads(line)["step"] <= step:
+                    keep.append(line)
+        atomic_write_text(path, "".join(line + "\n" for line in keep))
+
+    # -- the loop -----------------------------------------------------------------------------
+    def run(self) -> TrainResult:
+        """Train until the budget, `patience` or a signal stops the run; returns how it ended."""
+        created = self.resume is None
+        try:
+            if created:
+                self._make_run_dir()
+            with run_lock(self.run_dir), StopSignals() as stop:
+                self._open_run_dir()
+                return self._loop(stop)
+        except BaseException:
+            # A new run that fails before any checkpoint leaves no half-made run directory behind.
+            if created and self.run_dir.is_dir() and not (self.run_dir / LAST).exists():
+                shutil.rmtree(self.run_dir, ignore_errors=True)
+            raise
+
+    def _progress(self, elapsed: float) -> float:
+        cfg = self.cfg
+        return max(
+            self.state.step / cfg.max_iters if cfg.max_iters else 0.0,
+            elapsed / (cfg.max_time * 60) if cfg.max_time else 0.0,
+        )
+
+    def _loop(self, stop: StopSignals) -> TrainResult:
+        cfg, s = self.cfg, self.state
         n_params = count_parameters(self.model)
         tokens_per_step = self.batch_size * self.train_batches.block_size
-        max_time_s = cfg.max_time * 60 if cfg.max_time else None
+        every_steps, every_s = cfg.checkpoint_interval
+        resumed_from = s.step if self.resume is not None else None
+        if self._progress(s.elapsed_s) >= 1.0:
+            raise SeqgenError(
+                f"{self.run_dir} already used its budget ({s.step} steps, {s.elapsed_s / 60:.1f} min); "
+                "give a larger --max-iters or --max-time to train on"
+            )
         self.callback(
             "start",
             {
@@ -166,86 +373,125 @@ class Trainer:
                 "precision": "bf16" if self.amp_dtype else "fp32",
                 "lr": self.lr,
                 "tokens_per_step": tokens_per_step,
+                "resumed_from": resumed_from,
+                "progress": min(self._progress(s.elapsed_s), 1.0),
             },
         )
+        metrics = open(self.run_dir / METRICS, "a")  # noqa: SIM115
         self.model.train()
-        step, tokens, best_val, val = 0, 0, float("inf"), float("inf")
-        train_time = 0.0  # seconds spent in optimizer steps (eval excluded), for tokens/s
-        start = time.perf_counter()
+        stopped = "budget"
+        session_start = time.perf_counter()
+        self._last_save = (s.step, session_start)
+        self._pending_batch_state = self.train_batches.get_state()
         x, y = self.train_batches.next()
+        check_every = 1 if self.device.type == "cpu" else 10  # .item() syncs a GPU; not every step
         try:
             while True:
-                elapsed = time.perf_counter() - start
-                progress = max(
-                    step / cfg.max_iters if cfg.max_iters else 0.0,
-                    elapsed / max_time_s if max_time_s else 0.0,
-                )
-                lr = lr_at(step, progress, self.lr, cfg)
+                elapsed = s.elapsed_s + time.perf_counter() - session_start
+                lr = lr_at(s.step, self._progress(elapsed), self.lr, cfg)
                 for g in self.optimizer.param_groups:
                     g["lr"] = lr
                 t0 = time.perf_counter()
                 loss = self.loss(x, y)
-                x, y = self.train_batches.next()  # overlaps the host gather with device work
+                # Draw the next batch now (overlaps the host gather with device work); remember the
+                # sampler's state before the draw, which is the data position a checkpoint records.
+                self._pending_batch_state = self.train_batches.get_state()
+                x, y = self.train_batches.next()
                 self.optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 if cfg.grad_clip > 0:
                     torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
                 self.optimizer.step()
-                step += 1
-                tokens += tokens_per_step
+                s.step += 1
+                s.tokens += tokens_per_step
                 now = time.perf_counter()
-                train_time += now - t0
-                elapsed = now - start
-                progress = max(
-                    step / cfg.max_iters if cfg.max_iters else 0.0,
-                    elapsed / max_time_s if max_time_s else 0.0,
-                )
+                s.train_s += now - t0
+                elapsed = s.elapsed_s + now - session_start
+                progress = self._progress(elapsed)
                 done = progress >= 1.0
-                if step % 10 == 0 or done or step == 1:
+                report = s.step % 10 == 0 or done or s.step == 1
+                if report or s.step % check_every == 0:
+                    loss_value = loss.item()
+                    self._check_finite(loss_value)
+                if report:
                     self.callback(
                         "step",
                         {
-                            "step": step,
-                            "loss": loss.item(),
+                            "step": s.step,
+                            "loss": loss_value,
                             "lr": lr,
                             "progress": min(progress, 1.0),
-                            "tokens_per_sec": tokens / max(train_time, 1e-9),
+                            "tokens_per_sec": s.tokens / max(s.train_s, 1e-9),
                             "elapsed_s": elapsed,
                         },
                     )
-                if step % cfg.eval_interval == 0 or done:
-                    losses = self.evaluate()
-                    val = losses["val"]
-                    record = {
-                        "step": step,
-                        "train_loss": round(losses["train"], 5),
-                        "val_loss": round(val, 5),
-                        "lr": lr,
-                        "tokens_per_sec": round(tokens / max(train_time, 1e-9), 1),
-                        "elapsed_s": round(time.perf_counter() - start, 2),
-                        "tokens_seen": tokens,
-                    }
-                    if not math.isfinite(val):
-                        raise SeqgenError(
-                            f"the val loss became {val} at step {step}; lower --learning-rate "
-                            "(the last good checkpoint is kept)"
-                        )
-                    improved = val < best_val
-                    best_val = min(best_val, val)
-                    metrics.write(json.dumps(record) + "\n")
-                    metrics.flush()
-                    ckpt = self.payload(step, best_val, val, record["elapsed_s"], tokens)
-                    if improved:
-                        save_checkpoint(self.run_dir / BEST, ckpt)
-                    save_checkpoint(self.run_dir / LAST, {**ckpt, "optimizer": self.optimizer.state_dict()})
-                    self.callback("eval", {**record, "best_val_loss": best_val, "improved": improved})
+                if s.step % cfg.eval_interval == 0 or done:
+                    s.elapsed_s, session_start = elapsed, now  # fold this session's time in
+                    if self._evaluate_and_save(metrics, lr):
+                        stopped = "patience"
+                        break
+                elif stop.signum is not None or (
+                    (every_steps and s.step - self._last_save[0] >= every_steps)
+                    or (every_s and now - self._last_save[1] >= every_s)
+                ):
+                    s.elapsed_s, session_start = elapsed, now
+                    self.save_last()
+                    self.callback("checkpoint", {"step": s.step, "path": str(self.run_dir / LAST)})
+                if stop.signum is not None:
+                    stopped = signal.Signals(stop.signum).name
+                    break
                 if done:
                     break
         finally:
             metrics.close()
-        elapsed = time.perf_counter() - start
+            s.elapsed_s += time.perf_counter() - session_start
         result = TrainResult(
-            self.run_dir, step, best_val, val, elapsed, tokens / max(train_time, 1e-9), n_params
+            self.run_dir,
+            s.step,
+            s.best_val,
+            s.val,
+            s.elapsed_s,
+            s.tokens / max(s.train_s, 1e-9),
+            n_params,
+            stopped,
+            resumed_from,
         )
-        self.callback("end", result.__dict__)
+        self.callback("end", asdict(result))
         return result
+
+    def _evaluate_and_save(self, metrics: Any, lr: float) -> bool:
+        """Evaluate, log, write best.pt (if better) and last.pt; True when patience has run out."""
+        s = self.state
+        losses = self.evaluate()
+        s.val = losses["val"]
+        if not math.isfinite(s.val):
+            self._check_finite(s.val)
+        improved = s.val < s.best_val
+        if improved:
+            s.best_val, s.best_step, s.evals_since_best = s.val, s.step, 0
+        else:
+            s.evals_since_best += 1
+        record = {
+            "step": s.step,
+            "train_loss": round(losses["train"], 5),
+            "val_loss": round(s.val, 5),
+            "lr": lr,
+            "tokens_per_sec": round(s.tokens / max(s.train_s, 1e-9), 1),
+            "elapsed_s": round(s.elapsed_s, 2),
+            "tokens_seen": s.tokens,
+        }
+        # Order matters for a kill between writes: the metrics line, then best.pt, then last.pt.
+        # Until last.pt counts this evaluation, a resume starts before it, drops the metrics line
+        # and evaluates again (the same numbers), rewriting best.pt.
+        try:
+            metrics.write(json.dumps(record) + "\n")
+            metrics.flush()
+        except OSError as e:
+            raise write_error(self.run_dir / METRICS, e) from None
+        self._check_finite()
+        payload = self.payload()
+        if improved:
+            save_checkpoint(self.run_dir / BEST, payload)
+        self.save_last(payload)
+        self.callback("eval", {**record, "best_val_loss": s.best_val, "improved": improved})
+        return self.cfg.patience is not None and s.evals_since_best >= self.cfg.patience

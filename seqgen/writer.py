@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from seqgen.errors import SeqgenError
+from seqgen.files import atomic_write_text
 
 KIND_SUFFIXES = {"text": [".txt"], "abc": [".abc", ".mid"], "midi": [".mid"]}
 
@@ -78,17 +79,13 @@ def write(kind: str, rendered: Rendered, paths: list[Path]) -> list[Path]:
     """Write one rendered sample to its planned paths; returns the files written."""
     written = []
     for path in paths:
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            if path.suffix in (".txt", ".abc"):
-                path.write_text(rendered.text or "")
-            elif path.suffix == ".mid" and rendered.notes:
-                from seqgen.music.midi_io import write_midi
+        if path.suffix in (".txt", ".abc"):
+            atomic_write_text(path, rendered.text or "")
+        elif path.suffix == ".mid" and rendered.notes:
+            from seqgen.music.midi_io import write_midi
 
-                write_midi(rendered.notes, path, tempo_qpm=rendered.tempo_qpm)
-            else:
-                continue
-        except OSError as e:
-            raise SeqgenError(f"cannot write {path}: {e.strerror or e}") from None
+            write_midi(rendered.notes, path, tempo_qpm=rendered.tempo_qpm)
+        else:
+            continue
         written.append(path)
     return written

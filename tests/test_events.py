@@ -182,7 +182,7 @@ def test_decoding_odd_sequences():
     ]
 
 
-@pytest.mark.parametrize("bad", [-1, TOK.vocab_size])
+@pytest.mark.parametrize("bad", [-1, TOK.vocab_size, 2**63])
 def test_ids_outside_the_vocabulary_are_an_error(bad):
     with pytest.raises(SeqgenError, match=f"token id {bad} is outside"):
         TOK.decode_notes([1, bad])

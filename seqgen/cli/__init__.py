@@ -8,6 +8,7 @@ code 1; `--debug` shows the traceback instead. Nothing in the library imports th
 from __future__ import annotations
 
 import functools
+import signal
 import sys
 from collections.abc import Callable
 from typing import Annotated, Any
@@ -53,6 +54,11 @@ def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
             if STATE["debug"]:
                 raise
             raise fail("interrupted", 130) from None
+        except OSError as e:  # the system refused: a full disk, a permission, a missing path
+            if STATE["debug"]:
+                raise
+            where = f" {e.filename}" if e.filename else ""
+            raise fail(f"cannot access{where}: {e.strerror or e}") from None
         except Exception as e:  # a bug: say so in one line, keep the traceback for --debug
             if STATE["debug"]:
                 raise
@@ -89,7 +95,14 @@ __all__ = ["app", "main"]
 _ = (convert, prepare, sample, train)
 
 
+def _terminate(signum: int, frame: Any) -> None:
+    """SIGTERM unwinds like Ctrl-C (temporary files are removed) and exits 143. Training installs
+    its own handler, which saves a checkpoint first."""
+    raise SystemExit(128 + signum)
+
+
 def main() -> None:
+    signal.signal(signal.SIGTERM, _terminate)
     app(prog_name="seqgen")
 
 

@@ -9,7 +9,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from seqgen.cli import app, console, err_console, handle_errors
-from seqgen.errors import SeqgenError
+from seqgen.errors import SeqgenError, WriteError
 
 convert_app = typer.Typer(help="Convert between formats.", no_args_is_help=True)
 app.add_typer(convert_app, name="convert")
@@ -79,7 +79,7 @@ def midi_cmd(
 
       [bold]seqgen convert midi samples/RUN/seed-1/ --out midi/[/]
     """
-    from seqgen.music.abc import abc_to_midi
+    from seqgen.music.abc import abc_to_notes
     from seqgen.music.midi_io import write_midi
     from seqgen.tokenizer.events import EventTokenizer
 
@@ -97,18 +97,29 @@ def midi_cmd(
     with progress:
         task = progress.add_task("convert", total=len(jobs))
         for (kind, label, text), target in zip(jobs, targets, strict=False):
+            # A tune that does not parse is reported and skipped; a file that cannot be written
+            # (a full disk, no permission) stops the command.
             try:
                 if kind == "abc":
-                    abc_to_midi(text, target)
+                    music = abc_to_notes(text)
+                    notes, tempo = music.notes, music.tempo_qpm
                 else:
                     tok = EventTokenizer()
-                    write_midi(tok.decode_notes(tok.from_text(text)), target)
+                    notes, tempo = tok.decode_notes(tok.from_text(text)), 120.0
+                if not notes:
+                    raise SeqgenError("it has no notes")
+                write_midi(notes, target, tempo_qpm=tempo)
                 ok += 1
+            except WriteError:
+                raise
             except SeqgenError as e:
                 failed.append((label, str(e)))
             progress.advance(task)
     for label, reason in failed:
         err_console.print(f"[yellow]skipped[/] {label}: {reason}", highlight=False)
-    console.print(f"Wrote {ok} MIDI file(s) to {out}/; {len(failed)} failed.", highlight=False)
     if ok == 0:
-        raise typer.Exit(1)
+        label, reason = failed[0]
+        raise SeqgenError(
+            f"no MIDI file written: all {len(failed)} tune(s) failed (first, {label}: {reason})"
+        )
+    console.print(f"Wrote {ok} MIDI file(s) to {out}/; {len(failed)} failed.", highlight=False)

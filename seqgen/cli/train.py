@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import time
 from pathlib import Path
@@ -36,11 +37,14 @@ class TrainView:
 
     def __call__(self, kind: str, info: dict[str, Any]) -> None:
         if kind == "start":
+            at = info["resumed_from"]
+            verb = "Training" if at is None else f"Resuming at step {at:,}:"
             console.print(
-                f"Training {info['parameters']:,} parameters on {info['device']} ({info['precision']}), "
+                f"{verb} {info['parameters']:,} parameters on {info['device']} ({info['precision']}), "
                 f"peak lr {info['lr']:g}, {info['tokens_per_step']:,} tokens/step -> {info['run_dir']}",
                 highlight=False,
             )
+            self.progress.update(self.task, completed=1000 * info["progress"])
             self.progress.start()
         elif kind == "step":
             self.progress.update(
@@ -69,6 +73,7 @@ class TrainView:
 @app.command("train")
 @handle_errors
 def train_cmd(
+    ctx: typer.Context,
     data: Annotated[
         Path | None,
         typer.Option(
@@ -115,6 +120,22 @@ def train_cmd(
     precision: Annotated[
         str, typer.Option(help="auto (bf16 on CUDA, fp32 on CPU), fp32 or bf16.")
     ] = T.precision,
+    checkpoint_every: Annotated[
+        str,
+        typer.Option(help="Save last.pt every N steps ('500') or minutes ('10m'), besides every evaluation."),
+    ] = T.checkpoint_every,
+    patience: Annotated[
+        int | None,
+        typer.Option(help="Stop early after N evaluations without a better val loss."),
+    ] = None,
+    resume: Annotated[
+        str | None,
+        typer.Option(
+            help="Continue a stopped run (checkpoints/RUN or RUN) exactly where it stopped; "
+            "a new --max-iters/--max-time extends it.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Train a character/event-level LSTM or causal transformer on a prepared dataset.
 
@@ -125,57 +146,96 @@ def train_cmd(
       [bold]seqgen train --data data/shakespeare --max-time 5[/]
 
       [bold]seqgen train --data data/mine --model lstm --n-layer 2 --n-embd 512 --max-iters 3000[/]
+
+      [bold]seqgen train --resume checkpoints/RUN --max-time 30[/]      (continue a stopped run)
     """
-    from seqgen.dataset import open_dataset
     from seqgen.trainer import Trainer
+
+    if resume is not None:
+        given = {
+            name: value
+            for name, value in ctx.params.items()
+            if name != "resume" and ctx.get_parameter_source(name).name == "COMMANDLINE"
+        }
+        run_dir, cfg, mcfg, dataset, ckpt = _resume(resume, out_dir, given)
+    else:
+        run_dir, cfg, mcfg, dataset, ckpt = _new_run(ctx.params, data, model, run, out_dir)
+    view = TrainView()
+    try:
+        result = Trainer(cfg, dataset, mcfg, run_dir, view, resume=ckpt).run()
+    finally:
+        view.close()
+    if result.stopped.startswith("SIG"):
+        console.print(
+            f"Stopped by {result.stopped} at step {result.steps:,}; saved {run_dir / 'last.pt'}.\n"
+            f"Resume with: [bold]seqgen train --resume {run_dir}[/]",
+            highlight=False,
+        )
+        raise typer.Exit(result.exit_code)
+    how = "Done"
+    if result.stopped == "patience":
+        how = f"Stopped early (no better val loss in {cfg.patience} evaluations)"
+    console.print(
+        f"{how}: {result.steps:,} steps in {result.elapsed_s / 60:.1f} min, best val loss "
+        f"{result.best_val_loss:.4f}, {result.tokens_per_sec:,.0f} tokens/s.",
+        highlight=False,
+    )
+    console.print(f"Next: [bold]seqgen sample {run_dir}[/]", highlight=False)
+
+
+def _new_run(params: dict[str, Any], data: Path | None, model: str, run: str | None, out_dir: Path):
+    from seqgen.dataset import open_dataset
 
     check_name(run, "--run")
     if data is None:
         data = _default_dataset()
     dataset = open_dataset(data)
-    mcfg = model_config(
-        model,
-        vocab_size=dataset.tokenizer.vocab_size,
-        block_size=block_size,
-        n_layer=n_layer,
-        n_head=n_head,
-        n_embd=n_embd,
-        hidden_size=hidden_size,
-        dropout=dropout,
-    )
-    cfg = TrainConfig(
-        data=str(data),
-        model=model,
-        run=run or "",
-        out_dir=str(out_dir),
-        batch_size=batch_size,
-        max_iters=max_iters,
-        max_time=max_time,
-        learning_rate=learning_rate,
-        warmup_iters=warmup_iters,
-        weight_decay=weight_decay,
-        grad_clip=grad_clip,
-        eval_interval=eval_interval,
-        eval_iters=eval_iters,
-        seed=seed,
-        device=device,
-        precision=precision,
-    )
+    shape = ("block_size", "n_layer", "n_head", "n_embd", "hidden_size", "dropout")
+    mcfg = model_config(model, vocab_size=dataset.tokenizer.vocab_size, **{k: params[k] for k in shape})
+    fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    options = {k: v for k, v in params.items() if k in fields}
+    cfg = TrainConfig(**{**options, "data": str(data), "run": run or "", "out_dir": str(out_dir)})
     cfg.run = run or f"{dataset.name}-{model}-{time.strftime('%Y%m%d-%H%M%S')}"
     run_dir = out_dir / cfg.run
     if run_dir.exists():
-        raise SeqgenError(f"{run_dir} already exists; pick another --run")
-    view = TrainView()
-    try:
-        result = Trainer(cfg, dataset, mcfg, run_dir, view).run()
-    finally:
-        view.close()
-    console.print(
-        f"Done: {result.steps:,} steps in {result.elapsed_s / 60:.1f} min, best val loss "
-        f"{result.best_val_loss:.4f}, {result.tokens_per_sec:,.0f} tokens/s.",
-        highlight=False,
-    )
-    console.print(f"Next: [bold]seqgen sample {run_dir}[/]", highlight=False)
+        raise SeqgenError(f"{run_dir} already exists; pick another --run, or continue it with --resume")
+    return run_dir, cfg, mcfg, dataset, None
+
+
+def _resume(target: str, out_dir: Path, given: dict[str, Any]):
+    """The run directory, configs, dataset and last.pt of the run to continue."""
+    from seqgen.checkpoint import LAST, load_checkpoint, resolve_run
+    from seqgen.config import resume_configs
+    from seqgen.dataset import open_dataset
+
+    run_dir = resolve_run(target, out_dir)
+    ckpt = load_checkpoint(run_dir / LAST)
+    if "counters" not in ckpt:
+        raise SeqgenError(f"{run_dir / LAST} holds no training state to resume from")
+    if "run" in given and given.pop("run") != run_dir.name:
+        raise SeqgenError("--run does not apply with --resume (the run is the one being resumed); drop it")
+    given.pop("out_dir", None)
+    if "data" in given:
+        given["data"] = str(given["data"])
+    cfg, mcfg, changes = resume_configs(ckpt["model_type"], ckpt["train_config"], ckpt["model_config"], given)
+    data = Path(cfg.data)
+    if "data" not in given and not (data / "meta.json").is_file():
+        data = Path(ckpt["data"]["path"])  # the run was started from another directory
+        if not (data / "meta.json").is_file():
+            raise SeqgenError(
+                f"the dataset of {run_dir} ({cfg.data}) is gone; give --data DIR with the same vocabulary"
+            )
+    dataset = open_dataset(data)
+    if dataset.tokenizer.to_dict() != ckpt["tokenizer"] or dataset.kind != ckpt["data"]["kind"]:
+        raise SeqgenError(
+            f"{data} does not match the run being resumed: its vocabulary has "
+            f"{dataset.tokenizer.vocab_size} {dataset.kind} tokens, the model was trained on a different "
+            f"one; resume with the run's dataset ({ckpt['data']['path']})"
+        )
+    cfg.data = str(data)
+    for line in changes:
+        console.print(f"Changed on resume: {line}", highlight=False)
+    return run_dir, cfg, mcfg, dataset, ckpt
 
 
 def _default_dataset() -> Path:

@@ -39,11 +39,18 @@ def iter_text_chunks(path: Path, encoding: str = "utf-8") -> Iterator[str]:
     except LookupError:
         raise SeqgenError(f"unknown encoding {encoding!r}; try utf-8, latin-1 or cp1252") from None
     offset = 0
+    wide = codecs.lookup(encoding).name.startswith(("utf-16", "utf-32"))  # NUL bytes are normal there
     try:
         with open(path, "rb") as f:
             while True:
                 raw = f.read(CHUNK_BYTES)
                 final = not raw
+                nul = -1 if wide else raw.find(b"\x00")
+                if nul >= 0:  # before decoding: a binary file is named as such, not as bad text
+                    raise SeqgenError(
+                        f"{path} looks like a binary file (NUL byte at offset {offset + nul}); "
+                        "give seqgen text files"
+                    )
                 try:
                     text = decoder.decode(raw, final=final)
                 except UnicodeDecodeError as e:
@@ -55,7 +62,7 @@ def iter_text_chunks(path: Path, encoding: str = "utf-8") -> Iterator[str]:
                 nul = text.find("\x00")
                 if nul >= 0:
                     raise SeqgenError(
-                        f"{path} looks like a binary file (NUL byte near offset {offset + nul}); "
+                        f"{path} looks like a binary file (NUL character near offset {offset + nul}); "
                         "give seqgen text files"
                     )
                 offset += len(raw)

@@ -15,6 +15,7 @@ from pathlib import Path
 import mido
 
 from seqgen.errors import SeqgenError
+from seqgen.files import atomic_write
 from seqgen.music.notes import Note
 
 TICKS_PER_BEAT = 480
@@ -57,12 +58,7 @@ def write_midi(notes: list[Note], path: str | Path, tempo_qpm: float = 120.0, pr
         now = tick
     track.append(mido.MetaMessage("end_of_track", time=0))
     mid.tracks.extend([conductor, track])
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        mid.save(path)
-    except OSError as e:
-        raise SeqgenError(f"cannot write MIDI file {path}: {e.strerror or e}") from e
-    return path
+    return atomic_write(path, lambda f: mid.save(file=f))
 
 
 def _checked(notes: list[Note], path: Path) -> list[Note]:

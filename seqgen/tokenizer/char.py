@@ -68,7 +68,8 @@ class CharTokenizer:
 
     def decode(self, ids: Sequence[int] | np.ndarray) -> str:
         parts = []
-        for i in np.asarray(ids, dtype=np.int64).tolist():
+        for i in ids.tolist() if isinstance(ids, np.ndarray) else ids:
+            i = int(i)
             if self.eos and i == 0:
                 parts.append(EOS_TEXT)
             elif self.offset <= i < self.vocab_size:

@@ -1,0 +1,216 @@
+"""Exact resume, signals, divergence and early stopping: a stopped run continued with `--resume`
+must produce the same weights and losses, bit for bit, as a run that was never stopped."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from seqgen.checkpoint import BEST, LAST, load_checkpoint, load_model
+from seqgen.config import PrepareConfig, TrainConfig, model_config
+from seqgen.dataset import open_dataset
+from seqgen.errors import SeqgenError
+from seqgen.prepare import prepare_text
+from seqgen.trainer import Trainer
+from tests.conftest import invoke
+
+SIZES = {
+    "transformer": dict(n_layer=2, n_head=2, n_embd=32, block_size=32, dropout=0.1),
+    "lstm": dict(n_layer=2, n_embd=48, block_size=32, dropout=0.1),
+}
+
+
+def make_trainer(name: str, run: str, callback=None, resume=None, **kw) -> Trainer:
+    if not Path("data/t/meta.json").exists():
+        prepare_text([Path("poem.txt")], Path("data/t"), PrepareConfig())
+    ds = open_dataset("data/t")
+    mcfg = model_config(name, vocab_size=ds.tokenizer.vocab_size, **SIZES[name])
+    opts = dict(max_iters=30, eval_interval=10, eval_iters=3, batch_size=8, checkpoint_every="7")
+    cfg = TrainConfig(data="data/t", model=name, **{**opts, **kw})
+    return Trainer(cfg, ds, mcfg, Path("checkpoints") / run, callback, resume=resume)
+
+
+def metrics(run: str) -> list[dict]:
+    return [json.loads(x) for x in (Path("checkpoints") / run / "metrics.jsonl").read_text().splitlines()]
+
+
+def untimed(lines: list[dict]) -> list[dict]:
+    """Metrics without the wall-clock fields, which differ from run to run."""
+    return [{k: v for k, v in m.items() if k not in ("elapsed_s", "tokens_per_sec")} for m in lines]
+
+
+def same_weights(a: Path, b: Path) -> bool:
+    wa, wb = load_checkpoint(a)["model"], load_checkpoint(b)["model"]
+    return wa.keys() == wb.keys() and all(torch.equal(wa[k], wb[k]) for k in wa)
+
+
+@pytest.mark.parametrize("name", ["transformer", "lstm"])
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_signal_stop_then_resume_matches_an_uninterrupted_run(text_file: Path, name: str, sig: int):
+    """Dropout is on, so the resumed run must restore the torch RNG as well as the data position."""
+    full = make_trainer(name, "full").run()
+
+    def stop_at_first_checkpoint(kind: str, info: dict) -> None:
+        if kind == "checkpoint" and info["step"] == 7:
+            os.kill(os.getpid(), sig)  # the handler lets step 7 finish, saves, and returns
+
+    first = make_trainer(name, "cut", stop_at_first_checkpoint).run()
+    assert first.steps == 7 and first.stopped == signal.Signals(sig).name
+    assert first.exit_code == 128 + sig  # 130 for SIGINT, 143 for SIGTERM
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handlers restored
+
+    ckpt = load_checkpoint(Path("checkpoints/cut") / LAST)
+    assert ckpt["step"] == 7 and ckpt["counters"]["step"] == 7
+    rest = make_trainer(name, "cut", resume=ckpt).run()
+    assert rest.resumed_from == 7 and rest.steps == 30 and rest.stopped == "budget"
+    timeless = [
+        {k: v for k, v in m.items() if k not in ("elapsed_s", "tokens_per_sec")} for m in metrics("full")
+    ]
+    assert timeless == [
+        {k: v for k, v in m.items() if k not in ("elapsed_s", "tokens_per_sec")} for m in metrics("cut")
+    ]
+    assert rest.best_val_loss == full.best_val_loss
+    assert same_weights(Path("checkpoints/full") / LAST, Path("checkpoints/cut") / LAST)
+    assert same_weights(Path("checkpoints/full") / BEST, Path("checkpoints/cut") / BEST)
+
+
+def test_a_longer_budget_continues_the_run(text_file: Path):
+    make_trainer("transformer", "r", max_iters=20).run()
+    ckpt = load_checkpoint(Path("checkpoints/r") / LAST)
+    with pytest.raises(SeqgenError, match="already used its budget"):
+        make_trainer("transformer", "r", resume=ckpt, max_iters=20).run()
+    more = make_trainer("transformer", "r", resume=ckpt, max_iters=40).run()
+    assert more.resumed_from == 20 and more.steps == 40
+    assert [m["step"] for m in metrics("r")] == [10, 20, 30, 40]
+
+
+def test_divergence_stops_and_keeps_the_last_good_checkpoint(text_file: Path):
+    make_trainer("transformer", "r", max_iters=20).run()
+    good = load_checkpoint(Path("checkpoints/r") / LAST)
+    bad = make_trainer("transformer", "r", resume=good, max_iters=200, learning_rate=1e8, grad_clip=0.0)
+    with pytest.raises(SeqgenError, match=r"training diverged: the loss became (nan|inf) at step 2\d") as e:
+        bad.run()
+    assert "--resume checkpoints/r --learning-rate" in str(e.value)
+    kept = load_checkpoint(Path("checkpoints/r") / LAST)
+    assert kept["step"] == 20
+    assert all(torch.isfinite(v).all() for v in kept["model"].values())
+    load_model(Path("checkpoints/r") / LAST)  # still loads
+
+
+def test_divergence_before_any_checkpoint_leaves_no_run_behind(text_file: Path):
+    with pytest.raises(SeqgenError, match="no checkpoint was written; start again with a lower"):
+        make_trainer("transformer", "r", learning_rate=1e8, grad_clip=0.0).run()
+    assert not Path("checkpoints/r").exists()
+
+
+def test_patience_stops_when_val_loss_stops_improving(text_file: Path):
+    # Frequent evaluations of a noisy small-batch run on a small text: the val loss soon fails to
+    # beat its best three times in a row.
+    result = make_trainer(
+        "transformer", "r", max_iters=1000, eval_interval=5, patience=3, learning_rate=0.05
+    ).run()
+    assert result.stopped == "patience"
+    vals = [m["val_loss"] for m in metrics("r")]
+    best = vals.index(min(vals))
+    assert len(vals) == best + 1 + 3, vals  # stopped exactly three evaluations after the best
+    assert result.steps == 5 * len(vals) < 1000
+    assert load_checkpoint(Path("checkpoints/r") / BEST)["step"] == 5 * (best + 1)
+
+
+# -- the real thing: a training subprocess killed at random moments, resumed each time ------------
+
+ARGS = [
+    "--data", "data/t", "--n-layer", "2", "--n-head", "2", "--n-embd", "32", "--block-size", "32",
+    "--dropout", "0.1", "--batch-size", "8", "--eval-interval", "100", "--eval-iters", "3",
+    "--checkpoint-every", "25",
+]  # fmt: skip
+
+
+def seqgen(*args: str, **kw) -> subprocess.Popen:
+    env = {**os.environ, "OMP_NUM_THREADS": "2", "COLUMNS": "120"}
+    return subprocess.Popen(
+        [sys.executable, "-m", "seqgen", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+        **kw,
+    )
+
+
+def wait_for(path: Path, proc: subprocess.Popen, timeout: float = 60, newer_than: float = 0.0) -> None:
+    """Wait until `proc` has written `path` (a version newer than `newer_than`, an mtime)."""
+    end = time.monotonic() + timeout
+    while not (path.exists() and path.stat().st_mtime_ns > newer_than):
+        assert proc.poll() is None, proc.communicate()[0]
+        assert time.monotonic() < end, f"{path} never appeared"
+        time.sleep(0.05)
+
+
+@pytest.mark.slow
+def test_sigkill_at_random_moments_then_resume_matches_an_uninterrupted_run(text_file: Path):
+    prepare_text([text_file], Path("data/t"), PrepareConfig())
+    steps = "1200"
+    ref = seqgen("train", *ARGS, "--max-iters", steps, "--run", "ref")
+    out, _ = ref.communicate(timeout=300)
+    assert ref.returncode == 0, out
+
+    rng = random.Random(0)
+    last = Path("checkpoints/cut") / LAST
+    first = seqgen("train", *ARGS, "--max-iters", steps, "--run", "cut")
+    procs = [first]
+    kills, before = 0, 0.0
+    while kills < 3:
+        proc = procs[-1]
+        wait_for(last, proc, newer_than=before)  # this process is training and has saved
+        time.sleep(rng.uniform(0.0, 1.5))  # a random moment: mid-step, mid-eval or mid-save
+        if proc.poll() is not None:
+            break  # the run finished before the kill; the kills so far still count
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        kills += 1
+        load_checkpoint(last)  # never torn: the last good checkpoint always loads
+        before = last.stat().st_mtime_ns
+        procs.append(seqgen("train", "--resume", "checkpoints/cut"))
+    out, _ = procs[-1].communicate(timeout=300)
+    assert procs[-1].returncode == 0, out
+    assert kills == 3
+    assert "Done: 1,200 steps" in out
+
+    assert same_weights(Path("checkpoints/ref") / LAST, last)
+    ref_m, cut_m = metrics("ref"), metrics("cut")
+    assert [m["step"] for m in cut_m] == [m["step"] for m in ref_m]  # no gap, no repeat
+    assert [m["val_loss"] for m in cut_m] == [m["val_loss"] for m in ref_m]  # no jump
+    assert not list(Path("checkpoints/cut").glob(".*.tmp"))  # a resume sweeps torn temporaries
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_signal_to_a_training_process_saves_and_exits_with_128_plus_signal(text_file: Path, sig: int):
+    prepare_text([text_file], Path("data/t"), PrepareConfig())
+    proc = seqgen("train", *ARGS, "--max-iters", "100000", "--run", "r")
+    wait_for(Path("checkpoints/r") / LAST, proc)
+    busy = invoke("train", "--resume", "checkpoints/r")  # a second trainer on the same run
+    assert busy.exit_code == 1 and "is being trained by another seqgen process" in busy.output
+    proc.send_signal(sig)
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 128 + sig, out
+    name = signal.Signals(sig).name
+    assert f"Stopped by {name} at step" in out
+    assert "Resume with: seqgen train --resume checkpoints/r" in out
+    stopped_at = int(out.split(f"Stopped by {name} at step ")[1].split(";")[0].replace(",", ""))
+    assert load_checkpoint(Path("checkpoints/r") / LAST)["step"] == stopped_at
+
+    again = invoke("train", "--resume", "checkpoints/r", "--max-iters", stopped_at + 5)
+    assert again.exit_code == 0, again.output
+    assert f"Resuming at step {stopped_at:,}" in again.output
+    assert load_checkpoint(Path("checkpoints/r") / LAST)["step"] == stopped_at + 5
