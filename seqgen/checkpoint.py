@@ -11,6 +11,7 @@ config.json (human-readable copy of the configs) and metrics.jsonl.
 
 from __future__ import annotations
 
+import io
 import json
 import pickle
 import re
@@ -36,8 +37,11 @@ METRICS = "metrics.jsonl"
 def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
     """Write atomically: a temp file in the same directory, fsync, then rename over `path`, so a
     kill at any instant leaves either the old checkpoint or the new one, never a torn file."""
-    stamped = {"format": FORMAT, "format_version": FORMAT_VERSION, **payload}
-    atomic_write(path, lambda f: torch.save(stamped, f))
+    # Serialize in memory first: torch's zip writer reports a failed write (a full disk) as a
+    # RuntimeError, while a plain file write raises the OSError that becomes a clear message.
+    buffer = io.BytesIO()
+    torch.save({"format": FORMAT, "format_version": FORMAT_VERSION, **payload}, buffer)
+    atomic_write(path, lambda f: f.write(buffer.getbuffer()))
 
 
 def write_json_atomic(path: Path, obj: Any) -> None:

@@ -8,6 +8,8 @@ checkpoints). Imports nothing from seqgen but the error type.
 from __future__ import annotations
 
 import dataclasses
+import math
+import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -137,8 +139,12 @@ class TrainConfig:
             self.max_time = DEFAULT_MAX_TIME_MIN
         _check(self.batch_size is None or self.batch_size >= 1, "--batch-size must be at least 1")
         _check(self.max_iters is None or self.max_iters >= 1, "--max-iters must be at least 1")
-        _check(self.max_time is None or self.max_time > 0, "--max-time must be positive (minutes)")
-        _check(self.learning_rate is None or self.learning_rate > 0, "--learning-rate must be positive")
+        finite_time = self.max_time is None or 0 < self.max_time < math.inf
+        _check(finite_time, "--max-time must be a positive number (minutes)")
+        _check(
+            self.learning_rate is None or 0 < self.learning_rate < math.inf,
+            "--learning-rate must be a positive number",
+        )
         _check(
             self.eval_interval >= 1 and self.eval_iters >= 1, "--eval-interval and --eval-iters must be >= 1"
         )
@@ -179,18 +185,15 @@ RESUME_MAY_CHANGE = frozenset(
 
 def parse_interval(text: str) -> tuple[int | None, float | None]:
     """'500' -> every 500 steps; '10m' (or '10min') -> every 10 minutes; '30s' -> every 30 seconds."""
-    t = str(text).strip().lower()
-    unit = 60.0 if t.endswith(("m", "min")) else 1.0 if t.endswith("s") else None
-    number = t.removesuffix("min").rstrip("ms").strip() if unit else t
-    try:
-        value = float(number) if unit else int(number)
-    except ValueError:
-        value = -1
+    found = re.fullmatch(r"\s*(\d+)\s*|\s*(\d+(?:\.\d*)?|\.\d+)\s*(m|min|s)\s*", str(text).lower())
+    value = float(found.group(2)) if found and found.group(2) else int(found.group(1)) if found else 0
     if not value > 0:
         raise SeqgenError(
             f"--checkpoint-every {text!r} is not a positive number of steps (500) or minutes (10m)"
         )
-    return (None, value * unit) if unit else (int(value), None)
+    if found.group(1):
+        return int(value), None
+    return None, value * (1.0 if found.group(3) == "s" else 60.0)
 
 
 @dataclass

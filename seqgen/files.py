@@ -48,6 +48,7 @@ def atomic_open(path: Path | str, mode: str = "wb") -> Iterator[IO]:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+        _fsync_dir(path.parent)
     except OSError as e:
         with contextlib.suppress(OSError):
             tmp.unlink()
@@ -56,6 +57,20 @@ def atomic_open(path: Path | str, mode: str = "wb") -> Iterator[IO]:
         with contextlib.suppress(OSError):
             tmp.unlink()
         raise
+
+
+def _fsync_dir(directory: Path) -> None:
+    """Make a rename durable across a power cut (POSIX; a no-op where directories cannot be opened)."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def atomic_write(path: Path | str, write: Callable[[IO[bytes]], object]) -> Path:

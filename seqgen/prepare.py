@@ -36,6 +36,8 @@ def detect_kind(paths: list[Path]) -> str:
     for p in paths:
         if not p.exists():
             raise SeqgenError(f"{p} does not exist; check the path")
+        if not (p.is_file() or p.is_dir()):
+            raise SeqgenError(f"{p} is not a regular file or a folder (a pipe or a device?); give a file")
         files = [f for f in p.rglob("*") if f.is_file()] if p.is_dir() else [p]
         suffixes |= {f.suffix.lower() for f in files}
     if suffixes & set(MIDI_SUFFIXES) and not suffixes & set(ABC_SUFFIXES):

@@ -74,6 +74,8 @@ class Counters:
     elapsed_s: float = 0.0  # wall-clock of all sessions of the run (the minutes budget)
     train_s: float = 0.0  # of which in optimizer steps (for tokens/s)
     evals_since_best: int = 0  # for --patience
+    lr: float = 0.0  # the learning rate of the latest step
+    eval_due: bool = False  # a signal cut this step's evaluation: the resumed run does it first
 
 
 def rng_state() -> dict[str, Any]:
@@ -105,11 +107,12 @@ def _tuples(x: Any) -> Any:
 
 
 class StopSignals:
-    """SIGINT and SIGTERM ask the loop to stop after the current step (it then saves and returns);
-    a second signal stops at once with KeyboardInterrupt. Only the main thread can catch signals,
-    so elsewhere this does nothing."""
+    """SIGINT, SIGTERM and SIGHUP (a closed terminal) ask the loop to stop after the current step or
+    evaluation batch; it then saves last.pt and returns. A second signal stops at once (Ctrl-C:
+    KeyboardInterrupt; otherwise exit 128 + signal), losing the work since the last checkpoint.
+    Only the main thread can catch signals, so elsewhere this does nothing."""
 
-    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+    SIGNALS = tuple(getattr(signal, n) for n in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, n))
 
     def __init__(self) -> None:
         self.signum: int | None = None
@@ -117,7 +120,9 @@ class StopSignals:
 
     def _handle(self, signum: int, frame: Any) -> None:
         if self.signum is not None:
-            raise KeyboardInterrupt
+            if signum == signal.SIGINT:
+                raise KeyboardInterrupt
+            raise SystemExit(128 + signum)
         self.signum = signum
 
     def __enter__(self) -> StopSignals:
@@ -217,21 +222,29 @@ class Trainer:
         return F.cross_entropy(logits.float().view(-1, logits.size(-1)), y.reshape(-1))
 
     @torch.no_grad()
-    def evaluate(self) -> dict[str, float]:
-        """Mean loss over `eval_iters` batches per split, on the same windows at every evaluation."""
+    def evaluate(self, stop: StopSignals | None = None) -> dict[str, float] | None:
+        """Mean loss over `eval_iters` batches per split, on the same windows at every evaluation.
+        Returns None, unfinished, as soon as a stop signal is pending (a long evaluation must not
+        delay the checkpoint a signal asks for)."""
         self.model.eval()
-        out = {}
-        for i, split in enumerate(("train", "val")):
-            sampler = BatchSampler(
-                self.dataset.split(split),
-                self.batch_size,
-                self.block_size,
-                self.cfg.seed + 1 + i,
-                self.device,
-            )
-            losses = torch.stack([self.loss(*sampler.next()) for _ in range(self.cfg.eval_iters)])
-            out[split] = losses.mean().item()
-        self.model.train()
+        out: dict[str, float] | None = {}
+        try:
+            for i, split in enumerate(("train", "val")):
+                sampler = BatchSampler(
+                    self.dataset.split(split),
+                    self.batch_size,
+                    self.block_size,
+                    self.cfg.seed + 1 + i,
+                    self.device,
+                )
+                losses = []
+                for _ in range(self.cfg.eval_iters):
+                    if stop is not None and stop.signum is not None:
+                        return None
+                    losses.append(self.loss(*sampler.next()))
+                out[split] = torch.stack(losses).mean().item()
+        finally:
+            self.model.train()
         return out
 
     # -- checkpoints --------------------------------------------------------------------------
@@ -260,6 +273,9 @@ class Trainer:
         """last.pt with everything an exact resume needs. Weights that are no longer finite are
         never written: the previous last.pt stays the last good one."""
         self._check_finite()
+        if not self._config_written:
+            self._write_config()
+            self._config_written = True
         save_checkpoint(
             self.run_dir / LAST,
             {
@@ -273,20 +289,32 @@ class Trainer:
         self._last_save = (self.state.step, time.perf_counter())
 
     def _check_finite(self, loss: float | None = None) -> None:
-        bad = loss is not None and not math.isfinite(loss)
-        if not bad:
-            bad = not all(bool(torch.isfinite(p).all()) for p in self.model.parameters())
-            loss = float("nan") if loss is None else loss
-        if bad:
-            lower = f"--learning-rate {self.lr / 3:.2g}"
-            if (self.run_dir / LAST).is_file():
-                todo = (
-                    f"{self.run_dir / LAST} keeps the last good state; lower the learning rate "
-                    f"(now {self.lr:g}) and go on: seqgen train --resume {self.run_dir} {lower}"
-                )
-            else:
-                todo = f"no checkpoint was written; start again with a lower learning rate, e.g. {lower}"
-            raise SeqgenError(f"training diverged: the loss became {loss} at step {self.state.step}; {todo}")
+        if loss is not None and not math.isfinite(loss):
+            what = f"the loss became {loss}"
+        elif not all(bool(torch.isfinite(p).all()) for p in self.model.parameters()):
+            what = "the weights became non-finite (inf or nan)"
+        else:
+            return
+        lower = f"--learning-rate {self.lr / 3:.2g}"
+        if (self.run_dir / LAST).is_file():
+            todo = (
+                f"{self.run_dir / LAST} keeps the last good state; lower the learning rate "
+                f"(now {self.lr:g}) and go on: seqgen train --resume {self.run_dir}"
+                f"{self._session_budget_flags()} {lower}"
+            )
+        else:
+            todo = f"no checkpoint was written; start again with a lower learning rate, e.g. {lower}"
+        raise SeqgenError(f"training diverged: {what} at step {self.state.step}; {todo}")
+
+    def _session_budget_flags(self) -> str:
+        """The budget this session was given, when it differs from the one last.pt records."""
+        saved = (self.resume or {}).get("train_config", {})
+        flags = ""
+        for name in ("max_iters", "max_time"):
+            value = getattr(self.cfg, name)
+            if value is not None and value != saved.get(name, value):
+                flags += f" --{name.replace('_', '-')} {value:g}"
+        return flags
 
     def _write_config(self) -> None:
         write_json_atomic(
@@ -315,8 +343,11 @@ class Trainer:
         """With the run locked: tidy what a killed process left, then record the config."""
         if self.resume is not None:
             remove_stale_temporaries(self.run_dir)
-            self._truncate_metrics(self.state.step)
-        self._write_config()
+            self._truncate_metrics(self.state.step)  # lines past last.pt: work the kill lost
+            self._config_written = False  # rewritten at the first save, once the session counts
+        else:
+            self._write_config()
+            self._config_written = True
 
     def _truncate_metrics(self, step: int) -> None:
         """Drop metrics lines past the resumed step (written after the checkpoint, then lost)."""
@@ -324,19 +355,31 @@ class Trainer:
         if not path.is_file():
             return
         keep = []
-        for line in path.read_text().splitlines():
+        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
             with contextlib.suppress(ValueError):
-                if json.loads(line)["step"] <= step:
+                record = json.loads(line)
+                if (
+                    isinstance(record, dict)
+                    and isinstance(record.get("step"), int)
+                    and record["step"] <= step
+                ):
                     keep.append(line)
         atomic_write_text(path, "".join(line + "\n" for line in keep))
 
     # -- the loop -----------------------------------------------------------------------------
     def run(self) -> TrainResult:
         """Train until the budget, `patience` or a signal stops the run; returns how it ended."""
-        created = self.resume is None
+        created = False
+        if self.resume is None:
+            self._make_run_dir()
+            created = True  # only now is the directory ours to remove if the run fails
+        elif self._progress(self.state.elapsed_s) >= 1.0:
+            s = self.state
+            raise SeqgenError(
+                f"{self.run_dir} already used its budget ({s.step} steps, {s.elapsed_s / 60:.1f} min); "
+                "give a larger --max-iters or --max-time to train on"
+            )
         try:
-            if created:
-                self._make_run_dir()
             with run_lock(self.run_dir), StopSignals() as stop:
                 self._open_run_dir()
                 return self._loop(stop)
@@ -359,11 +402,6 @@ class Trainer:
         tokens_per_step = self.batch_size * self.train_batches.block_size
         every_steps, every_s = cfg.checkpoint_interval
         resumed_from = s.step if self.resume is not None else None
-        if self._progress(s.elapsed_s) >= 1.0:
-            raise SeqgenError(
-                f"{self.run_dir} already used its budget ({s.step} steps, {s.elapsed_s / 60:.1f} min); "
-                "give a larger --max-iters or --max-time to train on"
-            )
         self.callback(
             "start",
             {
@@ -386,11 +424,18 @@ class Trainer:
         x, y = self.train_batches.next()
         check_every = 1 if self.device.type == "cpu" else 10  # .item() syncs a GPU; not every step
         try:
-            while True:
+            # The evaluation a signal skipped or cut short comes first, before any new step.
+            outcome = self._evaluate_and_save(metrics, s.lr, stop) if s.eval_due else "saved"
+            if outcome == "interrupted":
+                stopped = signal.Signals(stop.signum or signal.SIGINT).name
+            elif outcome == "patience":
+                stopped = "patience"
+            while stopped == "budget":
                 elapsed = s.elapsed_s + time.perf_counter() - session_start
                 lr = lr_at(s.step, self._progress(elapsed), self.lr, cfg)
                 for g in self.optimizer.param_groups:
                     g["lr"] = lr
+                s.lr = lr
                 t0 = time.perf_counter()
                 loss = self.loss(x, y)
                 # Draw the next batch now (overlaps the host gather with device work); remember the
@@ -425,20 +470,32 @@ class Trainer:
                             "elapsed_s": elapsed,
                         },
                     )
-                if s.step % cfg.eval_interval == 0 or done:
+                # Read the flag once per step: a signal that lands later is seen at the next step,
+                # never lost between two reads.
+                sig = stop.signum
+                eval_now = s.step % cfg.eval_interval == 0 or done
+                saved = False
+                if eval_now and (sig is None or done):
                     s.elapsed_s, session_start = elapsed, now  # fold this session's time in
-                    if self._evaluate_and_save(metrics, lr):
+                    outcome = self._evaluate_and_save(metrics, lr, None if done else stop)
+                    if outcome == "patience":
                         stopped = "patience"
                         break
-                elif stop.signum is not None or (
-                    (every_steps and s.step - self._last_save[0] >= every_steps)
+                    saved = outcome == "saved"
+                    sig = None if done else stop.signum
+                if eval_now and not saved:
+                    s.eval_due = True  # skipped or cut short by a signal
+                if not saved and (
+                    sig is not None
+                    or (every_steps and s.step - self._last_save[0] >= every_steps)
                     or (every_s and now - self._last_save[1] >= every_s)
                 ):
-                    s.elapsed_s, session_start = elapsed, now
+                    t = time.perf_counter()
+                    s.elapsed_s, session_start = s.elapsed_s + t - session_start, t
                     self.save_last()
                     self.callback("checkpoint", {"step": s.step, "path": str(self.run_dir / LAST)})
-                if stop.signum is not None:
-                    stopped = signal.Signals(stop.signum).name
+                if sig is not None:
+                    stopped = signal.Signals(sig).name
                     break
                 if done:
                     break
@@ -459,14 +516,19 @@ class Trainer:
         self.callback("end", asdict(result))
         return result
 
-    def _evaluate_and_save(self, metrics: Any, lr: float) -> bool:
-        """Evaluate, log, write best.pt (if better) and last.pt; True when patience has run out."""
+    def _evaluate_and_save(self, metrics: Any, lr: float, stop: StopSignals | None) -> str:
+        """Evaluate, log, write best.pt (if better) and last.pt. Returns 'saved', 'patience' (saved,
+        and patience has run out) or 'interrupted' (a signal cut the evaluation short; nothing
+        was logged or saved)."""
         s = self.state
-        losses = self.evaluate()
+        losses = self.evaluate(stop)
+        if losses is None:
+            return "interrupted"
         s.val = losses["val"]
         if not math.isfinite(s.val):
             self._check_finite(s.val)
         improved = s.val < s.best_val
+        s.eval_due = False
         if improved:
             s.best_val, s.best_step, s.evals_since_best = s.val, s.step, 0
         else:
@@ -494,4 +556,5 @@ class Trainer:
             save_checkpoint(self.run_dir / BEST, payload)
         self.save_last(payload)
         self.callback("eval", {**record, "best_val_loss": s.best_val, "improved": improved})
-        return self.cfg.patience is not None and s.evals_since_best >= self.cfg.patience
+        out_of_patience = self.cfg.patience is not None and s.evals_since_best >= self.cfg.patience
+        return "patience" if out_of_patience else "saved"

@@ -51,6 +51,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Path:
         Path("midis").mkdir()
         shutil.copy("bad.mid", "midis/one.mid")
         Path("digits.txt").write_text("0123456789 \n" * 300)
+        Path("utf16.txt").write_text("Hello, world.\n" * 40, encoding="utf-16")
         for args in (["poem.txt", "--name", "p"], ["digits.txt", "--name", "other"]):
             assert invoke("prepare", *args).exit_code == 0
         r = invoke(
@@ -113,6 +114,8 @@ ROWS = [
     ("binary file", ["prepare", "blob.bin"], "blob.bin looks like a binary file (NUL byte at offset 0)"),
     ("non-UTF-8 text", ["prepare", "latin.txt"], "latin.txt is not valid utf-8 text (bad byte at offset 3)"),
     ("non-UTF-8 text offers --encoding", ["prepare", "latin.txt"], "pass --encoding (e.g. latin-1)"),
+    ("UTF-16 text without --encoding", ["prepare", "utf16.txt"],
+     "utf16.txt looks like UTF-16 or UTF-32 text; pass --encoding utf-16"),
     ("unknown encoding", ["prepare", "poem.txt", "--encoding", "klingon"], "unknown encoding 'klingon'"),
     ("directory without usable files", ["prepare", "junk"], "directory junk holds no text files"),
     ("ABC file whose tunes are all unusable", ["prepare", "headers.abc"], "no usable ABC tunes in headers.abc"),
@@ -134,9 +137,13 @@ ROWS = [
      "--n-head does not apply to the lstm model"),
     ("heads do not divide width", ["train", "--data", "data/p", "--n-embd", "30", "--n-head", "4"], "divisible"),
     ("zero context", ["train", "--data", "data/p", "--block-size", "0"], "--block-size must be at least 1"),
-    ("negative budget", ["train", "--data", "data/p", "--max-time", "-1"], "--max-time must be positive"),
+    ("negative budget", ["train", "--data", "data/p", "--max-time", "-1"], "--max-time must be a positive number"),
     ("zero batch", ["train", "--data", "data/p", "--batch-size", "0"], "--batch-size must be at least 1"),
     ("bad checkpoint interval", ["train", "--data", "data/p", "--checkpoint-every", "soon"], "--checkpoint-every"),
+    ("checkpoint interval in ms", ["train", "--data", "data/p", "--checkpoint-every", "10ms"], "--checkpoint-every"),
+    ("endless budget", ["train", "--data", "data/p", "--max-time", "inf"], "--max-time must be a positive number"),
+    ("infinite learning rate", ["train", "--data", "data/p", "--learning-rate", "inf"],
+     "--learning-rate must be a positive number"),
     ("zero patience", ["train", "--data", "data/p", "--patience", "0"], "--patience must be at least 1"),
     ("bad precision", ["train", "--data", "data/p", "--precision", "fp8"], "--precision must be auto"),
     ("run exists", ["train", "--data", "data/p", "--run", "r"], "checkpoints/r already exists"),
@@ -148,6 +155,8 @@ ROWS = [
     ("resume: dataset does not match", ["train", "--resume", "r", "--data", "data/other"],
      "data/other does not match the run being resumed"),
     ("resume: budget used up", ["train", "--resume", "r"], "already used its budget (4 steps"),
+    ("resume: budget used up, options changed", ["train", "--resume", "r", "--max-iters", "3", "--eval-interval", "50"],
+     "already used its budget (4 steps"),
     ("resume: its dataset is gone", ["train", "--resume", "orphan", "--max-iters", "9"],
      "the dataset of checkpoints/orphan (data/gone) is gone; give --data DIR with the same vocabulary"),
     ("resume: a run without last.pt", ["train", "--resume", "ck"], "ck holds no last.pt"),
@@ -212,6 +221,28 @@ def test_debug_shows_the_traceback(here: Path):
     r = invoke("--debug", "prepare", "missing.txt")
     assert r.exit_code == 1
     assert isinstance(r.exception, Exception) and "missing.txt does not exist" in str(r.exception)
+
+
+def test_a_pipe_is_refused_not_read_forever(here: Path):
+    os.mkfifo("pipe.txt")
+    r = invoke("prepare", "pipe.txt")
+    assert r.exit_code == 1 and "pipe.txt is not a regular file or a folder" in error_line(r.output)
+
+
+def test_utf16_text_prepares_with_encoding(here: Path):
+    r = invoke("prepare", "utf16.txt", "--encoding", "utf-16", "--name", "u16")
+    assert r.exit_code == 0, r.output
+    assert json.loads(Path("data/u16/meta.json").read_text())["tokens"]["train"] > 0
+
+
+def test_same_named_inputs_convert_to_distinct_files(here: Path):
+    tune = (FIXTURES / "abc_plain.abc").read_text()
+    for d in ("a", "b"):
+        Path(d).mkdir()
+        Path(d, "t.abc").write_text(tune)
+    r = invoke("convert", "midi", "a/t.abc", "b/t.abc", "--out", "mo")
+    assert r.exit_code == 0, r.output
+    assert sorted(p.name for p in Path("mo").iterdir()) == ["t-2.mid", "t.mid"]
 
 
 def test_bad_abc_tunes_are_skipped_and_counted(here: Path):

@@ -53,31 +53,53 @@ def same_weights(a: Path, b: Path) -> bool:
     return wa.keys() == wb.keys() and all(torch.equal(wa[k], wb[k]) for k in wa)
 
 
+# Where the signal lands: just after a periodic checkpoint (step 7; the loop sees it at step 8), or
+# just before an evaluation (step 10: the evaluation is skipped, saved as due, and the resumed run
+# does it first), or in the middle of one (the evaluation stops at once).
+STOPS = {
+    "after-checkpoint": ("checkpoint", 7, 8),
+    "before-eval": ("step", 10, 10),
+    "mid-eval": ("eval-batch", 10, 10),
+}
+
+
 @pytest.mark.parametrize("name", ["transformer", "lstm"])
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
-def test_signal_stop_then_resume_matches_an_uninterrupted_run(text_file: Path, name: str, sig: int):
+@pytest.mark.parametrize("where", STOPS)
+def test_signal_stop_then_resume_matches_an_uninterrupted_run(
+    text_file: Path, name: str, sig: int, where: str, monkeypatch: pytest.MonkeyPatch
+):
     """Dropout is on, so the resumed run must restore the torch RNG as well as the data position."""
     full = make_trainer(name, "full").run()
+    kind, at, stops_at = STOPS[where]
 
-    def stop_at_first_checkpoint(kind: str, info: dict) -> None:
-        if kind == "checkpoint" and info["step"] == 7:
-            os.kill(os.getpid(), sig)  # the handler lets step 7 finish, saves, and returns
+    def send(event: str, info: dict) -> None:
+        if event == kind and info["step"] == at:
+            os.kill(os.getpid(), sig)  # the handler only sets a flag; the loop saves and returns
 
-    first = make_trainer(name, "cut", stop_at_first_checkpoint).run()
-    assert first.steps == 7 and first.stopped == signal.Signals(sig).name
+    cut = make_trainer(name, "cut", send)
+    if kind == "eval-batch":  # a signal between two evaluation batches
+        real_loss, calls = cut.loss, []
+
+        def loss(x, y):
+            if not cut.model.training:
+                calls.append(1)
+                if len(calls) == 2:
+                    send("eval-batch", {"step": cut.state.step})
+            return real_loss(x, y)
+
+        monkeypatch.setattr(cut, "loss", loss)
+    first = cut.run()
+    assert first.steps == stops_at and first.stopped == signal.Signals(sig).name
     assert first.exit_code == 128 + sig  # 130 for SIGINT, 143 for SIGTERM
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handlers restored
 
     ckpt = load_checkpoint(Path("checkpoints/cut") / LAST)
-    assert ckpt["step"] == 7 and ckpt["counters"]["step"] == 7
+    assert ckpt["step"] == stops_at and ckpt["counters"]["eval_due"] == (stops_at == 10)
+    assert all(m["step"] < stops_at for m in metrics("cut"))  # the cut evaluation was not logged
     rest = make_trainer(name, "cut", resume=ckpt).run()
-    assert rest.resumed_from == 7 and rest.steps == 30 and rest.stopped == "budget"
-    timeless = [
-        {k: v for k, v in m.items() if k not in ("elapsed_s", "tokens_per_sec")} for m in metrics("full")
-    ]
-    assert timeless == [
-        {k: v for k, v in m.items() if k not in ("elapsed_s", "tokens_per_sec")} for m in metrics("cut")
-    ]
+    assert rest.resumed_from == stops_at and rest.steps == 30 and rest.stopped == "budget"
+    assert untimed(metrics("cut")) == untimed(metrics("full"))
     assert rest.best_val_loss == full.best_val_loss
     assert same_weights(Path("checkpoints/full") / LAST, Path("checkpoints/cut") / LAST)
     assert same_weights(Path("checkpoints/full") / BEST, Path("checkpoints/cut") / BEST)
@@ -99,7 +121,9 @@ def test_divergence_stops_and_keeps_the_last_good_checkpoint(text_file: Path):
     bad = make_trainer("transformer", "r", resume=good, max_iters=200, learning_rate=1e8, grad_clip=0.0)
     with pytest.raises(SeqgenError, match=r"training diverged: the loss became (nan|inf) at step 2\d") as e:
         bad.run()
-    assert "--resume checkpoints/r --learning-rate" in str(e.value)
+    assert "seqgen train --resume checkpoints/r --max-iters 200 --learning-rate 3.3e+07" in str(e.value)
+    config = json.loads((Path("checkpoints/r") / "config.json").read_text())
+    assert config["train_config"]["learning_rate"] != 1e8  # a failed resume leaves the run's files
     kept = load_checkpoint(Path("checkpoints/r") / LAST)
     assert kept["step"] == 20
     assert all(torch.isfinite(v).all() for v in kept["model"].values())
@@ -110,6 +134,26 @@ def test_divergence_before_any_checkpoint_leaves_no_run_behind(text_file: Path):
     with pytest.raises(SeqgenError, match="no checkpoint was written; start again with a lower"):
         make_trainer("transformer", "r", learning_rate=1e8, grad_clip=0.0).run()
     assert not Path("checkpoints/r").exists()
+
+
+def test_a_run_directory_made_by_someone_else_is_never_removed(text_file: Path):
+    """Two runs given the same name: the one that loses the race fails and leaves the other alone."""
+    other = Path("checkpoints/r")
+    other.mkdir(parents=True)
+    (other / "metrics.jsonl").write_text('{"step": 10}\n')
+    with pytest.raises(SeqgenError, match="checkpoints/r already exists"):
+        make_trainer("transformer", "r").run()
+    assert (other / "metrics.jsonl").read_text() == '{"step": 10}\n'
+
+
+def test_resume_tolerates_a_damaged_metrics_log(text_file: Path):
+    make_trainer("transformer", "r", max_iters=20).run()
+    log = Path("checkpoints/r/metrics.jsonl")
+    with open(log, "ab") as f:
+        f.write(b'{"note": 1}\n5\n\xff\xfe\n{"step": 30, "val_loss": 9}\nnot json\n')
+    ckpt = load_checkpoint(Path("checkpoints/r") / LAST)
+    make_trainer("transformer", "r", resume=ckpt, max_iters=30).run()
+    assert [m["step"] for m in metrics("r")] == [10, 20, 30]
 
 
 def test_patience_stops_when_val_loss_stops_improving(text_file: Path):

@@ -7,7 +7,9 @@ code 1; `--debug` shows the traceback instead. Nothing in the library imports th
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import os
 import signal
 import sys
 from collections.abc import Callable
@@ -54,6 +56,17 @@ def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
             if STATE["debug"]:
                 raise
             raise fail("interrupted", 130) from None
+        except BrokenPipeError:  # `seqgen sample | head`: the reader left; stop quietly like `cat`
+            with contextlib.suppress(OSError):
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise typer.Exit(141) from None
+        except (MemoryError, torch_oom()) as e:
+            if STATE["debug"]:
+                raise
+            where = "the GPU" if type(e).__name__ == "OutOfMemoryError" else "the machine"
+            raise fail(
+                f"{where} ran out of memory; lower --batch-size, --block-size or the model size"
+            ) from None
         except OSError as e:  # the system refused: a full disk, a permission, a missing path
             if STATE["debug"]:
                 raise
@@ -67,6 +80,12 @@ def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
             ) from None
 
     return wrapper
+
+
+def torch_oom() -> type[BaseException]:
+    """torch's CUDA out-of-memory error, without importing torch for commands that never load it."""
+    torch = sys.modules.get("torch")
+    return getattr(torch, "OutOfMemoryError", MemoryError) if torch else MemoryError
 
 
 def _version(value: bool) -> None:
@@ -98,6 +117,7 @@ _ = (convert, prepare, sample, train)
 def _terminate(signum: int, frame: Any) -> None:
     """SIGTERM unwinds like Ctrl-C (temporary files are removed) and exits 143. Training installs
     its own handler, which saves a checkpoint first."""
+    err_console.print(f"[bold red]error:[/] stopped by {signal.Signals(signum).name}", highlight=False)
     raise SystemExit(128 + signum)
 
 

@@ -55,7 +55,13 @@ def _jobs(inputs: list[Path]) -> list[tuple[str, str, str]]:
                     jobs.append(("abc", f.stem if len(tunes) == 1 else f"{f.stem}_{k:03d}", tune))
             else:
                 jobs.append(("events", f.stem, text))
-    return jobs
+    # Two inputs with the same name (a/t.abc, b/t.abc) must not write the same t.mid.
+    seen: dict[str, int] = {}
+    unique = []
+    for kind, label, text in jobs:
+        seen[label] = seen.get(label, 0) + 1
+        unique.append((kind, label if seen[label] == 1 else f"{label}-{seen[label]}", text))
+    return unique
 
 
 @convert_app.command("midi")

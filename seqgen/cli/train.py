@@ -195,11 +195,20 @@ def _new_run(params: dict[str, Any], data: Path | None, model: str, run: str | N
     fields = {f.name for f in dataclasses.fields(TrainConfig)}
     options = {k: v for k, v in params.items() if k in fields}
     cfg = TrainConfig(**{**options, "data": str(data), "run": run or "", "out_dir": str(out_dir)})
-    cfg.run = run or f"{dataset.name}-{model}-{time.strftime('%Y%m%d-%H%M%S')}"
+    cfg.run = run or _free_name(out_dir, f"{dataset.name}-{model}-{time.strftime('%Y%m%d-%H%M%S')}")
     run_dir = out_dir / cfg.run
     if run_dir.exists():
         raise SeqgenError(f"{run_dir} already exists; pick another --run, or continue it with --resume")
     return run_dir, cfg, mcfg, dataset, None
+
+
+def _free_name(out_dir: Path, name: str) -> str:
+    """`name`, or `name-2`, `name-3`, ... when runs started in the same second already took it."""
+    candidate, n = name, 1
+    while (out_dir / candidate).exists():
+        n += 1
+        candidate = f"{name}-{n}"
+    return candidate
 
 
 def _resume(target: str, out_dir: Path, given: dict[str, Any]):
@@ -210,8 +219,12 @@ def _resume(target: str, out_dir: Path, given: dict[str, Any]):
 
     run_dir = resolve_run(target, out_dir)
     ckpt = load_checkpoint(run_dir / LAST)
-    if "counters" not in ckpt:
-        raise SeqgenError(f"{run_dir / LAST} holds no training state to resume from")
+    missing = [k for k in ("counters", "rng", "data_position", "optimizer") if k not in ckpt]
+    if missing:
+        raise SeqgenError(
+            f"{run_dir / LAST} holds no resume state ({', '.join(missing)} missing; it was written by "
+            f"an older seqgen or edited); start a new run, or sample from it with seqgen sample {run_dir}"
+        )
     if "run" in given and given.pop("run") != run_dir.name:
         raise SeqgenError("--run does not apply with --resume (the run is the one being resumed); drop it")
     given.pop("out_dir", None)

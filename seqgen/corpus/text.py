@@ -22,6 +22,8 @@ def find_text_files(paths: list[Path]) -> list[Path]:
     for p in paths:
         if not p.exists():
             raise SeqgenError(f"{p} does not exist; check the path")
+        if not (p.is_file() or p.is_dir()):
+            raise SeqgenError(f"{p} is not a regular file or a folder (a pipe or a device?); give a file")
         if p.is_dir():
             found = sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in TEXT_SUFFIXES)
             if not found:
@@ -30,6 +32,15 @@ def find_text_files(paths: list[Path]) -> list[Path]:
         else:
             files.append(p)
     return files
+
+
+def _looks_wide(head: bytes) -> bool:
+    """A byte-order mark, or NUL in every other (or every fourth) byte: UTF-16/32 text."""
+    if head.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return True
+    sample = head[:4096]
+    half = len(sample) // 2
+    return half >= 8 and max(sample[0::2].count(0), sample[1::2].count(0)) >= 0.4 * half
 
 
 def iter_text_chunks(path: Path, encoding: str = "utf-8") -> Iterator[str]:
@@ -47,6 +58,10 @@ def iter_text_chunks(path: Path, encoding: str = "utf-8") -> Iterator[str]:
                 final = not raw
                 nul = -1 if wide else raw.find(b"\x00")
                 if nul >= 0:  # before decoding: a binary file is named as such, not as bad text
+                    if offset == 0 and _looks_wide(raw):
+                        raise SeqgenError(
+                            f"{path} looks like UTF-16 or UTF-32 text; pass --encoding utf-16 (or utf-32)"
+                        )
                     raise SeqgenError(
                         f"{path} looks like a binary file (NUL byte at offset {offset + nul}); "
                         "give seqgen text files"
