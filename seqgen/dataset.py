@@ -17,14 +17,16 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
 from seqgen.errors import SeqgenError
 from seqgen.files import write_error
 from seqgen.tokenizer import tokenizer_from_dict
+
+if TYPE_CHECKING:  # torch is imported where batches are drawn: `seqgen prepare` never pays for it
+    import torch
 
 FORMAT_VERSION = 1
 META_FILE = "meta.json"
@@ -217,6 +219,9 @@ class BatchSampler:
         self.batch_size = batch_size
         self.block_size = min(block_size, len(data) - 1)
         self.device = device
+        import torch
+
+        self._torch = torch
         self.generator = torch.Generator().manual_seed(seed)
         self._offsets = np.arange(self.block_size + 1)
 
@@ -229,6 +234,7 @@ class BatchSampler:
 
     def next(self) -> tuple[torch.Tensor, torch.Tensor]:
         hi = len(self.data) - self.block_size
+        torch = self._torch
         ix = torch.randint(hi, (self.batch_size,), generator=self.generator).numpy()
         chunk = torch.from_numpy(self.data[ix[:, None] + self._offsets].astype(np.int64))  # (B, T+1)
         if self.device.type == "cuda":

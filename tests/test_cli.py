@@ -1,3 +1,5 @@
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -117,3 +119,16 @@ def test_names_are_plain(text_file: Path, args: list[str]):
     r = invoke(*args)
     assert r.exit_code == 1 and "must be a plain name" in r.output
     assert not Path("../escaped").exists()
+
+
+def test_prepare_never_imports_torch(text_file: Path):
+    """torch takes ~1.5 s to import; a text, ABC or MIDI prepare does not need it."""
+    r = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "seqgen", "prepare", str(text_file), "--name", "p"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert r.returncode == 0, r.stderr
+    imported = {line.rsplit("|", 1)[-1].strip() for line in r.stderr.splitlines() if "|" in line}
+    assert "numpy" in imported and "torch" not in imported
