@@ -3,10 +3,10 @@
 Owns: device and precision choice, the AdamW optimizer (weight decay on matrices only), the
 warm-up + cosine learning-rate schedule over whichever budget (steps or minutes) ends first,
 gradient clipping, periodic train/val evaluation, the metrics log, when to write checkpoints (the
-`checkpoint` module decides how), exact resume (every RNG state and the data position travel in
-last.pt), stopping cleanly on SIGINT/SIGTERM, on a non-finite loss and on `patience`. Knows the
-model only through its contract (`forward(idx) -> (logits, state)`), and reports progress through
-a callback; it prints nothing.
+`checkpoint` module decides how), exact resume (the data position and `runstate`'s counters and RNG
+states travel in last.pt), stopping cleanly on SIGINT/SIGTERM, on a non-finite loss and on
+`patience`. Knows the model only through its contract (`forward(idx) -> (logits, state)`), and
+reports progress through a callback; it prints nothing.
 """
 
 from __future__ import annotations
@@ -14,17 +14,14 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-import random
 import shutil
 import signal
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -36,6 +33,7 @@ from seqgen.device import autocast, resolve_device, resolve_precision
 from seqgen.errors import SeqgenError
 from seqgen.files import atomic_write_text, remove_stale_temporaries, write_error
 from seqgen.models import build_model, count_parameters
+from seqgen.runstate import Counters, StopSignals, rng_state, run_lock, set_rng_state
 
 Callback = Callable[[str, dict[str, Any]], None]
 
@@ -57,101 +55,6 @@ def lr_at(step: int, progress: float, peak: float, cfg: TrainConfig) -> float:
         return peak * (step + 1) / (warmup + 1)
     min_lr = peak * cfg.min_lr_ratio
     return min_lr + 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress))) * (peak - min_lr)
-
-
-# -- the state that makes a resume exact -----------------------------------------------------------
-
-
-@dataclass
-class Counters:
-    """Where a run stands; saved in last.pt and restored on resume."""
-
-    step: int = 0
-    tokens: int = 0
-    best_val: float = float("inf")
-    best_step: int = 0
-    val: float = float("inf")
-    elapsed_s: float = 0.0  # wall-clock of all sessions of the run (the minutes budget)
-    train_s: float = 0.0  # of which in optimizer steps (for tokens/s)
-    evals_since_best: int = 0  # for --patience
-    lr: float = 0.0  # the learning rate of the latest step
-    eval_due: bool = False  # a signal cut this step's evaluation: the resumed run does it first
-
-
-def rng_state() -> dict[str, Any]:
-    """Every global random stream a step may draw from, as plain tensors and lists."""
-    np_state = np.random.get_state()
-    state: dict[str, Any] = {
-        "python": random.getstate(),
-        "numpy": [np_state[0], np_state[1].tolist(), *np_state[2:]],
-        "torch": torch.get_rng_state(),
-    }
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def set_rng_state(state: dict[str, Any]) -> None:
-    random.setstate(_tuples(state["python"]))
-    name, keys, *rest = state["numpy"]
-    np.random.set_state((name, np.asarray(keys, dtype=np.uint32), *rest))
-    torch.set_rng_state(state["torch"])
-    if "cuda" in state and torch.cuda.is_available():
-        with contextlib.suppress(RuntimeError, IndexError):  # fewer GPUs now: keep their own seeds
-            torch.cuda.set_rng_state_all(state["cuda"])
-
-
-def _tuples(x: Any) -> Any:
-    """random.setstate wants tuples where a round trip through the checkpoint may give lists."""
-    return tuple(_tuples(v) for v in x) if isinstance(x, list | tuple) else x
-
-
-class StopSignals:
-    """SIGINT, SIGTERM and SIGHUP (a closed terminal) ask the loop to stop after the current step or
-    evaluation batch; it then saves last.pt and returns. A second signal stops at once (Ctrl-C:
-    KeyboardInterrupt; otherwise exit 128 + signal), losing the work since the last checkpoint.
-    Only the main thread can catch signals, so elsewhere this does nothing."""
-
-    SIGNALS = tuple(getattr(signal, n) for n in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, n))
-
-    def __init__(self) -> None:
-        self.signum: int | None = None
-        self._old: dict[int, Any] = {}
-
-    def _handle(self, signum: int, frame: Any) -> None:
-        if self.signum is not None:
-            if signum == signal.SIGINT:
-                raise KeyboardInterrupt
-            raise SystemExit(128 + signum)
-        self.signum = signum
-
-    def __enter__(self) -> StopSignals:
-        if threading.current_thread() is threading.main_thread():
-            self._old = {s: signal.signal(s, self._handle) for s in self.SIGNALS}
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        for s, old in self._old.items():
-            signal.signal(s, old)
-
-
-@contextlib.contextmanager
-def run_lock(run_dir: Path) -> Iterator[None]:
-    """Hold an exclusive lock on the run while training it, so two processes never write the same
-    run. The kernel drops the lock when the process ends, however it ends."""
-    try:
-        import fcntl
-    except ImportError:  # Windows: no advisory locks; one trainer per run is then up to the user
-        yield
-        return
-    with open(run_dir / ".lock", "w") as f:
-        try:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise SeqgenError(
-                f"{run_dir} is being trained by another seqgen process; wait for it or stop it first"
-            ) from None
-        yield
 
 
 @dataclass
@@ -271,8 +174,10 @@ class Trainer:
 
     def save_last(self, payload: dict[str, Any] | None = None) -> None:
         """last.pt with everything an exact resume needs. Weights that are no longer finite are
-        never written: the previous last.pt stays the last good one."""
-        self._check_finite()
+        never written: the previous last.pt stays the last good one. A `payload` passed in was
+        built after the caller's own check."""
+        if payload is None:
+            self._check_finite()
         if not self._config_written:
             self._write_config()
             self._config_written = True

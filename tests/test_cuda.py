@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from seqgen.checkpoint import LAST, load_checkpoint, load_model
-from seqgen.trainer import rng_state
+from seqgen.runstate import rng_state
 from tests.test_resume import make_trainer, metrics
 
 pytestmark = [
