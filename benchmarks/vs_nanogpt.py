@@ -5,12 +5,15 @@ threaded kernels many times over):
   1. nanoGPT's README CPU recipe on tiny Shakespeare (4 layers, 4 heads, 128 wide, context 64,
      batch 12, 2000 iterations), timing its wall clock W and reading its last reported val loss;
   2. `seqgen train` with its defaults and `--max-time W` (equal time);
-  3. optionally `seqgen train` with its defaults for --minutes (e.g. 5).
+  3. optionally `seqgen train` with its defaults for --minutes (e.g. 5);
+  4. with --sample, nanoGPT's sample.py against `seqgen sample` (10 samples x 500 new tokens) with
+     checkpoints of the same shape, at nanoGPT's CPU shape and at its 6-layer, context-256 shape;
 and prints a table. nanoGPT is not part of seqgen: pass the path of a checkout of
 karpathy/nanoGPT whose data/shakespeare_char/ has been prepared (its prepare.py).
 
 Usage:
   python benchmarks/vs_nanogpt.py --text tinyshakespeare.txt --nanogpt ~/src/nanoGPT [--minutes 5]
+  python benchmarks/vs_nanogpt.py --text tinyshakespeare.txt --nanogpt ~/src/nanoGPT --sample --skip-train
 """
 
 from __future__ import annotations
@@ -23,6 +26,10 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
 
 NANOGPT_RECIPE = [
     "config/train_shakespeare_char.py",
@@ -41,11 +48,50 @@ NANOGPT_RECIPE = [
 ]
 
 
+NANOGPT_OUT = Path("/tmp/nanogpt-bench-out")
+
+
+def full_val_loss(forward, val: np.ndarray, block: int) -> float:
+    """Mean next-token loss over the whole val split, in consecutive windows of `block` tokens:
+    the same number for both tools, unlike their own estimates from a few sampled batches."""
+    n = (len(val) - 1) // block
+    x = torch.from_numpy(val[: n * block].astype(np.int64)).view(n, block)
+    y = torch.from_numpy(val[1 : n * block + 1].astype(np.int64)).view(n, block)
+    total = 0.0
+    with torch.no_grad():
+        for i in range(0, n, 64):
+            logits = forward(x[i : i + 64])
+            total += F.cross_entropy(
+                logits.reshape(-1, logits.size(-1)), y[i : i + 64].reshape(-1), reduction="sum"
+            ).item()
+    return total / (n * block)
+
+
+def nanogpt_val(repo: Path, val: np.ndarray) -> float:
+    """Full val loss of nanoGPT's saved checkpoint (its best), with nanoGPT's own model code."""
+    sys.path.insert(0, str(repo))
+    from model import GPT, GPTConfig  # nanoGPT's, from the checkout given
+
+    ckpt = torch.load(NANOGPT_OUT / "ckpt.pt", map_location="cpu", weights_only=False)
+    model = GPT(GPTConfig(**ckpt["model_args"]))
+    model.load_state_dict({k.removeprefix("_orig_mod."): v for k, v in ckpt["model"].items()})
+    model.eval()
+    block = ckpt["model_args"]["block_size"]
+    return full_val_loss(lambda x: model(x, torch.zeros_like(x))[0], val, block)
+
+
+def seqgen_val(run_dir: Path, val: np.ndarray) -> float:
+    from seqgen.checkpoint import load_model
+
+    model, _, ckpt = load_model(run_dir / "best.pt")
+    return full_val_loss(lambda x: model(x)[0], val, ckpt["model_config"]["block_size"])
+
+
 def run_nanogpt(repo: Path) -> tuple[float, float, float]:
     """(wall seconds, last val loss, tokens/s) of nanoGPT's CPU recipe."""
     t0 = time.perf_counter()
     out = subprocess.run(
-        [sys.executable, "train.py", *NANOGPT_RECIPE, "--out_dir=/tmp/nanogpt-bench-out"],
+        [sys.executable, "train.py", *NANOGPT_RECIPE, f"--out_dir={NANOGPT_OUT}"],
         cwd=repo,
         capture_output=True,
         text=True,
@@ -88,6 +134,70 @@ def run_seqgen(
     return wall, last["val_loss"], last["tokens_per_sec"]
 
 
+def _wall(cmd: list[str], cwd: Path) -> float:
+    t0 = time.perf_counter()
+    subprocess.run(cmd, cwd=cwd, check=True, capture_output=True, text=True)
+    return time.perf_counter() - t0
+
+
+def _median_wall(cmd: list[str], cwd: Path, repeats: int) -> float:
+    return sorted(_wall(cmd, cwd) for _ in range(repeats))[repeats // 2]
+
+
+# (label, nanoGPT flags, seqgen flags): the same model shape in both tools.
+SAMPLE_SHAPES = [
+    (
+        "4 layers x 128, context 64",
+        ["--n_layer=4", "--n_head=4", "--n_embd=128", "--block_size=64"],
+        ["--n-layer", "4", "--n-head", "4", "--n-embd", "128", "--block-size", "64"],
+    ),
+    (
+        "6 layers x 384, context 256",
+        ["--n_layer=6", "--n_head=6", "--n_embd=384", "--block_size=256"],
+        ["--n-layer", "6", "--n-head", "6", "--n-embd", "384", "--block-size", "256"],
+    ),
+]
+
+
+def compare_sampling(repo: Path, data: Path, work: Path, repeats: int) -> list[tuple[str, float, float]]:
+    """Tokens/s of 10 samples x 500 new tokens: nanoGPT's sample.py against `seqgen sample`, each
+    with a checkpoint of the same shape (trained for one step: speed does not depend on weights).
+    Each tool's start-up (a run making 1 token) is subtracted from its wall time."""
+    rows = []
+    for label, nano_shape, seq_shape in SAMPLE_SHAPES:
+        out = work / f"nano-{nano_shape[0][-1]}"
+        subprocess.run(
+            [sys.executable, "train.py", "config/train_shakespeare_char.py", "--device=cpu",
+             "--compile=False",
+             "--eval_iters=1", "--eval_interval=1", "--max_iters=1", "--always_save_checkpoint=True",
+             "--batch_size=2", *nano_shape, f"--out_dir={out}"],
+            cwd=repo, check=True, capture_output=True,
+        )  # fmt: skip
+        nano = [
+            sys.executable,
+            "sample.py",
+            f"--out_dir={out}",
+            "--device=cpu",
+            "--compile=False",
+            "--seed=1",
+        ]
+        full = _median_wall([*nano, "--num_samples=10", "--max_new_tokens=500"], repo, repeats)
+        start = _median_wall([*nano, "--num_samples=1", "--max_new_tokens=1"], repo, repeats)
+        run = f"s{seq_shape[1]}x{seq_shape[5]}"
+        subprocess.run(
+            [sys.executable, "-m", "seqgen", "train", "--data", str(data), "--max-iters", "1",
+             "--batch-size", "2", "--run", run, *seq_shape],
+            cwd=work, check=True, capture_output=True,
+        )  # fmt: skip
+        seq = [sys.executable, "-m", "seqgen", "sample", f"checkpoints/{run}", "--seed", "1", "--force"]
+        s_full = _median_wall([*seq, "--num-samples", "10", "--length", "500", "--out", "s10"], work, repeats)
+        s_start = _median_wall([*seq, "--num-samples", "1", "--length", "1", "--out", "s1"], work, repeats)
+        rows.append((label, 5000 / max(full - start, 1e-9), 5000 / max(s_full - s_start, 1e-9)))
+        print(f"sampling {label}: nanoGPT {full:.1f} s (start-up {start:.1f} s), "
+              f"seqgen {s_full:.1f} s (start-up {s_start:.1f} s)", flush=True)  # fmt: skip
+    return rows
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--text", type=Path, required=True, help="tinyshakespeare.txt")
@@ -95,6 +205,9 @@ def main() -> None:
     ap.add_argument("--equal-time", type=float, help="seconds for the equal-time run if nanoGPT is skipped")
     ap.add_argument("--minutes", type=float, nargs="*", default=[], help="extra seqgen runs of these budgets")
     ap.add_argument("--seqgen-args", default="", help="extra flags for seqgen train, e.g. '--model lstm'")
+    ap.add_argument("--sample", action="store_true", help="also compare sampling speed (needs --nanogpt)")
+    ap.add_argument("--skip-train", action="store_true", help="skip the training comparison")
+    ap.add_argument("--repeats", type=int, default=3, help="sampling runs per figure (median)")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="seqgen-bench-"))
     subprocess.run(
@@ -107,13 +220,23 @@ def main() -> None:
     extra = args.seqgen_args.split()
     rows = []
     equal = args.equal_time
-    if args.nanogpt:
+    if args.sample and args.nanogpt:
+        sampled = compare_sampling(args.nanogpt.resolve(), data, work, args.repeats)
+        print(
+            f"\n{'sampling 10 x 500 tokens, CPU':<32} {'nanoGPT tok/s':>14} {'seqgen tok/s':>13} {'ratio':>6}"
+        )
+        for label, nano, seq in sampled:
+            print(f"{label:<32} {nano:14,.0f} {seq:13,.0f} {seq / nano:6.1f}x")
+    val_tokens = np.memmap(data / "val.bin", dtype=np.uint8, mode="r")
+    if args.nanogpt and not args.skip_train:
         wall, val, tps = run_nanogpt(args.nanogpt)
-        rows.append(("nanoGPT CPU recipe (2000 iters)", wall, val, tps))
+        full = nanogpt_val(args.nanogpt.resolve(), val_tokens)
+        rows.append(("nanoGPT CPU recipe (2000 iters)", wall, val, full, tps))
         equal = wall
     if equal:
         wall, val, tps = run_seqgen(data, equal / 60, work, "equal", extra)
-        rows.append((f"seqgen defaults, --max-time {equal / 60:.2f}", wall, val, tps))
+        full = seqgen_val(work / "checkpoints" / "equal", val_tokens)
+        rows.append((f"seqgen defaults, --max-time {equal / 60:.2f}", wall, val, full, tps))
     for m in args.minutes:
         wall, val, tps = run_seqgen(data, m, work, f"m{m:g}", extra)
         rows.append((f"seqgen defaults, --max-time {m:g}", wall, val, tps))

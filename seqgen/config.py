@@ -48,7 +48,7 @@ class TransformerConfig:
     n_embd: int = 128
     dropout: float = 0.0  # short CPU runs underfit; raise to 0.1-0.2 for long runs on small data
     bias: bool = False  # no biases in Linear/LayerNorm: slightly faster, no worse (nanoGPT)
-    learning_rate: float = 2e-3  # beat nanoGPT's 1e-3 at equal time; warm-up and clipping keep it stable
+    learning_rate: float = 3e-3  # 2e-3: 1.652, 3e-3: 1.649, 4e-3: 1.647, 6e-3: 1.666 (BENCHMARKS.md)
     batch_size: int = 12  # sequences per step (a training default, tuned with the model)
 
     def __post_init__(self) -> None:
@@ -127,7 +127,8 @@ class TrainConfig:
     eval_iters: int = 40
     seed: int = 1337
     device: Literal["auto", "cpu", "cuda"] = "auto"
-    precision: Literal["auto", "fp32", "bf16"] = "auto"  # auto: bf16 autocast on CUDA, fp32 on CPU
+    precision: Literal["auto", "fp32", "bf16"] = "auto"  # auto: bf16 on CUDA and AMX CPUs, else fp32
+    compile: Literal["auto", "on", "off"] = "auto"  # torch.compile; auto: where it measured faster
     # last.pt is written at every evaluation and also every N steps ("500") or minutes ("10m"), so
     # a killed run loses at most that much work; 10 minutes bounds the loss when evals are rare.
     checkpoint_every: str = "10m"
@@ -152,6 +153,7 @@ class TrainConfig:
         _check(self.grad_clip >= 0, "--grad-clip must be >= 0")
         _check(self.device in ("auto", "cpu", "cuda"), "--device must be auto, cpu or cuda")
         _check(self.precision in ("auto", "fp32", "bf16"), "--precision must be auto, fp32 or bf16")
+        _check(self.compile in ("auto", "on", "off"), "--compile must be auto, on or off")
         _check(self.patience is None or self.patience >= 1, "--patience must be at least 1 (evaluations)")
         parse_interval(self.checkpoint_every)
 
@@ -175,6 +177,7 @@ RESUME_MAY_CHANGE = frozenset(
         "patience",
         "device",
         "precision",
+        "compile",
         "learning_rate",
         "grad_clip",
         "data",

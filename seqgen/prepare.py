@@ -60,13 +60,13 @@ def prepare_text(
     sizes = [f.stat().st_size for f in files]
     total_bytes = max(1, sum(sizes))
     # Pass 1: vocabulary and length, streaming (a 1 GB corpus never sits in memory whole).
-    codepoints: set[int] = set()
+    seen = np.zeros(0x110000, dtype=bool)  # one flag per Unicode code point: O(n), no sorting
     n_chars: list[int] = []
     done = 0
     for f, size in zip(files, sizes, strict=False):
         n = 0
         for chunk in iter_text_chunks(f, encoding):
-            codepoints.update(np.unique(_codepoints(chunk)).tolist())
+            seen[_codepoints(chunk)] = True
             n += len(chunk)
         n_chars.append(n)
         done += size
@@ -77,7 +77,7 @@ def prepare_text(
         raise SeqgenError(f"{what} holds no text; give seqgen a non-empty file")
     if total < 20:
         raise SeqgenError(f"the input holds only {total} characters; give seqgen more text to learn from")
-    tok = CharTokenizer(chr(c) for c in codepoints)
+    tok = CharTokenizer(chr(c) for c in np.flatnonzero(seen).tolist())
     n_val = max(2, round(total * cfg.val_fraction))
     n_train = total - n_val
     # Pass 2: encode and route each token to train (head) or val (tail).

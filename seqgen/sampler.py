@@ -43,6 +43,14 @@ def next_token(
     return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
 
 
+def slide_step(limit: int) -> int:
+    """How far the window moves once a transformer's context is full: a quarter of it. The model
+    then always sees between 3/4 of its context and all of it, and the re-encoding of the kept
+    3/4 is paid once every limit/4 tokens instead of at every token (nanoGPT's crop re-runs the
+    whole context for each new token)."""
+    return max(1, limit // 4)
+
+
 @torch.no_grad()
 def generate(
     model: torch.nn.Module,
@@ -55,8 +63,17 @@ def generate(
     generator: torch.Generator,
     eos_id: int | None = None,
     device: torch.device | str = "cpu",
+    use_cache: bool = True,
+    window_step: int | None = None,
 ) -> list[list[int]]:
     """Generate `n` continuations of `prompt` (up to `length` new ids each, stopping after EOS).
+
+    The model sees the window `hist[start:cur]`. A model with a context limit (the transformer)
+    keeps at most `limit` tokens in it: when the next token would overflow it, the window start
+    moves `window_step` tokens on (default `slide_step(limit)`; 1 crops exactly at every token,
+    as nanoGPT does). With `use_cache` the model's state carries the window forward (the LSTM's
+    (h, c), the transformer's KV cache, re-encoded from the kept tokens when the window moves);
+    without it every step re-runs the whole window. Both draw the same tokens for one seed.
 
     Returns the new ids of each sample (the EOS id included when one was drawn).
     """
@@ -65,28 +82,35 @@ def generate(
         raise SeqgenError("generation needs at least one prompt token")
     amp = resolve_precision("auto", device)
     limit = model.context_limit
+    step = min(window_step or slide_step(limit), limit) if limit else 0
     P = len(prompt)
     hist = torch.empty((n, P + length), dtype=torch.long, device=device)  # every token so far
     hist[:, :P] = torch.tensor(prompt, dtype=torch.long, device=device)
     done = torch.zeros(n, dtype=torch.bool, device=device)
-    state = model.init_state(n, device)
-    feed = hist[:, max(0, P - limit) : P] if limit else hist[:, :P]
+    start = max(0, P - limit) if limit else 0
+    state = model.init_state(n, device) if use_cache else None
     with autocast(device, amp):
-        logits, state = model(feed, state)
+        logits, state = model(hist[:, start:P], state)
     steps = 0
     for t in range(length):
         nxt = next_token(logits[:, -1, :], temperature, top_k, top_p, generator)
         if eos_id is not None:
             nxt = torch.where(done, torch.full_like(nxt, eos_id), nxt)
             done |= nxt == eos_id
-        hist[:, P + t] = nxt
+        cur = P + t + 1  # tokens in hist, the new one included
+        hist[:, cur - 1] = nxt
         steps = t + 1
-        if t == length - 1 or (eos_id is not None and bool(done.all())):
+        # Whether every row has ended is a host sync: on a GPU, look only every 16 tokens.
+        look = device.type == "cpu" or t % 16 == 15
+        if t == length - 1 or (eos_id is not None and look and bool(done.all())):
             break
-        if limit is not None and state is not None and state.length >= limit:
-            # Context full: start a fresh cache over the last `limit` tokens (exact cropping).
-            state = model.init_state(n, device)
-            feed = hist[:, P + t + 1 - limit : P + t + 1]
+        fresh = bool(limit) and cur - start > limit
+        if fresh:  # the window is full: move its start `step` tokens on
+            start = cur - (limit + 1 - step)
+        if not use_cache:
+            feed, state = hist[:, start:cur], None
+        elif fresh:
+            feed, state = hist[:, start:cur], model.init_state(n, device)
         else:
             feed = nxt[:, None]
         with autocast(device, amp):

@@ -29,7 +29,7 @@ from seqgen import __version__
 from seqgen.checkpoint import BEST, CONFIG, LAST, METRICS, save_checkpoint, write_json_atomic
 from seqgen.config import TrainConfig, to_dict
 from seqgen.dataset import BatchSampler, Dataset
-from seqgen.device import autocast, resolve_device, resolve_precision
+from seqgen.device import autocast, resolve_compile, resolve_device, resolve_precision
 from seqgen.errors import SeqgenError
 from seqgen.files import atomic_write_text, remove_stale_temporaries, write_error
 from seqgen.models import build_model, count_parameters
@@ -102,6 +102,9 @@ class Trainer:
             torch.backends.cudnn.allow_tf32 = True
         torch.manual_seed(cfg.seed)
         self.model = build_model(cfg.model, model_cfg).to(self.device)
+        # The compiled module shares the model's parameters; checkpoints save `self.model`.
+        self.compiled = resolve_compile(cfg.compile, self.device)
+        self.forward = torch.compile(self.model) if self.compiled else self.model
         self.optimizer = make_optimizer(self.model, cfg, self.lr, self.device)
         self.block_size = model_cfg.block_size
         self.train_batches = BatchSampler(
@@ -121,8 +124,19 @@ class Trainer:
     # -- evaluation ---------------------------------------------------------------------------
     def loss(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         with autocast(self.device, self.amp_dtype):
-            logits, _ = self.model(x)
+            logits, _ = self._forward(x)
         return F.cross_entropy(logits.float().view(-1, logits.size(-1)), y.reshape(-1))
+
+    def _forward(self, x: torch.Tensor):
+        if not self.compiled:
+            return self.model(x)
+        try:
+            return self.forward(x)
+        except Exception as e:  # inductor failures surface at the first call, as many types
+            raise SeqgenError(
+                f"torch.compile failed on this machine ({type(e).__name__}: {str(e).splitlines()[0][:200]}); "
+                "train without it: --compile off"
+            ) from e
 
     @torch.no_grad()
     def evaluate(self, stop: StopSignals | None = None) -> dict[str, float] | None:
@@ -232,6 +246,7 @@ class Trainer:
                 "data": self.dataset.meta.get("name"),
                 "device": str(self.device),
                 "precision": "bf16" if self.amp_dtype else "fp32",
+                "compiled": self.compiled,
                 "torch": torch.__version__,
             },
         )
@@ -314,6 +329,7 @@ class Trainer:
                 "device": str(self.device),
                 "run_dir": str(self.run_dir),
                 "precision": "bf16" if self.amp_dtype else "fp32",
+                "compiled": self.compiled,
                 "lr": self.lr,
                 "tokens_per_step": tokens_per_step,
                 "resumed_from": resumed_from,

@@ -26,6 +26,7 @@ def test_trains_in_bf16_on_cuda(text_file: Path, name: str):
     assert math.isfinite(result.best_val_loss) and result.best_val_loss < math.log(40)
     cfg = (Path("checkpoints/r") / "config.json").read_text()
     assert '"precision": "bf16"' in cfg and '"device": "cuda' in cfg
+    assert '"compiled": true' in cfg  # --compile auto compiles on CUDA
     model, _, _ = load_model(Path("checkpoints/r") / LAST, "cuda")
     assert next(model.parameters()).is_cuda
 
@@ -50,3 +51,27 @@ def test_resume_on_cuda_continues_the_run(text_file: Path, name: str):
         assert a["step"] == b["step"] and a["lr"] == b["lr"]
         assert b["val_loss"] == pytest.approx(a["val_loss"], abs=0.05)
     assert "cuda" in rng_state()
+
+
+def test_sampling_on_cuda_uses_the_cache_and_slides():
+    from seqgen.config import model_config
+    from seqgen.models import build_model
+    from seqgen.sampler import generate
+
+    torch.manual_seed(0)
+    cfg = model_config("transformer", vocab_size=19, n_layer=2, n_head=2, n_embd=32, block_size=16)
+    model = build_model("transformer", cfg).cuda().eval()
+    rows = generate(
+        model, [1, 2], 4, 100, 1.0, None, None, torch.Generator("cuda").manual_seed(1), device="cuda"
+    )
+    assert len(rows) == 4 and all(len(r) == 100 and all(0 <= t < 19 for t in r) for r in rows)
+
+
+def test_bench_on_cuda_reports_mfu():
+    from seqgen import bench
+
+    shape = bench.Shape("transformer", 8, 128, 2, 128, 2)
+    row = bench.measure_training(shape, "cuda", "auto", "off", 5)
+    peak = bench.peak_flops("cuda", "bf16")
+    mfu = row["tokens_per_s"] * row["flops_per_token"] / peak
+    assert row["precision"] == "bf16" and 0 < mfu < 1 and row["peak_memory_mb"] > 0

@@ -1,3 +1,5 @@
+import itertools
+
 import pytest
 import torch
 
@@ -44,8 +46,8 @@ def test_next_token_filters():
     assert draws == {1}  # token 1 alone holds > 50% of the mass
 
 
-def uncached(model, prompt, length, seed, block):
-    """Reference: re-run the whole (cropped) context every step, as nanoGPT's sampler does."""
+def cropped(model, prompt, length, seed, block):
+    """nanoGPT's sampler: re-run the context, cropped to the last `block` tokens, every step."""
     g = torch.Generator().manual_seed(seed)
     idx = torch.tensor([prompt] * 2)
     for _ in range(length):
@@ -54,11 +56,46 @@ def uncached(model, prompt, length, seed, block):
     return idx[:, len(prompt) :].tolist()
 
 
-def test_kv_cache_gives_the_same_tokens_as_recomputing():
+def run(model, prompt, length, seed, **kw):
+    return generate(model, prompt, 2, length, 1.0, None, None, torch.Generator().manual_seed(seed), **kw)
+
+
+@pytest.mark.parametrize("prompt", [[1, 2, 3, 4, 5], [*list(range(1, 19)), 2, 3]])  # 5, and > block
+def test_kv_cache_gives_the_same_tokens_as_recomputing(prompt):
+    """45+ tokens, well past block_size 16: the window slides (every 4 tokens by default, or at
+    every token), and the cached and uncached paths must draw the same tokens for one seed."""
     model = tiny("transformer", block_size=16)
-    prompt = [1, 2, 3, 4, 5]
-    cached = generate(model, prompt, 2, 40, 1.0, None, None, torch.Generator().manual_seed(5))
-    assert cached == uncached(model, prompt, 40, 5, 16)  # 45 tokens: well past block_size
+    for window_step in (None, 1, 3, 16):
+        cached = run(model, prompt, 40, 5, window_step=window_step)
+        assert cached == run(model, prompt, 40, 5, window_step=window_step, use_cache=False)
+    # Sliding one token at a time is exactly nanoGPT's crop.
+    assert run(model, prompt, 40, 5, window_step=1) == cropped(model, prompt, 40, 5, 16)
+    assert run(model, prompt, 40, 5) != cropped(model, prompt, 40, 5, 16)  # the default slides by 4
+
+
+def test_lstm_state_gives_the_same_tokens_as_recomputing():
+    model = tiny("lstm")
+    assert run(model, [1, 2, 3], 30, 9) == run(model, [1, 2, 3], 30, 9, use_cache=False)
+
+
+def test_sliding_window_keeps_at_least_three_quarters_of_the_context():
+    seen = []
+
+    class Probe(torch.nn.Module):
+        context_limit = 16
+
+        def init_state(self, batch_size, device):
+            return 0
+
+        def forward(self, idx, state=None):
+            state = (state or 0) + idx.size(1)
+            seen.append(state)
+            assert state <= self.context_limit
+            return torch.zeros(idx.size(0), idx.size(1), 8), state
+
+    generate(Probe(), [1], 1, 100, 1.0, None, None, torch.Generator())
+    assert max(seen) == 16 and min(seen[20:]) == 13  # windows of 13..16 tokens once full
+    assert sum(1 for a, b in itertools.pairwise(seen) if b < a) == 21  # at calls 16, 20, ..., 96
 
 
 class Scripted(torch.nn.Module):

@@ -108,7 +108,7 @@ def root(
     STATE["debug"] = debug
 
 
-from seqgen.cli import convert, prepare, sample, train  # noqa: E402  (commands register on `app`)
+from seqgen.cli import bench, convert, prepare, sample, train  # noqa: E402, F401  (register commands)
 
 __all__ = ["app", "main"]
 _ = (convert, prepare, sample, train)

@@ -40,7 +40,8 @@ class TrainView:
             at = info["resumed_from"]
             verb = "Training" if at is None else f"Resuming at step {at:,}:"
             console.print(
-                f"{verb} {info['parameters']:,} parameters on {info['device']} ({info['precision']}), "
+                f"{verb} {info['parameters']:,} parameters on {info['device']} ({info['precision']}"
+                f"{', compiled' if info['compiled'] else ''}), "
                 f"peak lr {info['lr']:g}, {info['tokens_per_step']:,} tokens/step -> {info['run_dir']}",
                 highlight=False,
             )
@@ -118,8 +119,12 @@ def train_cmd(
     seed: Annotated[int, typer.Option(help="Random seed (init and batches).")] = T.seed,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = T.device,
     precision: Annotated[
-        str, typer.Option(help="auto (bf16 on CUDA, fp32 on CPU), fp32 or bf16.")
+        str, typer.Option(help="auto (bf16 on CUDA and on CPUs with AMX, else fp32), fp32 or bf16.")
     ] = T.precision,
+    compile: Annotated[
+        str,
+        typer.Option(help="torch.compile the model: auto (on CUDA; on the CPU where it pays), on or off."),
+    ] = T.compile,
     checkpoint_every: Annotated[
         str,
         typer.Option(help="Save last.pt every N steps ('500') or minutes ('10m'), besides every evaluation."),

@@ -19,14 +19,26 @@ from seqgen.config import TransformerConfig
 
 
 class KVCache:
-    """Pre-allocated keys/values per layer: (B, n_head, block_size, head_size) each."""
+    """Keys/values per layer, (B, n_head, block_size, head_size) each, allocated at the first write
+    in the dtype attention computes in (bf16 under autocast), so reading them back converts nothing."""
 
-    def __init__(self, cfg: TransformerConfig, batch_size: int, device: torch.device, dtype: torch.dtype):
-        shape = (batch_size, cfg.n_head, cfg.block_size, cfg.n_embd // cfg.n_head)
-        self.k = [torch.zeros(shape, device=device, dtype=dtype) for _ in range(cfg.n_layer)]
-        self.v = [torch.zeros(shape, device=device, dtype=dtype) for _ in range(cfg.n_layer)]
+    def __init__(self, cfg: TransformerConfig, batch_size: int, device: torch.device):
+        self.shape = (batch_size, cfg.n_head, cfg.block_size, cfg.n_embd // cfg.n_head)
+        self.k: list[torch.Tensor | None] = [None] * cfg.n_layer
+        self.v: list[torch.Tensor | None] = [None] * cfg.n_layer
+        self.device = device
         self.length = 0  # tokens cached so far
         self.capacity = cfg.block_size
+
+    def append(self, layer: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Store k, v (B, nh, T, hs) after the cached tokens; return every key and value so far."""
+        if self.k[layer] is None:
+            self.k[layer] = torch.empty(self.shape, device=self.device, dtype=k.dtype)
+            self.v[layer] = torch.empty(self.shape, device=self.device, dtype=v.dtype)
+        end = self.length + k.size(2)
+        self.k[layer][:, :, self.length : end] = k
+        self.v[layer][:, :, self.length : end] = v
+        return self.k[layer][:, :, :end], self.v[layer][:, :, :end]
 
 
 class CausalSelfAttention(nn.Module):
@@ -48,10 +60,7 @@ class CausalSelfAttention(nn.Module):
         is_causal = T > 1
         if cache is not None:
             start = cache.length
-            cache.k[layer][:, :, start : start + T] = k
-            cache.v[layer][:, :, start : start + T] = v
-            k = cache.k[layer][:, :, : start + T].to(q.dtype)
-            v = cache.v[layer][:, :, : start + T].to(q.dtype)
+            k, v = cache.append(layer, k, v)
             if start > 0 and T > 1:
                 # New queries see every cached key and the new keys up to themselves.
                 mask = torch.ones(T, start + T, dtype=torch.bool, device=x.device).tril(diagonal=start)
@@ -120,7 +129,7 @@ class Transformer(nn.Module):
         return self.cfg.block_size
 
     def init_state(self, batch_size: int, device: torch.device) -> KVCache:
-        return KVCache(self.cfg, batch_size, device, self.wte.weight.dtype)
+        return KVCache(self.cfg, batch_size, device)
 
     def forward(self, idx: torch.Tensor, state: KVCache | None = None):
         _, T = idx.shape

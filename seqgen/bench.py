@@ -1,0 +1,281 @@
+"""`seqgen bench`: measured throughput of this machine for training, sampling and preparation.
+
+Owns: the measurements (each in a fresh child process, so its peak memory is its own), the FLOP
+counts behind model FLOPs utilisation (MFU), and the measured peak of the device MFU is taken
+against. Uses the trainer's own pieces (models, fused AdamW, autocast, torch.compile choice) and the
+sampler's own `generate`, so the figures are what `seqgen train` and `seqgen sample` get. Prints
+nothing; the CLI shows the rows.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import multiprocessing
+import resource
+import statistics
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from seqgen.config import TrainConfig, model_config
+
+
+@dataclass
+class Shape:
+    """One model size to measure: a model config plus a batch."""
+
+    model: str
+    batch_size: int
+    block_size: int
+    n_layer: int
+    n_embd: int
+    n_head: int = 0  # transformer only
+
+    @property
+    def label(self) -> str:
+        return f"{self.model} {self.n_layer}x{self.n_embd}"
+
+    def config(self, vocab_size: int):
+        extra = {"n_head": self.n_head} if self.model == "transformer" else {}
+        return model_config(
+            self.model,
+            vocab_size=vocab_size,
+            block_size=self.block_size,
+            n_layer=self.n_layer,
+            n_embd=self.n_embd,
+            **extra,
+        )
+
+
+# The CPU defaults, nanoGPT's shakespeare_char shape (6 layers, 384 wide, context 256) and two LSTMs.
+CPU_SHAPES = [
+    Shape("transformer", 12, 64, 4, 128, 4),
+    Shape("transformer", 8, 256, 6, 384, 6),
+    Shape("lstm", 32, 64, 2, 256),
+    Shape("lstm", 32, 128, 2, 512),
+]
+GPU_SHAPES = [
+    Shape("transformer", 64, 256, 6, 384, 6),
+    Shape("transformer", 16, 1024, 12, 768, 12),
+    Shape("lstm", 64, 128, 2, 512),
+    Shape("lstm", 64, 256, 3, 1024),
+]
+QUICK_SHAPES = [Shape("transformer", 4, 32, 1, 32, 2), Shape("lstm", 4, 32, 1, 32)]
+VOCAB = 65  # tiny Shakespeare's character count
+
+
+def flops_per_token(model: Any) -> float:
+    """Training FLOPs per token (forward + backward = 3 x forward, 2 FLOPs per multiply-add):
+    6 x the parameters a token multiplies through, plus attention's 12 x layers x context x width
+    (PaLM appendix B, as nanoGPT's estimate_mfu). Embedding lookups are not multiplications."""
+    cfg = model.cfg
+    lookups = sum(m.weight.numel() for m in model.modules() if type(m).__name__ == "Embedding")
+    tied = getattr(model.lm_head, "weight", None) is getattr(getattr(model, "wte", None), "weight", 0)
+    matmul_params = sum(p.numel() for p in model.parameters()) - lookups
+    if tied:
+        matmul_params += model.lm_head.weight.numel()  # the tied table is also the output layer
+    attention = 12 * cfg.n_layer * cfg.block_size * cfg.n_embd if model.context_limit else 0
+    return 6 * matmul_params + attention
+
+
+def peak_flops(device: str, dtype_name: str) -> float:
+    """Measured matmul FLOP/s of `device` in `dtype_name` ('fp32' or 'bf16'): the best of a few
+    large square products, the ceiling MFU is measured against."""
+    import torch
+
+    dtype = torch.bfloat16 if dtype_name == "bf16" else torch.float32
+    n = 8192 if device == "cuda" else 1024
+    a = torch.randn(n, n, device=device, dtype=dtype)
+    b = torch.randn(n, n, device=device, dtype=dtype)
+    best = float("inf")
+    for _ in range(5):
+        reps = 20 if device == "cuda" else 4
+        _sync(device)
+        t = time.perf_counter()
+        for _ in range(reps):
+            a @ b
+        _sync(device)
+        best = min(best, (time.perf_counter() - t) / reps)
+    return 2 * n**3 / best
+
+
+def _sync(device: str) -> None:
+    import torch
+
+    if device == "cuda":
+        torch.cuda.synchronize()
+
+
+def _peak_memory_mb(device: str) -> float:
+    import torch
+
+    if device == "cuda":
+        return torch.cuda.max_memory_allocated() / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def measure_training(shape: Shape, device: str, precision: str, compile: str, steps: int) -> dict[str, Any]:
+    """Median time of the trainer's step (forward, loss, backward, clip, fused AdamW) on random
+    tokens, after warm-up steps (and compilation). Runs in its own process (see `run_isolated`)."""
+    import torch
+    import torch.nn.functional as F
+
+    from seqgen.device import autocast, resolve_compile, resolve_device, resolve_precision
+    from seqgen.models import build_model
+    from seqgen.trainer import make_optimizer
+
+    dev = resolve_device(device)
+    amp = resolve_precision(precision, dev)
+    torch.manual_seed(0)
+    model = build_model(shape.model, shape.config(VOCAB)).to(dev)
+    compiled = resolve_compile(compile, dev)
+    forward = torch.compile(model) if compiled else model
+    cfg = TrainConfig(batch_size=shape.batch_size, max_iters=1)
+    opt = make_optimizer(model, cfg, 1e-3, dev)
+    x = torch.randint(0, VOCAB, (shape.batch_size, shape.block_size), device=dev)
+    y = torch.randint(0, VOCAB, (shape.batch_size, shape.block_size), device=dev)
+
+    def step() -> None:
+        with autocast(dev, amp):
+            logits, _ = forward(x)
+        loss = F.cross_entropy(logits.float().view(-1, VOCAB), y.view(-1))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+
+    t = time.perf_counter()
+    for _ in range(3):
+        step()
+    _sync(dev.type)
+    warmup_s = time.perf_counter() - t
+    times = []
+    for _ in range(steps):
+        t = time.perf_counter()
+        step()
+        _sync(dev.type)
+        times.append(time.perf_counter() - t)
+    step_s = statistics.median(times)
+    tokens = shape.batch_size * shape.block_size
+    return {
+        "model": shape.label,
+        "batch": f"{shape.batch_size} x {shape.block_size}",
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "precision": "bf16" if amp else "fp32",
+        "compiled": compiled,
+        "step_ms": step_s * 1e3,
+        "warmup_s": warmup_s,
+        "tokens_per_s": tokens / step_s,
+        "flops_per_token": flops_per_token(model),
+        "peak_memory_mb": _peak_memory_mb(dev.type),
+        "device": dev.type,
+    }
+
+
+def measure_sampling(shape: Shape, device: str, n: int, length: int, lengths: list[int]) -> dict[str, Any]:
+    """Tokens/s of `n` samples of `length` new tokens drawn together, and the per-token latency of
+    one sample as it grows: for each L in `lengths` (each twice the one before), the time of
+    generating L tokens minus that of L/2, over L/2: the cost of the tokens between L/2 and L.
+    Flat for a model whose per-token cost does not grow with the sample."""
+    import torch
+
+    from seqgen.device import resolve_device
+    from seqgen.models import build_model
+    from seqgen.sampler import generate
+
+    dev = resolve_device(device)
+    torch.manual_seed(0)
+    model = build_model(shape.model, shape.config(VOCAB)).to(dev).eval()
+
+    def timed(batch: int, new: int) -> float:
+        gen = torch.Generator(device=dev).manual_seed(0)
+        _sync(dev.type)
+        t = time.perf_counter()
+        generate(model, [1], batch, new, 1.0, None, None, gen, device=dev)
+        _sync(dev.type)
+        return time.perf_counter() - t
+
+    timed(n, 8)  # warm-up
+    batch_s = min(timed(n, length) for _ in range(2))
+    took = {L: timed(1, L) for L in [lengths[0] // 2, *lengths]}
+    latency = {L: max(took[L] - took[L // 2], 0.0) / (L - L // 2) * 1e3 for L in lengths}
+    return {
+        "model": shape.label,
+        "context": shape.block_size if model.context_limit else None,
+        "samples": n,
+        "length": length,
+        "tokens_per_s": n * length / batch_s,
+        "latency_ms": latency,
+        "peak_memory_mb": _peak_memory_mb(dev.type),
+    }
+
+
+def measure_prepare(kind: str, megabytes: float = 0.0) -> dict[str, Any]:
+    """Seconds and throughput of `seqgen prepare` in-process: the built-in default corpus
+    ('corpus'), every built-in tune ('all'), or a generated text file of `megabytes` ('text')."""
+    from seqgen.config import PrepareConfig
+    from seqgen.prepare import prepare_corpus, prepare_text
+
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "d"
+        if kind == "text":
+            src = Path(tmp) / "words.txt"
+            _write_text(src, megabytes)
+            t = time.perf_counter()
+            meta = prepare_text([src], out, PrepareConfig())
+        else:
+            from seqgen.corpus.builtin import ALL, DEFAULT_CORPUS
+
+            t = time.perf_counter()
+            meta = prepare_corpus(ALL if kind == "all" else DEFAULT_CORPUS, Path(tmp), PrepareConfig())
+        seconds = time.perf_counter() - t
+        size = sum(f.stat().st_size for f in (Path(tmp) / meta["name"]).glob("*.bin"))
+    tokens = sum(meta["tokens"].values())
+    return {
+        "what": {"corpus": "built-in default corpus", "all": "all built-in tunes"}.get(
+            kind, f"text file, {megabytes:g} MB"
+        ),
+        "tokens": tokens,
+        "seconds": seconds,
+        "tokens_per_s": tokens / seconds,
+        "dataset_mb": size / 2**20,
+        "peak_memory_mb": _peak_memory_mb("cpu"),
+    }
+
+
+def _write_text(path: Path, megabytes: float) -> None:
+    """Deterministic word salad: a fixed vocabulary of 2,000 pseudo-words with lines and punctuation."""
+    import random
+
+    rng = random.Random(0)
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    words = ["".join(rng.choice(letters) for _ in range(rng.randint(1, 9))) for _ in range(2000)]
+    line = " ".join(rng.choice(words) for _ in range(4096)) + ".\n"
+    block = "".join(rng.choice((line, line.upper(), line.replace(" ", ", ", 50))) for _ in range(64))
+    data = block.encode()
+    target = int(megabytes * 2**20)
+    with open(path, "wb") as f:
+        for _ in range(max(1, target // len(data))):
+            f.write(data)
+
+
+def run_isolated(fn: Any, *args: Any) -> dict[str, Any]:
+    """Run `fn(*args)` in a fresh spawned process and return its result: peak memory is then
+    that measurement's own, and one measurement's caches and threads never slow the next."""
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Pool(1, maxtasksperchild=1) as pool:
+        return pool.apply(fn, args)
+
+
+def device_peak(device: str, precision: str) -> dict[str, Any]:
+    from seqgen.device import resolve_device, resolve_precision
+
+    dev = resolve_device(device)
+    dtype = "bf16" if resolve_precision(precision, dev) else "fp32"
+    return {"device": dev.type, "dtype": dtype, "flops": peak_flops(dev.type, dtype)}
+
+
+def as_rows(results: list[Any]) -> list[dict[str, Any]]:
+    return [dataclasses.asdict(r) if dataclasses.is_dataclass(r) else r for r in results]
