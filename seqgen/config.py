@@ -117,7 +117,7 @@ class TrainConfig:
     max_iters: int | None = None  # optimizer steps; stops at whichever budget ends first
     max_time: float | None = None  # minutes; both None -> DEFAULT_MAX_TIME_MIN
     learning_rate: float | None = None  # None -> the model config's tuned default
-    min_lr_ratio: float = 0.1  # cosine decays to learning_rate * min_lr_ratio
+    min_lr_ratio: float = 0.0  # cosine decays to learning_rate * min_lr_ratio; to 0 measured best
     warmup_iters: int = 100
     weight_decay: float = 0.1  # applied to matrices only (p.dim() >= 2)
     beta1: float = 0.9
