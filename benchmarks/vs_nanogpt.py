@@ -67,12 +67,14 @@ def full_val_loss(forward, val: np.ndarray, block: int) -> float:
     return total / (n * block)
 
 
-def nanogpt_val(repo: Path, val: np.ndarray) -> float:
+def nanogpt_val(repo: Path, val: np.ndarray, vocab_size: int) -> float:
     """Full val loss of nanoGPT's saved checkpoint (its best), with nanoGPT's own model code."""
     sys.path.insert(0, str(repo))
     from model import GPT, GPTConfig  # nanoGPT's, from the checkout given
 
     ckpt = torch.load(NANOGPT_OUT / "ckpt.pt", map_location="cpu", weights_only=False)
+    if ckpt["model_args"]["vocab_size"] != vocab_size:
+        sys.exit(f"nanoGPT's vocabulary ({ckpt['model_args']['vocab_size']}) is not seqgen's ({vocab_size})")
     model = GPT(GPTConfig(**ckpt["model_args"]))
     model.load_state_dict({k.removeprefix("_orig_mod."): v for k, v in ckpt["model"].items()})
     model.eval()
@@ -87,16 +89,28 @@ def seqgen_val(run_dir: Path, val: np.ndarray) -> float:
     return full_val_loss(lambda x: model(x)[0], val, ckpt["model_config"]["block_size"])
 
 
+def _run(cmd: list[str], cwd: Path) -> str:
+    """Run a command; on failure show its stderr (a traceback from either tool) and stop."""
+    done = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
+    if done.returncode != 0:
+        sys.exit(f"failed ({done.returncode}): {' '.join(cmd)}\n{done.stderr[-3000:]}")
+    return done.stdout
+
+
+def _wall(cmd: list[str], cwd: Path) -> float:
+    t0 = time.perf_counter()
+    _run(cmd, cwd)
+    return time.perf_counter() - t0
+
+
+def _median_wall(cmd: list[str], cwd: Path, repeats: int) -> float:
+    return sorted(_wall(cmd, cwd) for _ in range(repeats))[repeats // 2]
+
+
 def run_nanogpt(repo: Path) -> tuple[float, float, float]:
     """(wall seconds, last val loss, tokens/s) of nanoGPT's CPU recipe."""
     t0 = time.perf_counter()
-    out = subprocess.run(
-        [sys.executable, "train.py", *NANOGPT_RECIPE, f"--out_dir={NANOGPT_OUT}"],
-        cwd=repo,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
+    out = _run([sys.executable, "train.py", *NANOGPT_RECIPE, f"--out_dir={NANOGPT_OUT}"], repo)
     wall = time.perf_counter() - t0
     vals = re.findall(r"step (\d+): train loss ([\d.]+), val loss ([\d.]+)", out)
     iters = re.findall(r"iter (\d+): loss [\d.]+, time ([\d.]+)ms", out)
@@ -110,38 +124,11 @@ def run_seqgen(
 ) -> tuple[float, float, float]:
     """(wall seconds, final val loss, tokens/s) of `seqgen train --max-time minutes`."""
     t0 = time.perf_counter()
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "seqgen",
-            "train",
-            "--data",
-            str(data),
-            "--max-time",
-            f"{minutes:.4f}",
-            "--run",
-            name,
-            *extra,
-        ],
-        cwd=work,
-        check=True,
-        capture_output=True,
-        text=True,
-    )
+    cmd = ["-m", "seqgen", "train", "--data", str(data), "--max-time", f"{minutes:.4f}", "--run", name]
+    _run([sys.executable, *cmd, *extra], work)
     wall = time.perf_counter() - t0
     last = json.loads((work / "checkpoints" / name / "metrics.jsonl").read_text().splitlines()[-1])
     return wall, last["val_loss"], last["tokens_per_sec"]
-
-
-def _wall(cmd: list[str], cwd: Path) -> float:
-    t0 = time.perf_counter()
-    subprocess.run(cmd, cwd=cwd, check=True, capture_output=True, text=True)
-    return time.perf_counter() - t0
-
-
-def _median_wall(cmd: list[str], cwd: Path, repeats: int) -> float:
-    return sorted(_wall(cmd, cwd) for _ in range(repeats))[repeats // 2]
 
 
 # (label, nanoGPT flags, seqgen flags): the same model shape in both tools.
@@ -159,19 +146,22 @@ SAMPLE_SHAPES = [
 ]
 
 
-def compare_sampling(repo: Path, data: Path, work: Path, repeats: int) -> list[tuple[str, float, float]]:
-    """Tokens/s of 10 samples x 500 new tokens: nanoGPT's sample.py against `seqgen sample`, each
+def compare_sampling(
+    repo: Path, data: Path, work: Path, repeats: int
+) -> list[tuple[str, float, float, float]]:
+    """Tokens/s of 10 samples x 500 new tokens: nanoGPT's sample.py (its samples one after another,
+    re-reading the cropped context for every token) against `seqgen sample` (the 10 together, KV
+    cache; with its default sliding window, and with --window-step 1, nanoGPT's exact crop), each
     with a checkpoint of the same shape (trained for one step: speed does not depend on weights).
     Each tool's start-up (a run making 1 token) is subtracted from its wall time."""
     rows = []
     for label, nano_shape, seq_shape in SAMPLE_SHAPES:
         out = work / f"nano-{nano_shape[0][-1]}"
-        subprocess.run(
+        _run(
             [sys.executable, "train.py", "config/train_shakespeare_char.py", "--device=cpu",
-             "--compile=False",
-             "--eval_iters=1", "--eval_interval=1", "--max_iters=1", "--always_save_checkpoint=True",
-             "--batch_size=2", *nano_shape, f"--out_dir={out}"],
-            cwd=repo, check=True, capture_output=True,
+             "--compile=False", "--eval_iters=1", "--eval_interval=1", "--max_iters=1",
+             "--always_save_checkpoint=True", "--batch_size=2", *nano_shape, f"--out_dir={out}"],
+            repo,
         )  # fmt: skip
         nano = [
             sys.executable,
@@ -184,17 +174,26 @@ def compare_sampling(repo: Path, data: Path, work: Path, repeats: int) -> list[t
         full = _median_wall([*nano, "--num_samples=10", "--max_new_tokens=500"], repo, repeats)
         start = _median_wall([*nano, "--num_samples=1", "--max_new_tokens=1"], repo, repeats)
         run = f"s{seq_shape[1]}x{seq_shape[5]}"
-        subprocess.run(
+        _run(
             [sys.executable, "-m", "seqgen", "train", "--data", str(data), "--max-iters", "1",
              "--batch-size", "2", "--run", run, *seq_shape],
-            cwd=work, check=True, capture_output=True,
+            work,
         )  # fmt: skip
         seq = [sys.executable, "-m", "seqgen", "sample", f"checkpoints/{run}", "--seed", "1", "--force"]
-        s_full = _median_wall([*seq, "--num-samples", "10", "--length", "500", "--out", "s10"], work, repeats)
         s_start = _median_wall([*seq, "--num-samples", "1", "--length", "1", "--out", "s1"], work, repeats)
-        rows.append((label, 5000 / max(full - start, 1e-9), 5000 / max(s_full - s_start, 1e-9)))
-        print(f"sampling {label}: nanoGPT {full:.1f} s (start-up {start:.1f} s), "
-              f"seqgen {s_full:.1f} s (start-up {s_start:.1f} s)", flush=True)  # fmt: skip
+        s_full = _median_wall([*seq, "--num-samples", "10", "--length", "500", "--out", "s10"], work, repeats)
+        s_crop = _median_wall(
+            [*seq, "--num-samples", "10", "--length", "500", "--window-step", "1", "--out", "s10"],
+            work,
+            repeats,
+        )
+        rate = [5000 / max(t - s, 1e-9) for t, s in ((full, start), (s_full, s_start), (s_crop, s_start))]
+        rows.append((label, *rate))
+        print(
+            f"sampling {label}: nanoGPT {full:.1f} s (start-up {start:.1f} s), seqgen {s_full:.1f} s, "
+            f"seqgen --window-step 1 {s_crop:.1f} s (start-up {s_start:.1f} s)",
+            flush=True,
+        )
     return rows
 
 
@@ -210,39 +209,43 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3, help="sampling runs per figure (median)")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="seqgen-bench-"))
-    subprocess.run(
-        [sys.executable, "-m", "seqgen", "prepare", str(args.text.resolve()), "--name", "shakespeare"],
-        cwd=work,
-        check=True,
-        capture_output=True,
-    )
+    print(f"working in {work}", flush=True)
+    _run([sys.executable, "-m", "seqgen", "prepare", str(args.text.resolve()), "--name", "shakespeare"], work)
     data = work / "data" / "shakespeare"
+    meta = json.loads((data / "meta.json").read_text())
+    val_tokens = np.memmap(data / "val.bin", dtype=np.dtype(meta["dtype"]), mode="r")
     extra = args.seqgen_args.split()
-    rows = []
-    equal = args.equal_time
     if args.sample and args.nanogpt:
         sampled = compare_sampling(args.nanogpt.resolve(), data, work, args.repeats)
-        print(
-            f"\n{'sampling 10 x 500 tokens, CPU':<32} {'nanoGPT tok/s':>14} {'seqgen tok/s':>13} {'ratio':>6}"
-        )
-        for label, nano, seq in sampled:
-            print(f"{label:<32} {nano:14,.0f} {seq:13,.0f} {seq / nano:6.1f}x")
-    val_tokens = np.memmap(data / "val.bin", dtype=np.uint8, mode="r")
-    if args.nanogpt and not args.skip_train:
+        print(f"\n{'10 samples x 500 new tokens, tokens/s':<38} {'nanoGPT':>8} {'seqgen':>8} {'ratio':>6} "
+              f"{'seqgen --window-step 1':>23} {'ratio':>6}")  # fmt: skip
+        for label, nano, seq, crop in sampled:
+            print(
+                f"{label:<38} {nano:8,.0f} {seq:8,.0f} {seq / nano:5.1f}x {crop:23,.0f} {crop / nano:5.1f}x"
+            )
+    if args.skip_train:
+        return
+    rows = []
+    equal = args.equal_time
+    if args.nanogpt:
         wall, val, tps = run_nanogpt(args.nanogpt)
-        full = nanogpt_val(args.nanogpt.resolve(), val_tokens)
+        full = nanogpt_val(args.nanogpt.resolve(), val_tokens, meta["counts"]["vocab_size"])
         rows.append(("nanoGPT CPU recipe (2000 iters)", wall, val, full, tps))
+        print(rows[-1], flush=True)
         equal = wall
     if equal:
         wall, val, tps = run_seqgen(data, equal / 60, work, "equal", extra)
         full = seqgen_val(work / "checkpoints" / "equal", val_tokens)
         rows.append((f"seqgen defaults, --max-time {equal / 60:.2f}", wall, val, full, tps))
+        print(rows[-1], flush=True)
     for m in args.minutes:
         wall, val, tps = run_seqgen(data, m, work, f"m{m:g}", extra)
-        rows.append((f"seqgen defaults, --max-time {m:g}", wall, val, tps))
-    print(f"\n{'run':<40} {'wall s':>8} {'val loss':>9} {'tokens/s':>10}")
-    for name, wall, val, tps in rows:
-        print(f"{name:<40} {wall:8.1f} {val:9.4f} {tps:10,.0f}")
+        full = seqgen_val(work / "checkpoints" / f"m{m:g}", val_tokens)
+        rows.append((f"seqgen defaults, --max-time {m:g}", wall, val, full, tps))
+        print(rows[-1], flush=True)
+    print(f"\n{'run':<40} {'wall s':>8} {'own val':>8} {'full val':>9} {'tokens/s':>10}")
+    for name, wall, val, full, tps in rows:
+        print(f"{name:<40} {wall:8.1f} {val:8.4f} {full:9.4f} {tps:10,.0f}")
 
 
 if __name__ == "__main__":

@@ -208,8 +208,12 @@ class SampleConfig:
     num_samples: int = 1
     seed: int | None = None  # None: a fresh random seed, printed so the run can be repeated
     prompt: str = ""
+    # Transformer past its context: slide the window this many tokens at a time (None: a quarter
+    # of the context; 1: re-read the whole context for every token, as a cropping sampler does).
+    window_step: int | None = None
 
     def __post_init__(self) -> None:
+        _check(self.window_step is None or self.window_step >= 1, "--window-step must be at least 1")
         _check(self.temperature >= 0, f"--temperature must be >= 0 (0 = greedy), got {self.temperature}")
         _check(self.top_k is None or self.top_k >= 1, f"--top-k must be at least 1, got {self.top_k}")
         _check(self.top_p is None or 0 < self.top_p <= 1, f"--top-p must lie in (0, 1], got {self.top_p}")

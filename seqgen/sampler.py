@@ -82,7 +82,9 @@ def generate(
         raise SeqgenError("generation needs at least one prompt token")
     amp = resolve_precision("auto", device)
     limit = model.context_limit
-    step = min(window_step or slide_step(limit), limit) if limit else 0
+    if window_step is not None and limit and not 1 <= window_step <= limit:
+        raise SeqgenError(f"--window-step must lie in [1, {limit}] (the model's context), got {window_step}")
+    step = (window_step or slide_step(limit)) if limit else 0
     P = len(prompt)
     hist = torch.empty((n, P + length), dtype=torch.long, device=device)  # every token so far
     hist[:, :P] = torch.tensor(prompt, dtype=torch.long, device=device)
@@ -174,6 +176,7 @@ def sample(
             gen,
             eos_id=eos_id,
             device=device,
+            window_step=cfg.window_step,
         )
         still = []
         for i, row in zip(pending, rows, strict=False):

@@ -78,6 +78,13 @@ def sample_cmd(
         ),
     ] = None,
     num_samples: Annotated[int, typer.Option(help="How many samples.")] = S.num_samples,
+    window_step: Annotated[
+        int | None,
+        typer.Option(
+            help="Transformer, past its context: slide by N tokens (default: a quarter of the context; "
+            "1 re-reads the whole context for every token, slower)."
+        ),
+    ] = None,
     seed: Annotated[
         int | None, typer.Option(help="Random seed; the same seed gives the same output.")
     ] = None,
@@ -124,6 +131,7 @@ def sample_cmd(
         num_samples=num_samples,
         seed=seed,
         prompt=prompt or "",
+        window_step=window_step,
     )
     path = resolve_checkpoint(run, out_dir)
     dev = resolve_device(device)
