@@ -86,12 +86,12 @@ def peak_flops(device: str, dtype_name: str) -> float:
     import torch
 
     dtype = torch.bfloat16 if dtype_name == "bf16" else torch.float32
-    n = 8192 if device == "cuda" else 1024
+    n = 8192 if device == "cuda" else 2048
     a = torch.randn(n, n, device=device, dtype=dtype)
     b = torch.randn(n, n, device=device, dtype=dtype)
     best = float("inf")
     for _ in range(5):
-        reps = 20 if device == "cuda" else 4
+        reps = 20 if device == "cuda" else 2
         _sync(device)
         t = time.perf_counter()
         for _ in range(reps):
@@ -109,10 +109,20 @@ def _sync(device: str) -> None:
 
 
 def _peak_memory_mb(device: str) -> float:
+    """Peak GPU memory allocated by torch on CUDA; on the CPU, this process's peak resident memory.
+    Linux: VmHWM, which covers this process's own memory map only (ru_maxrss would carry over the
+    peak of the parent that spawned it)."""
     import torch
 
     if device == "cuda":
         return torch.cuda.max_memory_allocated() / 2**20
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024  # kB
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
@@ -128,6 +138,9 @@ def measure_training(shape: Shape, device: str, precision: str, compile: str, st
 
     dev = resolve_device(device)
     amp = resolve_precision(precision, dev)
+    if dev.type == "cuda":  # as the trainer: TF32 for whatever runs in fp32
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
     torch.manual_seed(0)
     model = build_model(shape.model, shape.config(VOCAB)).to(dev)
     compiled = resolve_compile(compile, dev)
@@ -197,9 +210,10 @@ def measure_sampling(shape: Shape, device: str, n: int, length: int, lengths: li
         _sync(dev.type)
         return time.perf_counter() - t
 
-    timed(n, 8)  # warm-up
+    timed(n, 8)  # warm-up, both batch sizes
+    timed(1, 8)
     batch_s = min(timed(n, length) for _ in range(2))
-    took = {L: timed(1, L) for L in [lengths[0] // 2, *lengths]}
+    took = {L: min(timed(1, L) for _ in range(2)) for L in [lengths[0] // 2, *lengths]}
     latency = {L: max(took[L] - took[L // 2], 0.0) / (L - L // 2) * 1e3 for L in lengths}
     return {
         "model": shape.label,
@@ -257,8 +271,9 @@ def _write_text(path: Path, megabytes: float) -> None:
     data = block.encode()
     target = int(megabytes * 2**20)
     with open(path, "wb") as f:
-        for _ in range(max(1, target // len(data))):
-            f.write(data)
+        while target > 0:
+            f.write(data[:target])
+            target -= len(data)
 
 
 def run_isolated(fn: Any, *args: Any) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import mmap
 import os
 import shutil
 import tempfile
@@ -172,6 +173,17 @@ class Dataset:
         return self.train if name == "train" else self.val
 
 
+def _advise_random(arr: np.memmap) -> None:
+    """Training reads short windows at random places: ask the kernel not to read ahead around each
+    one. By default it maps a megabyte or more per touched window, which fills resident memory
+    (and disk reads) with pages never used: on a 1 GB dataset, 1.4 GB resident after 500 steps."""
+    mm = getattr(arr, "_mmap", None)
+    advice = getattr(mmap, "MADV_RANDOM", None)
+    if mm is not None and advice is not None:
+        with contextlib.suppress(OSError, ValueError):
+            mm.madvise(advice)
+
+
 def open_dataset(path: str | Path) -> Dataset:
     """Open a prepared dataset directory, checking that every file is there and consistent."""
     path = Path(path)
@@ -196,6 +208,7 @@ def open_dataset(path: str | Path) -> Dataset:
         if not f.is_file():
             raise SeqgenError(f"{f} is missing; prepare the dataset again")
         arr = np.memmap(f, dtype=np.dtype(meta["dtype"]), mode="r")
+        _advise_random(arr)
         if len(arr) != meta["tokens"][s]:
             raise SeqgenError(
                 f"{f} holds {len(arr)} tokens but {META_FILE} says {meta['tokens'][s]}; "

@@ -132,11 +132,27 @@ class Trainer:
             return self.model(x)
         try:
             return self.forward(x)
-        except Exception as e:  # inductor failures surface at the first call, as many types
-            raise SeqgenError(
-                f"torch.compile failed on this machine ({type(e).__name__}: {str(e).splitlines()[0][:200]}); "
-                "train without it: --compile off"
-            ) from e
+        except Exception as e:
+            self._raise_if_compile_failure(e)
+            raise
+
+    def _backward(self, loss: torch.Tensor) -> None:
+        try:
+            loss.backward()  # a compiled model compiles its backward graph at the first call
+        except Exception as e:
+            self._raise_if_compile_failure(e)
+            raise
+
+    def _raise_if_compile_failure(self, e: Exception) -> None:
+        """Turn a torch.compile failure (an exception from dynamo or inductor) into one line that
+        names the way out; any other exception (out of memory, a bad input) is left alone."""
+        if not self.compiled or not type(e).__module__.startswith(("torch._dynamo", "torch._inductor")):
+            return
+        first = (str(e).strip().splitlines() or [""])[0][:200]
+        raise SeqgenError(
+            f"torch.compile failed on this machine ({type(e).__name__}: {first}); "
+            "train without it: --compile off"
+        ) from e
 
     @torch.no_grad()
     def evaluate(self, stop: StopSignals | None = None) -> dict[str, float] | None:
@@ -364,7 +380,7 @@ class Trainer:
                 self._pending_batch_state = self.train_batches.get_state()
                 x, y = self.train_batches.next()
                 self.optimizer.zero_grad(set_to_none=True)
-                loss.backward()
+                self._backward(loss)
                 if cfg.grad_clip > 0:
                     torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
                 self.optimizer.step()

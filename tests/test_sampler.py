@@ -4,6 +4,8 @@ import pytest
 import torch
 
 from seqgen.config import SampleConfig, model_config
+from seqgen.device import autocast, resolve_precision
+from seqgen.errors import SeqgenError
 from seqgen.models import build_model
 from seqgen.sampler import generate, next_token, sample
 
@@ -50,8 +52,10 @@ def cropped(model, prompt, length, seed, block):
     """nanoGPT's sampler: re-run the context, cropped to the last `block` tokens, every step."""
     g = torch.Generator().manual_seed(seed)
     idx = torch.tensor([prompt] * 2)
+    cpu = torch.device("cpu")
     for _ in range(length):
-        logits, _ = model(idx[:, -block:])
+        with autocast(cpu, resolve_precision("auto", cpu)):  # as generate (bf16 on AMX CPUs)
+            logits, _ = model(idx[:, -block:])
         idx = torch.cat([idx, next_token(logits[:, -1], 1.0, None, None, g)[:, None]], dim=1)
     return idx[:, len(prompt) :].tolist()
 
@@ -70,7 +74,6 @@ def test_kv_cache_gives_the_same_tokens_as_recomputing(prompt):
         assert cached == run(model, prompt, 40, 5, window_step=window_step, use_cache=False)
     # Sliding one token at a time is exactly nanoGPT's crop.
     assert run(model, prompt, 40, 5, window_step=1) == cropped(model, prompt, 40, 5, 16)
-    assert run(model, prompt, 40, 5) != cropped(model, prompt, 40, 5, 16)  # the default slides by 4
 
 
 def test_lstm_state_gives_the_same_tokens_as_recomputing():
@@ -78,24 +81,52 @@ def test_lstm_state_gives_the_same_tokens_as_recomputing():
     assert run(model, [1, 2, 3], 30, 9) == run(model, [1, 2, 3], 30, 9, use_cache=False)
 
 
-def test_sliding_window_keeps_at_least_three_quarters_of_the_context():
-    seen = []
+class Window(torch.nn.Module):
+    """A model that sees exactly the window it is fed: its state is the list of tokens cached so
+    far, and its next-token logits are sharp and depend on every token of the window and on their
+    positions, so a window off by one token or shifted draws other tokens. Records every window."""
 
-    class Probe(torch.nn.Module):
-        context_limit = 16
+    context_limit = 16
 
-        def init_state(self, batch_size, device):
-            return 0
+    def __init__(self):
+        super().__init__()
+        self.windows: list[tuple[int, ...]] = []
 
-        def forward(self, idx, state=None):
-            state = (state or 0) + idx.size(1)
-            seen.append(state)
-            assert state <= self.context_limit
-            return torch.zeros(idx.size(0), idx.size(1), 8), state
+    def init_state(self, batch_size, device):
+        return [[] for _ in range(batch_size)]
 
-    generate(Probe(), [1], 1, 100, 1.0, None, None, torch.Generator())
-    assert max(seen) == 16 and min(seen[20:]) == 13  # windows of 13..16 tokens once full
-    assert sum(1 for a, b in itertools.pairwise(seen) if b < a) == 21  # at calls 16, 20, ..., 96
+    def forward(self, idx, state=None):
+        rows = [list(r) for r in idx.tolist()]
+        state = [s + r for s, r in zip(state, rows, strict=True)] if state is not None else rows
+        assert all(len(w) <= self.context_limit for w in state)
+        self.windows.append(tuple(state[0]))
+        logits = torch.zeros(idx.size(0), idx.size(1), 8)
+        for b, w in enumerate(state):
+            logits[b, -1, sum((i + 1) * t for i, t in enumerate(w)) % 8] = 30.0
+        return logits, state
+
+
+@pytest.mark.parametrize("window_step", [None, 1, 5, 16])
+def test_cached_and_uncached_see_the_same_windows(window_step):
+    cached, uncached = Window(), Window()
+    a = run(cached, [1, 2, 3], 60, 0, window_step=window_step)
+    b = run(uncached, [1, 2, 3], 60, 0, window_step=window_step, use_cache=False)
+    assert a == b and cached.windows == uncached.windows
+    step = window_step or 4
+    # Every window is the last tokens of the sample so far: 16 at most, and after each slide
+    # 16 + 1 - step; the window moves every `step` tokens once the context is full.
+    hist = [1, 2, 3, *a[0]]
+    for k, w in enumerate(cached.windows):  # call k sees the tokens up to the (3 + k)-th
+        assert w == tuple(hist[3 + k - len(w) : 3 + k])
+    lengths = [len(w) for w in cached.windows]
+    assert min(lengths[14:]) == 17 - step and max(lengths) == 16
+    if step > 1:  # slides at 17, 17 + step, ... tokens
+        assert sum(1 for x, y in itertools.pairwise(lengths) if y < x) == len(range(17, 3 + 60, step))
+
+
+def test_window_step_must_fit_the_context():
+    with pytest.raises(SeqgenError, match=r"--window-step must lie in \[1, 16\]"):
+        run(Window(), [1], 5, 0, window_step=17)
 
 
 class Scripted(torch.nn.Module):

@@ -53,6 +53,7 @@ def bench_cmd(
     import torch
 
     from seqgen import bench
+    from seqgen.device import resolve_device
 
     parts = [p.strip() for p in only.split(",") if p.strip()]
     wrong = [p for p in parts if p not in PARTS]
@@ -62,13 +63,15 @@ def bench_cmd(
         raise SeqgenError(f"--steps must be at least 1, got {steps}")
     if text_mb <= 0:
         raise SeqgenError(f"--text-mb must be positive, got {text_mb:g}")
-    peak = bench.run_isolated(bench.device_peak, device, precision)
-    cuda = peak["device"] == "cuda"
+    if precision not in ("auto", "fp32", "bf16") or compile not in ("auto", "on", "off"):
+        raise SeqgenError("--precision takes auto, fp32 or bf16 and --compile auto, on or off")
+    # The matmul peak MFU is measured against (only needed for training).
+    peak = bench.run_isolated(bench.device_peak, device, precision) if "train" in parts else None
+    cuda = resolve_device(device).type == "cuda"
     name = torch.cuda.get_device_name() if cuda else platform.processor() or platform.machine()
     console.print(
-        f"seqgen bench, {date.today()}: {name}, {torch.get_num_threads()} threads, "
-        f"torch {torch.__version__}; "
-        f"measured {peak['dtype']} matmul peak {peak['flops'] / 1e12:.2f} TFLOP/s",
+        f"seqgen bench, {date.today()}: {name}, {torch.get_num_threads()} threads, torch {torch.__version__}"
+        + (f"; measured {peak['dtype']} matmul peak {peak['flops'] / 1e12:.2f} TFLOP/s" if peak else ""),
         highlight=False,
     )
     report: dict[str, Any] = {
@@ -125,7 +128,8 @@ def bench_cmd(
 
 def _train_table(rows: list[dict[str, Any]]) -> Table:
     table = Table(title="Training (median step: forward, backward, clip, fused AdamW)", title_justify="left")
-    for col in ("model", "parameters", "batch x block", "precision", "step ms", "tokens/s", "peak MB", "MFU"):
+    peak = "peak GPU MB" if rows and rows[0]["device"] == "cuda" else "peak RSS MB"
+    for col in ("model", "parameters", "batch x block", "precision", "step ms", "tokens/s", peak, "MFU"):
         table.add_column(col, justify="left" if col in ("model", "precision") else "right")
     for r in rows:
         table.add_row(
@@ -145,7 +149,15 @@ def _sample_table(rows: list[dict[str, Any]], lengths: list[int]) -> Table:
     table = Table(
         title="Sampling (batched tokens/s; ms per token of one sample as it grows)", title_justify="left"
     )
-    for col in ("model", "context", "samples x new tokens", "tokens/s", *(f"ms/token @{n}" for n in lengths)):
+    heads = (
+        "model",
+        "context",
+        "samples x new tokens",
+        "tokens/s",
+        "peak MB",
+        *(f"ms/token @{n}" for n in lengths),
+    )
+    for col in heads:
         table.add_column(col, justify="left" if col == "model" else "right")
     for r in rows:
         table.add_row(
@@ -153,6 +165,7 @@ def _sample_table(rows: list[dict[str, Any]], lengths: list[int]) -> Table:
             str(r["context"] or "unbounded"),
             f"{r['samples']} x {r['length']}",
             f"{r['tokens_per_s']:,.0f}",
+            f"{r['peak_memory_mb']:,.0f}",
             *(f"{r['latency_ms'][n]:.2f}" for n in lengths),
         )
     return table

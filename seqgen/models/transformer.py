@@ -61,6 +61,7 @@ class CausalSelfAttention(nn.Module):
         if cache is not None:
             start = cache.length
             k, v = cache.append(layer, k, v)
+            k, v = k.to(q.dtype), v.to(q.dtype)  # no-ops unless the cache outlived an autocast change
             if start > 0 and T > 1:
                 # New queries see every cached key and the new keys up to themselves.
                 mask = torch.ones(T, start + T, dtype=torch.bool, device=x.device).tril(diagonal=start)
