@@ -112,9 +112,9 @@ def _peak_memory_mb(device: str) -> float:
     """Peak GPU memory allocated by torch on CUDA; on the CPU, this process's peak resident memory.
     Linux: VmHWM, which covers this process's own memory map only (ru_maxrss would carry over the
     peak of the parent that spawned it)."""
-    import torch
-
     if device == "cuda":
+        import torch  # only here: preparation is measured without torch, as `seqgen prepare` runs
+
         return torch.cuda.max_memory_allocated() / 2**20
     try:
         with open("/proc/self/status") as f:

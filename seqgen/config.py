@@ -48,7 +48,7 @@ class TransformerConfig:
     n_embd: int = 128
     dropout: float = 0.0  # short CPU runs underfit; raise to 0.1-0.2 for long runs on small data
     bias: bool = False  # no biases in Linear/LayerNorm: slightly faster, no worse (nanoGPT)
-    learning_rate: float = 3e-3  # 2e-3: 1.652, 3e-3: 1.649, 4e-3: 1.647, 6e-3: 1.666 (BENCHMARKS.md)
+    learning_rate: float = 3e-3  # best of 2e-3, 3e-3, 4e-3, 6e-3 at 4,000 steps (BENCHMARKS.md)
     batch_size: int = 12  # sequences per step (a training default, tuned with the model)
 
     def __post_init__(self) -> None:

@@ -94,7 +94,7 @@ def bench_cmd(
                 row["mfu"] = row["tokens_per_s"] * row["flops_per_token"] / peak["flops"]
                 rows.append(row)
         report["train"] = rows
-        console.print(_train_table(rows))
+        _show(_train_table(rows))
     if "sample" in parts:
         shapes = (
             bench.QUICK_SHAPES if quick else [bench.CPU_SHAPES[1], bench.CPU_SHAPES[0], bench.CPU_SHAPES[2]]
@@ -107,7 +107,7 @@ def bench_cmd(
                 n, length = (2, 16) if quick else (10, 500)
                 rows.append(bench.run_isolated(bench.measure_sampling, shape, device, n, length, lengths))
         report["sample"] = rows
-        console.print(_sample_table(rows, lengths))
+        _show(_sample_table(rows, lengths))
     if "prepare" in parts:
         jobs = (
             [("corpus", 0.0), ("text", 0.5)] if quick else [("corpus", 0.0), ("all", 0.0), ("text", text_mb)]
@@ -118,12 +118,17 @@ def bench_cmd(
                 status.update(f"measuring preparation: {kind}")
                 rows.append(bench.run_isolated(bench.measure_prepare, kind, mb))
         report["prepare"] = rows
-        console.print(_prepare_table(rows))
+        _show(_prepare_table(rows))
     if json_out is not None:
         from seqgen.files import atomic_write_text
 
         atomic_write_text(json_out, json.dumps(report, indent=2) + "\n")
         console.print(f"Wrote {json_out}", highlight=False)
+
+
+def _show(table: Table) -> None:
+    """Tables at full width even when the output is a file or a pipe (rich would squeeze to 80)."""
+    console.print(table, width=None if console.is_terminal else 160)
 
 
 def _train_table(rows: list[dict[str, Any]]) -> Table:
