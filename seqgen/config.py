@@ -123,6 +123,7 @@ class TrainConfig:
     beta1: float = 0.9
     beta2: float = 0.99  # small batches: a shorter second-moment memory (nanoGPT char config)
     grad_clip: float = 1.0  # 0 disables clipping
+    grad_accum: int = 1  # micro-batches per optimizer step: the step sees batch x grad_accum x processes
     eval_interval: int = 250
     eval_iters: int = 40
     seed: int = 1337
@@ -151,6 +152,7 @@ class TrainConfig:
         )
         _check(self.warmup_iters >= 0, "--warmup-iters must be >= 0")
         _check(self.grad_clip >= 0, "--grad-clip must be >= 0")
+        _check(self.grad_accum >= 1, "--grad-accum must be at least 1")
         _check(self.device in ("auto", "cpu", "cuda"), "--device must be auto, cpu or cuda")
         _check(self.precision in ("auto", "fp32", "bf16"), "--precision must be auto, fp32 or bf16")
         _check(self.compile in ("auto", "on", "off"), "--compile must be auto, on or off")
@@ -180,6 +182,7 @@ RESUME_MAY_CHANGE = frozenset(
         "compile",
         "learning_rate",
         "grad_clip",
+        "grad_accum",
         "data",
         "out_dir",
     }

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import os
 import shutil
 import signal
 import time
@@ -30,6 +31,7 @@ from seqgen.checkpoint import BEST, CONFIG, LAST, METRICS, save_checkpoint, writ
 from seqgen.config import TrainConfig, to_dict
 from seqgen.dataset import BatchSampler, Dataset
 from seqgen.device import autocast, resolve_compile, resolve_device, resolve_precision
+from seqgen.distributed import Dist
 from seqgen.errors import SeqgenError
 from seqgen.files import atomic_write_text, remove_stale_temporaries, write_error
 from seqgen.models import build_model, count_parameters
@@ -84,15 +86,22 @@ class Trainer:
         run_dir: Path,
         callback: Callback | None = None,
         resume: dict[str, Any] | None = None,
+        dist: Dist | None = None,
     ):
-        """`resume`: a loaded last.pt whose run (in `run_dir`) this trainer continues."""
+        """`resume`: a loaded last.pt whose run (in `run_dir`) this trainer continues. `dist`: this
+        process's place among the torchrun processes training one model (default: alone)."""
         self.cfg = cfg
         self.dataset = dataset
         self.model_cfg = model_cfg
         self.run_dir = Path(run_dir)
         self.callback = callback or (lambda kind, info: None)
+        if dist is not None and not dist.main:
+            self.callback = lambda kind, info: None  # rank 0 alone reports
         self.resume = resume
+        self.dist = dist or Dist()
         self.device = resolve_device(cfg.device)
+        if self.device.type == "cuda" and self.dist.active:
+            self.device = torch.device("cuda", self.dist.local_rank)
         self.amp_dtype = resolve_precision(cfg.precision, self.device)
         # Resolve the per-model defaults into the config, so the saved config is the run's own.
         cfg.learning_rate = self.lr = cfg.learning_rate or model_cfg.learning_rate
@@ -102,24 +111,46 @@ class Trainer:
             torch.backends.cudnn.allow_tf32 = True
         torch.manual_seed(cfg.seed)
         self.model = build_model(cfg.model, model_cfg).to(self.device)
-        # The compiled module shares the model's parameters; checkpoints save `self.model`.
+        # DDP (several processes) and the compiled module share the model's parameters;
+        # checkpoints always save `self.model`.
+        self.ddp = None
+        if self.dist.active:
+            from torch.nn.parallel import DistributedDataParallel
+
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.ddp = DistributedDataParallel(self.model, device_ids=ids)  # broadcasts rank 0's weights
         self.compiled = resolve_compile(cfg.compile, self.device)
-        self.forward = torch.compile(self.model) if self.compiled else self.model
+        wrapped = self.ddp or self.model
+        self.forward = torch.compile(wrapped) if self.compiled else wrapped
         self.optimizer = make_optimizer(self.model, cfg, self.lr, self.device)
         self.block_size = model_cfg.block_size
         self.train_batches = BatchSampler(
-            dataset.train, self.batch_size, self.block_size, cfg.seed, self.device
+            dataset.train, self.batch_size, self.block_size, self.rank_seed(cfg.seed), self.device
         )
         self.state = Counters()
         if resume is not None:
             self._restore(resume)
 
+    def rank_seed(self, seed: int) -> int:
+        """Each rank's own random stream, derived from the seed and the rank (rank 0: the seed, so
+        a one-process run is unchanged)."""
+        return seed + 1_000_003 * self.dist.rank
+
     def _restore(self, ckpt: dict[str, Any]) -> None:
         self.model.load_state_dict(ckpt["model"])
         self.optimizer.load_state_dict(ckpt["optimizer"])
         self.state = Counters(**ckpt["counters"])
-        set_rng_state(ckpt["rng"])
-        self.train_batches.set_state(ckpt["data_position"])
+        # Every rank's data position and random streams, when the run had this rank; a rank the
+        # run did not have (resumed on more processes) starts fresh streams from seed, rank and step.
+        positions = ckpt.get("data_positions") or [ckpt["data_position"]]
+        rngs = ckpt.get("rngs") or [ckpt["rng"]]
+        r = self.dist.rank
+        if r < len(positions):
+            set_rng_state(rngs[r])
+            self.train_batches.set_state(positions[r])
+        else:
+            torch.manual_seed(self.rank_seed(self.cfg.seed) + self.state.step)
+            self.train_batches.generator.manual_seed(self.rank_seed(self.cfg.seed) + self.state.step)
 
     # -- evaluation ---------------------------------------------------------------------------
     def loss(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -129,7 +160,7 @@ class Trainer:
 
     def _forward(self, x: torch.Tensor):
         if not self.compiled:
-            return self.model(x)
+            return (self.ddp or self.model)(x)
         try:
             return self.forward(x)
         except Exception as e:
@@ -160,6 +191,8 @@ class Trainer:
         Returns None, unfinished, as soon as a stop signal is pending (a long evaluation must not
         delay the checkpoint a signal asks for)."""
         self.model.eval()
+        if self.dist.active:
+            stop = None  # ranks would see a signal at different batches; finish, then stop together
         out: dict[str, float] | None = {}
         try:
             for i, split in enumerate(("train", "val")):
@@ -167,7 +200,7 @@ class Trainer:
                     self.dataset.split(split),
                     self.batch_size,
                     self.block_size,
-                    self.cfg.seed + 1 + i,
+                    self.rank_seed(self.cfg.seed + 1 + i),
                     self.device,
                 )
                 losses = []
@@ -175,7 +208,7 @@ class Trainer:
                     if stop is not None and stop.signum is not None:
                         return None
                     losses.append(self.loss(*sampler.next()))
-                out[split] = torch.stack(losses).mean().item()
+                out[split] = self.dist.mean(torch.stack(losses).mean().item(), self.device)
         finally:
             self.model.train()
         return out
@@ -208,6 +241,12 @@ class Trainer:
         built after the caller's own check."""
         if payload is None:
             self._check_finite()
+        # Every rank's data position and random streams (collective: all ranks are here).
+        positions = self.dist.gather(self._pending_batch_state)
+        rngs = self.dist.gather(rng_state())
+        self._last_save = (self.state.step, self.state.elapsed_s)
+        if not self.dist.main:
+            return
         if not self._config_written:
             self._write_config()
             self._config_written = True
@@ -217,11 +256,11 @@ class Trainer:
                 **(payload or self.payload()),
                 "optimizer": self.optimizer.state_dict(),
                 "counters": asdict(self.state),
-                "rng": rng_state(),
-                "data_position": self._pending_batch_state,
+                "rng": rngs[0],
+                "data_position": positions[0],
+                **({"rngs": rngs, "data_positions": positions} if self.dist.active else {}),
             },
         )
-        self._last_save = (self.state.step, time.perf_counter())
 
     def _check_finite(self, loss: float | None = None) -> None:
         if loss is not None and not math.isfinite(loss):
@@ -263,6 +302,7 @@ class Trainer:
                 "device": str(self.device),
                 "precision": "bf16" if self.amp_dtype else "fp32",
                 "compiled": self.compiled,
+                "world_size": self.dist.world,
                 "torch": torch.__version__,
             },
         )
@@ -305,6 +345,9 @@ class Trainer:
     # -- the loop -----------------------------------------------------------------------------
     def run(self) -> TrainResult:
         """Train until the budget, `patience` or a signal stops the run; returns how it ended."""
+        if not self.dist.main:  # other ranks train and take part in every collective; rank 0 writes
+            with StopSignals() as stop:
+                return self._loop(stop)
         created = False
         if self.resume is None:
             self._make_run_dir()
@@ -335,7 +378,7 @@ class Trainer:
     def _loop(self, stop: StopSignals) -> TrainResult:
         cfg, s = self.cfg, self.state
         n_params = count_parameters(self.model)
-        tokens_per_step = self.batch_size * self.train_batches.block_size
+        tokens_per_step = self.batch_size * self.train_batches.block_size * cfg.grad_accum * self.dist.world
         every_steps, every_s = cfg.checkpoint_interval
         resumed_from = s.step if self.resume is not None else None
         self.callback(
@@ -348,18 +391,26 @@ class Trainer:
                 "compiled": self.compiled,
                 "lr": self.lr,
                 "tokens_per_step": tokens_per_step,
+                "world_size": self.dist.world,
+                "grad_accum": cfg.grad_accum,
+                "batch_size": self.batch_size,
                 "resumed_from": resumed_from,
                 "progress": min(self._progress(s.elapsed_s), 1.0),
             },
         )
-        metrics = open(self.run_dir / METRICS, "a")  # noqa: SIM115
+        # Rank 0 alone writes the metrics log (other ranks get a sink).
+        metrics = open(self.run_dir / METRICS if self.dist.main else os.devnull, "a")  # noqa: SIM115
         self.model.train()
         stopped = "budget"
         session_start = time.perf_counter()
-        self._last_save = (s.step, session_start)
+        self._last_save = (s.step, s.elapsed_s)
         self._pending_batch_state = self.train_batches.get_state()
         x, y = self.train_batches.next()
-        check_every = 1 if self.device.type == "cpu" else 10  # .item() syncs a GPU; not every step
+        # .item() syncs a GPU: not every step. Several processes compare the loss at every step
+        # anyway (one small all-reduce), so that a divergence stops all of them together.
+        check_every = 1 if self.device.type == "cpu" or self.dist.active else 10
+        accum = cfg.grad_accum
+        agreed = s.elapsed_s  # with several processes: the elapsed time all ranks agreed on
         try:
             # The evaluation a signal skipped or cut short comes first, before any new step.
             outcome = self._evaluate_and_save(metrics, s.lr, stop) if s.eval_due else "saved"
@@ -368,19 +419,29 @@ class Trainer:
             elif outcome == "patience":
                 stopped = "patience"
             while stopped == "budget":
-                elapsed = s.elapsed_s + time.perf_counter() - session_start
+                # Several processes must use the same learning rate: the time they agreed on.
+                elapsed = agreed if self.dist.active else s.elapsed_s + time.perf_counter() - session_start
                 lr = lr_at(s.step, self._progress(elapsed), self.lr, cfg)
                 for g in self.optimizer.param_groups:
                     g["lr"] = lr
                 s.lr = lr
                 t0 = time.perf_counter()
-                loss = self.loss(x, y)
-                # Draw the next batch now (overlaps the host gather with device work); remember the
-                # sampler's state before the draw, which is the data position a checkpoint records.
-                self._pending_batch_state = self.train_batches.get_state()
-                x, y = self.train_batches.next()
                 self.optimizer.zero_grad(set_to_none=True)
-                self._backward(loss)
+                total = 0.0
+                for micro in range(accum):
+                    # DDP all-reduces gradients at the last micro-batch's backward only.
+                    last = micro == accum - 1
+                    sync = contextlib.nullcontext() if last or self.ddp is None else self.ddp.no_sync()
+                    with sync:
+                        loss = self.loss(x, y)
+                        # Draw the next batch now (overlaps the host gather with device work);
+                        # remember the sampler's state before the draw: the data position a
+                        # checkpoint records.
+                        self._pending_batch_state = self.train_batches.get_state()
+                        x, y = self.train_batches.next()
+                        self._backward(loss / accum if accum > 1 else loss)
+                    total = total + loss.detach() if accum > 1 else loss
+                loss = total / accum if accum > 1 else loss
                 if cfg.grad_clip > 0:
                     torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
                 self.optimizer.step()
@@ -389,11 +450,24 @@ class Trainer:
                 now = time.perf_counter()
                 s.train_s += now - t0
                 elapsed = s.elapsed_s + now - session_start
+                report_at = s.step % 10 == 0 or s.step == 1
+                if report_at or s.step % check_every == 0:
+                    loss_value = loss.item()
+                if self.dist.active:
+                    # Several processes agree on the time, the signal and whether any loss became
+                    # non-finite, so that all of them decide alike.
+                    sig = stop.signum
+                    bad = not math.isfinite(loss_value)
+                    elapsed, flag, worst = self.dist.max_([elapsed, float(sig or 0), float(bad)], self.device)
+                    agreed, sig = elapsed, (int(flag) or None)
+                    if worst and not bad:
+                        loss_value = float("nan")  # another rank diverged: stop here as well
                 progress = self._progress(elapsed)
                 done = progress >= 1.0
-                report = s.step % 10 == 0 or done or s.step == 1
+                report = report_at or done
                 if report or s.step % check_every == 0:
-                    loss_value = loss.item()
+                    if done and not report_at:
+                        loss_value = loss.item()
                     self._check_finite(loss_value)
                 if report:
                     self.callback(
@@ -407,9 +481,10 @@ class Trainer:
                             "elapsed_s": elapsed,
                         },
                     )
-                # Read the flag once per step: a signal that lands later is seen at the next step,
-                # never lost between two reads.
-                sig = stop.signum
+                if not self.dist.active:
+                    # Read the flag once per step: a signal that lands later is seen at the next
+                    # step, never lost between two reads.
+                    sig = stop.signum
                 eval_now = s.step % cfg.eval_interval == 0 or done
                 saved = False
                 if eval_now and (sig is None or done):
@@ -420,15 +495,21 @@ class Trainer:
                         break
                     saved = outcome == "saved"
                     sig = None if done else stop.signum
+                    if self.dist.active and not done:
+                        sig = int(self.dist.max_([float(sig or 0)], self.device)[0]) or None
                 if eval_now and not saved:
                     s.eval_due = True  # skipped or cut short by a signal
                 if not saved and (
                     sig is not None
                     or (every_steps and s.step - self._last_save[0] >= every_steps)
-                    or (every_s and now - self._last_save[1] >= every_s)
+                    or (every_s and elapsed - self._last_save[1] >= every_s)
                 ):
                     t = time.perf_counter()
-                    s.elapsed_s, session_start = s.elapsed_s + t - session_start, t
+                    # Several processes fold in the time they agreed on, so their next decisions
+                    # about time-based checkpoints agree as well.
+                    s.elapsed_s, session_start = (
+                        (elapsed, now) if self.dist.active else (s.elapsed_s + t - session_start, t)
+                    )
                     self.save_last()
                     self.callback("checkpoint", {"step": s.step, "path": str(self.run_dir / LAST)})
                 if sig is not None:
@@ -482,14 +563,15 @@ class Trainer:
         # Order matters for a kill between writes: the metrics line, then best.pt, then last.pt.
         # Until last.pt counts this evaluation, a resume starts before it, drops the metrics line
         # and evaluates again (the same numbers), rewriting best.pt.
-        try:
-            metrics.write(json.dumps(record) + "\n")
-            metrics.flush()
-        except OSError as e:
-            raise write_error(self.run_dir / METRICS, e) from None
+        if self.dist.main:
+            try:
+                metrics.write(json.dumps(record) + "\n")
+                metrics.flush()
+            except OSError as e:
+                raise write_error(self.run_dir / METRICS, e) from None
         self._check_finite()
         payload = self.payload()
-        if improved:
+        if improved and self.dist.main:
             save_checkpoint(self.run_dir / BEST, payload)
         self.save_last(payload)
         self.callback("eval", {**record, "best_val_loss": s.best_val, "improved": improved})

@@ -35,7 +35,9 @@ STATE = {"debug": False}
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    rank = os.environ.get("RANK", "0")
+    where = "" if rank == "0" else f" (rank {rank})"  # under torchrun, which process says it
+    err_console.print(f"[bold red]error{where}:[/] {message}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
 
 

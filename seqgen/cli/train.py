@@ -45,6 +45,13 @@ class TrainView:
                 f"peak lr {info['lr']:g}, {info['tokens_per_step']:,} tokens/step -> {info['run_dir']}",
                 highlight=False,
             )
+            if info["world_size"] > 1 or info["grad_accum"] > 1:
+                console.print(
+                    f"{info['world_size']} process(es) x batch {info['batch_size']} x grad-accum "
+                    f"{info['grad_accum']} = {info['world_size'] * info['batch_size'] * info['grad_accum']} "
+                    "sequences per optimizer step",
+                    highlight=False,
+                )
             self.progress.update(self.task, completed=1000 * info["progress"])
             self.progress.start()
         elif kind == "step":
@@ -83,7 +90,13 @@ def train_cmd(
     ] = None,
     model: Annotated[str, typer.Option(help="transformer or lstm.")] = T.model,
     run: Annotated[
-        str | None, typer.Option(help="Run name: writes OUT_DIR/RUN. Default: data-model-time.")
+        str | None,
+        typer.Option(
+            "--run",
+            "--name",
+            help="Run name: writes OUT_DIR/RUN. Default: data-model-time. Under torchrun write --name "
+            "(torchrun would read --run as its own --run-path).",
+        ),
     ] = None,
     out_dir: Annotated[Path, typer.Option(help="Where runs are written.")] = Path(T.out_dir),
     max_iters: Annotated[int | None, typer.Option(help="Budget in optimizer steps.")] = None,
@@ -112,6 +125,10 @@ def train_cmd(
     warmup_iters: Annotated[int, typer.Option(help="Linear warm-up steps.")] = T.warmup_iters,
     weight_decay: Annotated[float, typer.Option(help="AdamW weight decay (matrices only).")] = T.weight_decay,
     grad_clip: Annotated[float, typer.Option(help="Gradient-norm clip (0: off).")] = T.grad_clip,
+    grad_accum: Annotated[
+        int,
+        typer.Option(help="Micro-batches per optimizer step (each step sees batch x K x processes)."),
+    ] = T.grad_accum,
     eval_interval: Annotated[
         int, typer.Option(help="Evaluate train/val loss every N steps.")
     ] = T.eval_interval,
@@ -154,6 +171,24 @@ def train_cmd(
 
       [bold]seqgen train --resume checkpoints/RUN --max-time 30[/]      (continue a stopped run)
     """
+    from seqgen import distributed
+
+    dist, _ = distributed.init(device)  # torchrun: join the process group (else a single process)
+    try:
+        _train(ctx, dist, data, model, run, out_dir, resume)
+    finally:
+        distributed.shutdown()
+
+
+def _train(
+    ctx: typer.Context,
+    dist: Any,
+    data: Path | None,
+    model: str,
+    run: str | None,
+    out_dir: Path,
+    resume: str | None,
+) -> None:
     from seqgen.trainer import Trainer
 
     if resume is not None:
@@ -164,10 +199,15 @@ def train_cmd(
         }
         run_dir, cfg, mcfg, dataset, ckpt = _resume(resume, out_dir, given)
     else:
-        run_dir, cfg, mcfg, dataset, ckpt = _new_run(ctx.params, data, model, run, out_dir)
+        run_dir, cfg, mcfg, dataset, ckpt = _new_run(ctx.params, data, model, run, out_dir, dist)
+    if not dist.main:  # rank 0 alone reports; the others train silently
+        result = Trainer(cfg, dataset, mcfg, run_dir, None, resume=ckpt, dist=dist).run()
+        if result.stopped.startswith("SIG"):
+            raise typer.Exit(result.exit_code)
+        return
     view = TrainView()
     try:
-        result = Trainer(cfg, dataset, mcfg, run_dir, view, resume=ckpt).run()
+        result = Trainer(cfg, dataset, mcfg, run_dir, view, resume=ckpt, dist=dist).run()
     finally:
         view.close()
     if result.stopped.startswith("SIG"):
@@ -188,12 +228,18 @@ def train_cmd(
     console.print(f"Next: [bold]seqgen sample {run_dir}[/]", highlight=False)
 
 
-def _new_run(params: dict[str, Any], data: Path | None, model: str, run: str | None, out_dir: Path):
+def _new_run(
+    params: dict[str, Any], data: Path | None, model: str, run: str | None, out_dir: Path, dist: Any = None
+):
     from seqgen.dataset import open_dataset
 
     check_name(run, "--run")
+    main = dist is None or dist.main
     if data is None:
-        data = _default_dataset()
+        # Under torchrun rank 0 prepares the built-in corpus if needed; the others wait for it.
+        data = _default_dataset() if main else Path("data") / DEFAULT_CORPUS
+        if dist is not None:
+            dist.barrier()
     dataset = open_dataset(data)
     shape = ("block_size", "n_layer", "n_head", "n_embd", "hidden_size", "dropout")
     mcfg = model_config(model, vocab_size=dataset.tokenizer.vocab_size, **{k: params[k] for k in shape})
@@ -202,7 +248,7 @@ def _new_run(params: dict[str, Any], data: Path | None, model: str, run: str | N
     cfg = TrainConfig(**{**options, "data": str(data), "run": run or "", "out_dir": str(out_dir)})
     cfg.run = run or _free_name(out_dir, f"{dataset.name}-{model}-{time.strftime('%Y%m%d-%H%M%S')}")
     run_dir = out_dir / cfg.run
-    if run_dir.exists():
+    if run_dir.exists() and main:  # under torchrun, rank 0 may already have made it
         raise SeqgenError(f"{run_dir} already exists; pick another --run, or continue it with --resume")
     return run_dir, cfg, mcfg, dataset, None
 
