@@ -109,7 +109,9 @@ def init(device_name: str) -> tuple[Dist, str]:
                 "give --nproc_per_node at most that many"
             )
         torch.cuda.set_device(local)
-    backend = "nccl" if cuda else "gloo"
+    # gloo for CPU tensors and, where a GPU is visible, NCCL for CUDA tensors: the run's own device
+    # (a resumed run keeps the device it was started on) picks which one carries its collectives.
+    backend = "cpu:gloo,cuda:nccl" if torch.cuda.is_available() else "gloo"
     if not dist.is_initialized():
         dist.init_process_group(backend=backend)
     return Dist(rank, world, local), (f"cuda:{local}" if cuda else "cpu")

@@ -119,6 +119,8 @@ class Trainer:
 
             ids = [self.device.index] if self.device.type == "cuda" else None
             self.ddp = DistributedDataParallel(self.model, device_ids=ids)  # broadcasts rank 0's weights
+        if self.dist.rank:  # dropout masks of its own on every other rank (rank 0: the seed's)
+            torch.manual_seed(self.rank_seed(cfg.seed))
         self.compiled = resolve_compile(cfg.compile, self.device)
         wrapped = self.ddp or self.model
         self.forward = torch.compile(wrapped) if self.compiled else wrapped
@@ -345,24 +347,30 @@ class Trainer:
     # -- the loop -----------------------------------------------------------------------------
     def run(self) -> TrainResult:
         """Train until the budget, `patience` or a signal stops the run; returns how it ended."""
-        if not self.dist.main:  # other ranks train and take part in every collective; rank 0 writes
-            with StopSignals() as stop:
-                return self._loop(stop)
-        created = False
-        if self.resume is None:
-            self._make_run_dir()
-            created = True  # only now is the directory ours to remove if the run fails
-        elif self._progress(self.state.elapsed_s) >= 1.0:
+        if self.resume is not None and self._progress(self.state.elapsed_s) >= 1.0:
             s = self.state
             raise SeqgenError(
                 f"{self.run_dir} already used its budget ({s.step} steps, {s.elapsed_s / 60:.1f} min); "
                 "give a larger --max-iters or --max-time to train on"
             )
+        if not self.dist.main:  # other ranks train and take part in every collective; rank 0 writes
+            if self.dist.max_([0.0], self.device)[0]:
+                raise SeqgenError("rank 0 could not set up the run directory (its error says why)")
+            with StopSignals() as stop:
+                return self._loop(stop)
+        created = announced = False
         try:
+            if self.resume is None:
+                self._make_run_dir()
+                created = True  # only now is the directory ours to remove if the run fails
             with run_lock(self.run_dir), StopSignals() as stop:
                 self._open_run_dir()
+                self.dist.max_([0.0], self.device)  # tell the other ranks the run is set up
+                announced = True
                 return self._loop(stop)
         except BaseException:
+            if not announced:
+                self.dist.max_([1.0], self.device)  # let the other ranks stop with us, not hang
             # A new run that fails before any checkpoint leaves no half-made run directory behind.
             if created and self.run_dir.is_dir() and not (self.run_dir / LAST).exists():
                 shutil.rmtree(self.run_dir, ignore_errors=True)
@@ -408,7 +416,7 @@ class Trainer:
         x, y = self.train_batches.next()
         # .item() syncs a GPU: not every step. Several processes compare the loss at every step
         # anyway (one small all-reduce), so that a divergence stops all of them together.
-        check_every = 1 if self.device.type == "cpu" or self.dist.active else 10
+        check_every = 1 if self.device.type == "cpu" else 10
         accum = cfg.grad_accum
         agreed = s.elapsed_s  # with several processes: the elapsed time all ranks agreed on
         try:
@@ -454,6 +462,8 @@ class Trainer:
                 if report_at or s.step % check_every == 0:
                     loss_value = loss.item()
                 if self.dist.active:
+                    if not (report_at or s.step % check_every == 0):
+                        loss_value = loss.item()  # compared across ranks at every step
                     # Several processes agree on the time, the signal and whether any loss became
                     # non-finite, so that all of them decide alike.
                     sig = stop.signum
@@ -466,7 +476,7 @@ class Trainer:
                 done = progress >= 1.0
                 report = report_at or done
                 if report or s.step % check_every == 0:
-                    if done and not report_at:
+                    if done and not report_at and not self.dist.active:
                         loss_value = loss.item()
                     self._check_finite(loss_value)
                 if report:

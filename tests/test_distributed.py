@@ -61,6 +61,14 @@ def test_two_processes_train_one_model_and_resume_on_one(data: str):
     ckpt = load_checkpoint(Path("checkpoints/two") / LAST)
     assert len(ckpt["data_positions"]) == 2 and ckpt["counters"]["tokens"] == 60 * 16 * 32
 
+    # Failures that rank 0 alone can see stop every rank with a message instead of a hang.
+    again = torchrun(2, "--data", data, "--name", "two", "--batch-size", "8", "--max-iters", "60", *COMMON)
+    assert again.returncode != 0 and "checkpoints/two already exists" in again.stderr
+    # (torchrun itself prints a ChildFailedError report; no traceback comes from seqgen's code)
+    assert "another rank could not start the run" in again.stderr and "/seqgen/" not in again.stderr
+    spent = torchrun(2, "--resume", "checkpoints/two")
+    assert spent.returncode != 0 and "already used its budget" in spent.stderr
+
     one = invoke("train", "--data", data, "--run", "one", "--batch-size", "16", "--max-iters", "60", *COMMON)
     assert one.exit_code == 0, one.output
     a, b = metrics("one"), metrics("two")

@@ -191,15 +191,26 @@ def _train(
 ) -> None:
     from seqgen.trainer import Trainer
 
-    if resume is not None:
-        given = {
-            name: value
-            for name, value in ctx.params.items()
-            if name != "resume" and ctx.get_parameter_source(name).name == "COMMANDLINE"
-        }
-        run_dir, cfg, mcfg, dataset, ckpt = _resume(resume, out_dir, given)
-    else:
-        run_dir, cfg, mcfg, dataset, ckpt = _new_run(ctx.params, data, model, run, out_dir, dist)
+    error = None
+    try:
+        if resume is not None:
+            given = {
+                name: value
+                for name, value in ctx.params.items()
+                if name != "resume" and ctx.get_parameter_source(name).name == "COMMANDLINE"
+            }
+            run_dir, cfg, mcfg, dataset, ckpt = _resume(resume, out_dir, given, dist.main)
+        else:
+            run_dir, cfg, mcfg, dataset, ckpt = _new_run(ctx.params, data, model, run, out_dir, dist)
+    except SeqgenError as e:
+        error = e
+    if dist.active:  # every rank learns whether any could not start, instead of hanging in DDP
+        import torch
+
+        if dist.max_([float(error is not None)], torch.device("cpu"))[0] and error is None:
+            raise SeqgenError("another rank could not start the run (its error says why)")
+    if error is not None:
+        raise error
     if not dist.main:  # rank 0 alone reports; the others train silently
         result = Trainer(cfg, dataset, mcfg, run_dir, None, resume=ckpt, dist=dist).run()
         if result.stopped.startswith("SIG"):
@@ -237,9 +248,19 @@ def _new_run(
     main = dist is None or dist.main
     if data is None:
         # Under torchrun rank 0 prepares the built-in corpus if needed; the others wait for it.
-        data = _default_dataset() if main else Path("data") / DEFAULT_CORPUS
-        if dist is not None:
-            dist.barrier()
+        data, failed = Path("data") / DEFAULT_CORPUS, None
+        if main:
+            try:
+                data = _default_dataset()
+            except SeqgenError as e:
+                failed = e
+        if dist is not None and dist.active:
+            import torch
+
+            if dist.max_([float(failed is not None)], torch.device("cpu"))[0] and failed is None:
+                raise SeqgenError("rank 0 could not prepare the built-in corpus (its error says why)")
+        if failed is not None:
+            raise failed
     dataset = open_dataset(data)
     shape = ("block_size", "n_layer", "n_head", "n_embd", "hidden_size", "dropout")
     mcfg = model_config(model, vocab_size=dataset.tokenizer.vocab_size, **{k: params[k] for k in shape})
@@ -262,7 +283,7 @@ def _free_name(out_dir: Path, name: str) -> str:
     return candidate
 
 
-def _resume(target: str, out_dir: Path, given: dict[str, Any]):
+def _resume(target: str, out_dir: Path, given: dict[str, Any], main: bool = True):
     """The run directory, configs, dataset and last.pt of the run to continue."""
     from seqgen.checkpoint import LAST, load_checkpoint, resolve_run
     from seqgen.config import resume_configs
@@ -297,7 +318,7 @@ def _resume(target: str, out_dir: Path, given: dict[str, Any]):
             f"one; resume with the run's dataset ({ckpt['data']['path']})"
         )
     cfg.data = str(data)
-    for line in changes:
+    for line in changes if main else []:
         console.print(f"Changed on resume: {line}", highlight=False)
     return run_dir, cfg, mcfg, dataset, ckpt
 
