@@ -175,7 +175,12 @@ def train_cmd(
 
     dist, _ = distributed.init(device)  # torchrun: join the process group (else a single process)
     try:
-        _train(ctx, dist, data, model, run, out_dir, resume)
+        try:
+            _train(ctx, dist, data, model, run, out_dir, resume)
+        except typer.Exit:
+            dist.barrier()  # stopped by a signal: every rank got here; leave the group together
+            raise
+        dist.barrier()  # rank 0 may still be writing: no rank tears the group down before it ends
     finally:
         distributed.shutdown()
 
