@@ -19,27 +19,12 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-import torch
-import torch.nn.functional as F
+from vs_nanogpt import full_val_loss  # the same whole-val-split loss as the nanoGPT comparison
 
 from seqgen.config import PrepareConfig, TrainConfig, model_config
 from seqgen.dataset import open_dataset
 from seqgen.prepare import prepare_text
 from seqgen.trainer import Trainer
-
-
-def full_val_loss(model: torch.nn.Module, val: np.ndarray, block: int) -> float:
-    n = (len(val) - 1) // block
-    x = torch.from_numpy(val[: n * block].astype(np.int64)).view(n, block)
-    y = torch.from_numpy(val[1 : n * block + 1].astype(np.int64)).view(n, block)
-    total = 0.0
-    model.eval()
-    with torch.no_grad():
-        for i in range(0, n, 64):
-            logits, _ = model(x[i : i + 64])
-            total += F.cross_entropy(logits.flatten(0, 1), y[i : i + 64].flatten(), reduction="sum").item()
-    return total / (n * block)
 
 
 def main() -> None:
@@ -69,7 +54,8 @@ def main() -> None:
         trainer = Trainer(cfg, ds, mcfg, work / f"lr{lr:g}-min{ratio:g}")
         result = trainer.run()
         seconds = time.perf_counter() - t0
-        full = full_val_loss(trainer.model, ds.val, mcfg.block_size)
+        model = trainer.model.eval()
+        full = full_val_loss(lambda x, model=model: model(x)[0], ds.val, mcfg.block_size)
         print(
             f"{lr:8.0e} {ratio:13g} {result.steps:6d} {seconds:8.1f} {result.val_loss:8.4f} {full:9.4f}",
             flush=True,

@@ -9,7 +9,6 @@ nothing; the CLI shows the rows.
 
 from __future__ import annotations
 
-import dataclasses
 import multiprocessing
 import resource
 import statistics
@@ -290,7 +289,3 @@ def device_peak(device: str, precision: str) -> dict[str, Any]:
     dev = resolve_device(device)
     dtype = "bf16" if resolve_precision(precision, dev) else "fp32"
     return {"device": dev.type, "dtype": dtype, "flops": peak_flops(dev.type, dtype)}
-
-
-def as_rows(results: list[Any]) -> list[dict[str, Any]]:
-    return [dataclasses.asdict(r) if dataclasses.is_dataclass(r) else r for r in results]

@@ -44,6 +44,11 @@ class Dist:
         dist.all_reduce(t, op=dist.ReduceOp.MAX)
         return t.tolist()
 
+    def any_(self, flag: bool, device: torch.device | None = None) -> bool:
+        """Whether `flag` holds on any rank. Every rank calls it at the same point: a failure one
+        rank sees then stops all of them, instead of leaving the others waiting in a collective."""
+        return bool(self.max_([float(flag)], device or torch.device("cpu"))[0])
+
     def mean(self, value: float, device: torch.device) -> float:
         if not self.active:
             return value

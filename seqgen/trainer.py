@@ -354,7 +354,7 @@ class Trainer:
                 "give a larger --max-iters or --max-time to train on"
             )
         if not self.dist.main:  # other ranks train and take part in every collective; rank 0 writes
-            if self.dist.max_([0.0], self.device)[0]:
+            if self.dist.any_(False, self.device):
                 raise SeqgenError("rank 0 could not set up the run directory (its error says why)")
             with StopSignals() as stop:
                 return self._loop(stop)
@@ -365,12 +365,12 @@ class Trainer:
                 created = True  # only now is the directory ours to remove if the run fails
             with run_lock(self.run_dir), StopSignals() as stop:
                 self._open_run_dir()
-                self.dist.max_([0.0], self.device)  # tell the other ranks the run is set up
+                self.dist.any_(False, self.device)  # tell the other ranks the run is set up
                 announced = True
                 return self._loop(stop)
         except BaseException:
             if not announced:
-                self.dist.max_([1.0], self.device)  # let the other ranks stop with us, not hang
+                self.dist.any_(True, self.device)  # let the other ranks stop with us, not hang
             # A new run that fails before any checkpoint leaves no half-made run directory behind.
             if created and self.run_dir.is_dir() and not (self.run_dir / LAST).exists():
                 shutil.rmtree(self.run_dir, ignore_errors=True)

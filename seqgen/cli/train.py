@@ -209,13 +209,7 @@ def _train(
             run_dir, cfg, mcfg, dataset, ckpt = _new_run(ctx.params, data, model, run, out_dir, dist)
     except SeqgenError as e:
         error = e
-    if dist.active:  # every rank learns whether any could not start, instead of hanging in DDP
-        import torch
-
-        if dist.max_([float(error is not None)], torch.device("cpu"))[0] and error is None:
-            raise SeqgenError("another rank could not start the run (its error says why)")
-    if error is not None:
-        raise error
+    _fail_together(dist, error, "another rank could not start the run (its error says why)")
     if not dist.main:  # rank 0 alone reports; the others train silently
         result = Trainer(cfg, dataset, mcfg, run_dir, None, resume=ckpt, dist=dist).run()
         if result.stopped.startswith("SIG"):
@@ -259,13 +253,7 @@ def _new_run(
                 data = _default_dataset()
             except SeqgenError as e:
                 failed = e
-        if dist is not None and dist.active:
-            import torch
-
-            if dist.max_([float(failed is not None)], torch.device("cpu"))[0] and failed is None:
-                raise SeqgenError("rank 0 could not prepare the built-in corpus (its error says why)")
-        if failed is not None:
-            raise failed
+        _fail_together(dist, failed, "rank 0 could not prepare the built-in corpus (its error says why)")
     dataset = open_dataset(data)
     shape = ("block_size", "n_layer", "n_head", "n_embd", "hidden_size", "dropout")
     mcfg = model_config(model, vocab_size=dataset.tokenizer.vocab_size, **{k: params[k] for k in shape})
@@ -277,6 +265,15 @@ def _new_run(
     if run_dir.exists() and main:  # under torchrun, rank 0 may already have made it
         raise SeqgenError(f"{run_dir} already exists; pick another --run, or continue it with --resume")
     return run_dir, cfg, mcfg, dataset, None
+
+
+def _fail_together(dist: Any, error: SeqgenError | None, elsewhere: str) -> None:
+    """Raise `error`; under torchrun every rank first learns whether any rank failed, and a rank
+    that did not raises `elsewhere`, so that no rank is left waiting in a collective."""
+    if dist is not None and dist.any_(error is not None) and error is None:
+        raise SeqgenError(elsewhere)
+    if error is not None:
+        raise error
 
 
 def _free_name(out_dir: Path, name: str) -> str:
