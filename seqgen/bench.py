@@ -31,16 +31,17 @@ class Shape:
     n_layer: int
     n_embd: int
     n_head: int = 0  # transformer only
+    vocab_size: int = 65  # tiny Shakespeare's character count
 
     @property
     def label(self) -> str:
         return f"{self.model} {self.n_layer}x{self.n_embd}"
 
-    def config(self, vocab_size: int):
+    def config(self):
         extra = {"n_head": self.n_head} if self.model == "transformer" else {}
         return model_config(
             self.model,
-            vocab_size=vocab_size,
+            vocab_size=self.vocab_size,
             block_size=self.block_size,
             n_layer=self.n_layer,
             n_embd=self.n_embd,
@@ -62,7 +63,6 @@ GPU_SHAPES = [
     Shape("lstm", 64, 256, 3, 1024),
 ]
 QUICK_SHAPES = [Shape("transformer", 4, 32, 1, 32, 2), Shape("lstm", 4, 32, 1, 32)]
-VOCAB = 65  # tiny Shakespeare's character count
 
 
 def flops_per_token(model: Any) -> float:
@@ -107,6 +107,28 @@ def _sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
+def _status_mb(field: str) -> float | None:
+    """A memory figure of this process from /proc/self/status (Linux), in MB; None elsewhere."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1]) / 1024  # kB
+    except OSError:
+        pass
+    return None
+
+
+def _baseline_mb(device: str) -> float:
+    """What the process holds before the model exists: on the CPU its resident memory with torch
+    loaded (a few hundred MB that every seqgen process pays); on CUDA the memory already allocated."""
+    if device == "cuda":
+        import torch
+
+        return torch.cuda.memory_allocated() / 2**20
+    return _status_mb("VmRSS") or 0.0
+
+
 def _peak_memory_mb(device: str) -> float:
     """Peak GPU memory allocated by torch on CUDA; on the CPU, this process's peak resident memory.
     Linux: VmHWM, which covers this process's own memory map only (ru_maxrss would carry over the
@@ -115,13 +137,9 @@ def _peak_memory_mb(device: str) -> float:
         import torch  # only here: preparation is measured without torch, as `seqgen prepare` runs
 
         return torch.cuda.max_memory_allocated() / 2**20
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024  # kB
-    except OSError:
-        pass
+    peak = _status_mb("VmHWM")
+    if peak is not None:
+        return peak
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
@@ -140,19 +158,21 @@ def measure_training(shape: Shape, device: str, precision: str, compile: str, st
     if dev.type == "cuda":  # as the trainer: TF32 for whatever runs in fp32
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
+    baseline = _baseline_mb(dev.type)
     torch.manual_seed(0)
-    model = build_model(shape.model, shape.config(VOCAB)).to(dev)
+    vocab = shape.vocab_size
+    model = build_model(shape.model, shape.config()).to(dev)
     compiled = resolve_compile(compile, dev)
     forward = torch.compile(model) if compiled else model
     cfg = TrainConfig(batch_size=shape.batch_size, max_iters=1)
     opt = make_optimizer(model, cfg, 1e-3, dev)
-    x = torch.randint(0, VOCAB, (shape.batch_size, shape.block_size), device=dev)
-    y = torch.randint(0, VOCAB, (shape.batch_size, shape.block_size), device=dev)
+    x = torch.randint(0, vocab, (shape.batch_size, shape.block_size), device=dev)
+    y = torch.randint(0, vocab, (shape.batch_size, shape.block_size), device=dev)
 
     def step() -> None:
         with autocast(dev, amp):
             logits, _ = forward(x)
-        loss = F.cross_entropy(logits.float().view(-1, VOCAB), y.view(-1))
+        loss = F.cross_entropy(logits.float().view(-1, vocab), y.view(-1))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -182,15 +202,20 @@ def measure_training(shape: Shape, device: str, precision: str, compile: str, st
         "tokens_per_s": tokens / step_s,
         "flops_per_token": flops_per_token(model),
         "peak_memory_mb": _peak_memory_mb(dev.type),
+        "baseline_mb": baseline,
         "device": dev.type,
     }
 
 
-def measure_sampling(shape: Shape, device: str, n: int, length: int, lengths: list[int]) -> dict[str, Any]:
+def measure_sampling(
+    shape: Shape | str, device: str, n: int, length: int, lengths: list[int]
+) -> dict[str, Any]:
     """Tokens/s of `n` samples of `length` new tokens drawn together, and the per-token latency of
-    one sample as it grows: for each L in `lengths` (each twice the one before), the time of
-    generating L tokens minus that of L/2, over L/2: the cost of the tokens between L/2 and L.
-    Flat for a model whose per-token cost does not grow with the sample."""
+    one sample as it grows: for each L in `lengths` (each twice the one before), the mean time per
+    token of tokens L/2 to L of one sample (each token timed as it is made; the least of three
+    samples, so another process's burst does not count). Flat for a model whose per-token cost
+    does not grow with the sample. `shape`: a model size (random weights) or the path of a trained
+    checkpoint; no sample stops early either way."""
     import torch
 
     from seqgen.device import resolve_device
@@ -198,8 +223,15 @@ def measure_sampling(shape: Shape, device: str, n: int, length: int, lengths: li
     from seqgen.sampler import generate
 
     dev = resolve_device(device)
+    baseline = _baseline_mb(dev.type)
     torch.manual_seed(0)
-    model = build_model(shape.model, shape.config(VOCAB)).to(dev).eval()
+    if isinstance(shape, Shape):
+        model, label = build_model(shape.model, shape.config()).to(dev).eval(), shape.label
+    else:
+        from seqgen.checkpoint import load_model
+
+        model, _, ckpt = load_model(Path(shape), dev)
+        label = ckpt["model_type"]
 
     def timed(batch: int, new: int) -> float:
         gen = torch.Generator(device=dev).manual_seed(0)
@@ -209,19 +241,34 @@ def measure_sampling(shape: Shape, device: str, n: int, length: int, lengths: li
         _sync(dev.type)
         return time.perf_counter() - t
 
+    def per_token(new: int) -> list[float]:
+        """Seconds each new token of one sample took (the first includes reading the prompt)."""
+        stamps: list[float] = []
+
+        def mark(t: int) -> None:
+            _sync(dev.type)
+            stamps.append(time.perf_counter())
+
+        gen = torch.Generator(device=dev).manual_seed(0)
+        _sync(dev.type)
+        t0 = time.perf_counter()
+        generate(model, [1], 1, new, 1.0, None, None, gen, device=dev, on_token=mark)
+        return [b - a for a, b in zip([t0, *stamps], stamps, strict=False)]
+
     timed(n, 8)  # warm-up, both batch sizes
     timed(1, 8)
     batch_s = min(timed(n, length) for _ in range(2))
-    took = {L: min(timed(1, L) for _ in range(2)) for L in [lengths[0] // 2, *lengths]}
-    latency = {L: max(took[L] - took[L // 2], 0.0) / (L - L // 2) * 1e3 for L in lengths}
+    runs = [per_token(lengths[-1]) for _ in range(3)]
+    latency = {L: min(statistics.fmean(r[L // 2 : L]) for r in runs) * 1e3 for L in lengths}
     return {
-        "model": shape.label,
-        "context": shape.block_size if model.context_limit else None,
+        "model": label,
+        "context": model.context_limit,
         "samples": n,
         "length": length,
         "tokens_per_s": n * length / batch_s,
         "latency_ms": latency,
         "peak_memory_mb": _peak_memory_mb(dev.type),
+        "baseline_mb": baseline,
     }
 
 

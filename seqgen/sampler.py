@@ -19,6 +19,14 @@ from seqgen.device import autocast, resolve_precision
 from seqgen.errors import SeqgenError
 
 
+def document_start(tokenizer: Any) -> list[int]:
+    """The ids a sample starts from when no prompt is given: the end-of-document token (a tune
+    starts right after an end-of-tune), or for text without one a newline (else the first id)."""
+    if tokenizer.eos_id is not None:
+        return [tokenizer.eos_id]
+    return tokenizer.encode("\n") if "\n" in tokenizer.stoi else [0]
+
+
 def next_token(
     logits: torch.Tensor,
     temperature: float,
@@ -65,6 +73,7 @@ def generate(
     device: torch.device | str = "cpu",
     use_cache: bool = True,
     window_step: int | None = None,
+    on_token: Callable[[int], None] | None = None,
 ) -> list[list[int]]:
     """Generate `n` continuations of `prompt` (up to `length` new ids each, stopping after EOS).
 
@@ -75,6 +84,7 @@ def generate(
     (h, c), the transformer's KV cache, re-encoded from the kept tokens when the window moves);
     without it every step re-runs the whole window. Both draw the same tokens for one seed.
 
+    `on_token(t)` is called once the model has read new token t (timing measurements).
     Returns the new ids of each sample (the EOS id included when one was drawn).
     """
     device = torch.device(device)
@@ -117,6 +127,8 @@ def generate(
             feed = nxt[:, None]
         with autocast(device, amp):
             logits, state = model(feed, state)
+        if on_token is not None:
+            on_token(t)
     out = hist[:, P : P + steps].tolist()
     if eos_id is not None:
         out = [row[: row.index(eos_id) + 1] if eos_id in row else row for row in out]

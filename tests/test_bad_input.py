@@ -186,6 +186,16 @@ ROWS = [
     ("vocabulary does not match", ["sample", "ck/vocab.pt"], "ck/vocab.pt: tokenizer has"),
     ("weights do not match the config", ["sample", "ck/shape.pt"], "ck/shape.pt does not match this seqgen's models (size mismatch for"),
     ("unknown model type", ["sample", "ck/kind.pt"], "ck/kind.pt holds a model of unknown type 'gru'; this seqgen has transformer, lstm"),
+    # -- compare ------------------------------------------------------------------------------------
+    ("compare: no such dataset", ["compare", "--data", "data/none"], "data/none is not a prepared dataset directory"),
+    ("compare: zero budget", ["compare", "--data", "data/p", "--budget", "0"],
+     "--budget must be a positive number of minutes"),
+    ("compare: bad contexts", ["compare", "--data", "data/p", "--contexts", "64,x"],
+     "--contexts takes comma-separated whole numbers"),
+    ("compare: --out holds files", ["compare", "--data", "data/p", "--out", "data"],
+     "--out data already exists and is not empty"),
+    ("compare: heads do not divide width", ["compare", "--data", "data/p", "--n-embd", "30", "--n-head", "4"],
+     "divisible"),
     # -- convert ------------------------------------------------------------------------------------
     ("convert: missing file", ["convert", "midi", "missing.abc"], "missing.abc"),
     ("convert: nothing convertible", ["convert", "midi", "headers.abc"],

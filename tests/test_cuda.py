@@ -75,3 +75,22 @@ def test_bench_on_cuda_reports_mfu():
     peak = bench.peak_flops("cuda", "bf16")
     mfu = row["tokens_per_s"] * row["flops_per_token"] / peak
     assert row["precision"] == "bf16" and 0 < mfu < 1 and row["peak_memory_mb"] > 0
+
+
+def test_compare_on_cuda_writes_a_full_report(text_file: Path):
+    """A tiny comparison on the GPU: compiled bf16 training of both models, GPU peak memory, and a
+    report whose every measurement succeeded."""
+    import json
+
+    from tests.conftest import invoke
+
+    assert invoke("prepare", text_file, "--name", "poem").exit_code == 0
+    args = ["--data", "data/poem", "--budget", "0.2", "--out", "cmp", "--device", "cuda", "--quick"]
+    r = invoke("compare", *args, "--n-layer", "1", "--n-embd", "32", "--n-head", "2", "--block-size", "32")
+    assert r.exit_code == 0, r.output
+    results = json.loads(Path("cmp/results.json").read_text())
+    assert results["machine"]["type"] == "cuda" and results["precision"] == "bf16"
+    for m in ("lstm", "transformer"):
+        assert all("tokens_per_s" in row for row in results["throughput"][m]), results["throughput"][m]
+        assert results["train_memory"][m]["peak_memory_mb"] > 0
+    assert "CUDA" in Path("cmp/report.md").read_text()

@@ -110,7 +110,7 @@ def root(
     STATE["debug"] = debug
 
 
-from seqgen.cli import bench, convert, prepare, sample, train  # noqa: E402, F401  (register commands)
+from seqgen.cli import bench, compare, convert, prepare, sample, train  # noqa: E402, F401  (register commands)
 
 __all__ = ["app", "main"]
 _ = (convert, prepare, sample, train)

@@ -42,11 +42,11 @@ def prompt_ids(kind: str, tokenizer, prompt: str | None, primer: Path | None) ->
     if bad:
         shown = " ".join(repr(c) for c in bad[:20])
         raise SeqgenError(f"the prompt holds characters the model never saw: {shown}; remove them")
+    from seqgen.sampler import document_start
+
     ids = tokenizer.encode(text)
-    if tokenizer.eos_id is not None:
-        return [tokenizer.eos_id, *ids]  # a tune starts right after an end-of-tune
-    if not ids:
-        ids = tokenizer.encode("\n") if "\n" in tokenizer.stoi else [0]
+    if tokenizer.eos_id is not None or not ids:
+        return document_start(tokenizer) + ids
     return ids
 
 

@@ -1,0 +1,210 @@
+"""`seqgen compare`: matched sizes, the context measurements against direct computations, the
+verdicts, and tiny end-to-end comparisons that must fill every section of the report with numbers."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from seqgen.compare import loss_by_position, lstm_parameters, match_lstm, streaming_loss
+from seqgen.config import model_config
+from seqgen.models import build_model, count_parameters
+from seqgen.report import failure_kind, verdicts
+from tests.conftest import FIXTURES, invoke
+
+CPU = torch.device("cpu")
+
+
+@pytest.mark.parametrize("vocab,layers,width", [(65, 2, 220), (91, 1, 37), (10, 3, 8)])
+def test_lstm_parameter_formula_counts_the_real_model(vocab, layers, width):
+    cfg = model_config("lstm", vocab_size=vocab, n_layer=layers, n_embd=width)
+    assert lstm_parameters(vocab, layers, width) == count_parameters(build_model("lstm", cfg))
+
+
+def test_matched_lstm_is_within_two_percent_of_the_default_transformer():
+    transformer = build_model("transformer", model_config("transformer", vocab_size=91))
+    target = count_parameters(transformer)
+    lstm = match_lstm(target, 91, 2)
+    got = count_parameters(build_model("lstm", lstm))
+    assert abs(got - target) / target < 0.02, (got, target)
+    # A width that is a multiple of 8 wins when it is within 2% of the target...
+    near_216 = lstm_parameters(91, 2, 217)  # 0.9% above 216's count
+    assert match_lstm(near_216, 91, 2).n_embd == 216
+    # ...and otherwise the closest width, multiple of 8 or not.
+    assert match_lstm(lstm_parameters(91, 2, 219), 91, 2).n_embd == 219
+    assert match_lstm(4832, 91, 2).n_embd == 12
+
+
+def _tiny(kind: str, block: int = 8):
+    torch.manual_seed(0)
+    extra = {"n_head": 2} if kind == "transformer" else {}
+    cfg = model_config(kind, vocab_size=11, n_layer=1, n_embd=16, block_size=block, **extra)
+    return build_model(kind, cfg).eval()
+
+
+VAL = np.random.default_rng(0).integers(0, 11, 300).astype(np.uint16)
+
+
+@pytest.mark.parametrize("kind", ["lstm", "transformer"])
+def test_loss_by_position_matches_each_window_scored_alone(kind):
+    model = _tiny(kind)
+    curve = loss_by_position(model, VAL, 8, 32, CPU, None)
+    assert len(curve) == (32 if kind == "lstm" else 8)
+    starts = range(0, len(VAL) - 32, 8)
+    expected = torch.zeros(len(curve), dtype=torch.float64)
+    with torch.no_grad():
+        for s in starts:
+            w = torch.from_numpy(VAL[s : s + len(curve) + 1].astype(np.int64))
+            logits, _ = model(w[None, :-1])
+            expected += F.cross_entropy(logits[0], w[1:], reduction="none").double()
+    assert np.allclose(curve, (expected / len(starts)).numpy(), atol=1e-5)
+
+
+def test_lstm_streaming_loss_carries_the_state_through_the_split():
+    model = _tiny("lstm")
+    val = VAL[:200]  # short: one stream
+    with torch.no_grad():
+        x = torch.from_numpy(val[:-1].astype(np.int64))[None]
+        logits, _ = model(x)
+        direct = F.cross_entropy(logits[0], torch.from_numpy(val[1:].astype(np.int64))).item()
+    assert streaming_loss(model, val, CPU, None) == pytest.approx(direct, abs=1e-5)
+
+
+def test_transformer_streaming_loss_slides_like_the_sampler():
+    """Every token is scored with the window the sampler would use: the first window whole, then
+    windows moved a quarter of the context (2 of 8 tokens) at a time."""
+    model = _tiny("transformer")
+    val = VAL[:100]
+    limit, step = 8, 2
+    losses = []
+    with torch.no_grad():
+        for j in range(len(val) - 1):  # predict val[j + 1] from a window ending at j
+            if j < limit:
+                start = 0
+            else:
+                k = (j - limit) // step + 1  # the k-th slide is the first whose window holds j
+                start = k * step
+            if start + limit > len(val) - 1:
+                break  # the last partial slide is not scored
+            logits, _ = model(torch.from_numpy(val[start : j + 1].astype(np.int64))[None])
+            losses.append(F.cross_entropy(logits[0, -1:], torch.tensor([int(val[j + 1])])).item())
+    assert streaming_loss(model, val, CPU, None) == pytest.approx(float(np.mean(losses)), abs=1e-5)
+
+
+def _results(lstm_val: float, transformer_val: float) -> dict:
+    """A results dict with only what `verdicts` reads."""
+
+    def tput(a, b):
+        return [{"context": 64, "tokens_per_s": a}, {"context": 1024, "tokens_per_s": b}]
+
+    return {
+        "val": {
+            "lstm": {"fresh": lstm_val, "streaming": lstm_val - 0.1},
+            "transformer": {"fresh": transformer_val, "streaming": transformer_val},
+        },
+        "models": {"transformer": {"config": {"block_size": 64}}},
+        "throughput": {"lstm": tput(1000, 900), "transformer": tput(2000, 300)},
+        "sampling": {
+            "lstm": {"latency_ms": {128: 1.0, 2048: 1.0}, "tokens_per_s": 900.0, "samples": 10},
+            "transformer": {"latency_ms": {128: 0.5, 2048: 2.0}, "tokens_per_s": 800.0, "samples": 10},
+        },
+        "train_memory": {
+            "lstm": {"peak_memory_mb": 300.0, "baseline_mb": 200.0},
+            "transformer": {"peak_memory_mb": 400.0, "baseline_mb": 200.0},
+        },
+        "samples": {
+            "lstm": {"passed": 3, "samples": 20},
+            "transformer": {"passed": 15, "samples": 20},
+        },
+    }
+
+
+def test_verdicts_name_the_winner_and_where_the_other_model_is_better():
+    v = verdicts(_results(1.60, 1.50))
+    assert (v["winner"], v["loser"]) == ("transformer", "lstm")
+    lstm = " | ".join(v["wins"]["lstm"])
+    transformer = " | ".join(v["wins"]["transformer"])
+    assert "long stream" in lstm and "context 1024 (3.00x)" in lstm
+    assert "at 2,048 tokens" in lstm and "less memory" in lstm and "10 samples at once" in lstm
+    assert "context 64 (2.00x" in transformer and "music check (15 of 20" in transformer
+    assert verdicts(_results(1.40, 1.50))["winner"] == "lstm"
+
+
+def test_failure_reasons_are_grouped_without_the_tunes_details():
+    assert failure_kind('cannot parse tune "X:1": ValueError: bad') == "does not parse as ABC"
+    assert failure_kind("only 3 notes") == failure_kind("no notes") == "too few notes"
+    assert failure_kind("lasts 1.0 s (min 2)") == "too short"
+    assert failure_kind("the tune did not end within --length") == "did not end within the length"
+    assert failure_kind("no K: field") == "no K: field"
+
+
+TINY = ["--n-layer", "1", "--n-embd", "16", "--n-head", "2", "--block-size", "16", "--quick"]
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def _check_report(out: Path, music: bool) -> str:
+    """report.md, every figure it shows (real PNGs) and results.json; no section without numbers."""
+    report = (out / "report.md").read_text()
+    figures = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", report)
+    assert sorted(figures) == sorted(["val_loss.png", "throughput.png", "latency.png", "context.png"])
+    for name in figures:
+        data = (out / name).read_bytes()
+        assert data.startswith(PNG) and len(data) > 5000, name
+    sections = re.split(r"\n## ", report)[1:]
+    titles = [s.splitlines()[0] for s in sections]
+    assert titles[:2] == ["The answer in short", "What was compared"]
+    assert any(t.startswith("6. Sampled tunes" if music else "6. Samples") for t in titles), titles
+    cell = re.compile(r"\|\s*\d[\d,.]*(\s*(MB|x|of \d+))?\s*\|")  # a table cell holding a number
+    for section in sections:
+        if section.startswith(("The answer", "Reproduce", "6. Samples")):
+            continue  # prose, the command, and text samples (checked below)
+        assert cell.search(section), section[:300]
+    assert re.search(r"loss of \*\*\d\.\d{3}\*\* against", report)
+    for bad in (r"\bnan\b", r"\bNone\b", r"\binf\b", r"failed:", r"out of memory"):
+        assert not re.search(bad, report), bad
+    results = json.loads((out / "results.json").read_text())
+    for m in ("lstm", "transformer"):
+        assert (out / m / "best.pt").is_file()
+        assert len(results["curves"][m]) >= 2
+        assert all("tokens_per_s" in row for row in results["throughput"][m])
+        assert set(results["sampling"][m]["latency_ms"]) == {"16", "32", "64"}
+    return report
+
+
+def test_compare_on_abc_writes_the_report_plots_and_tunes():
+    assert invoke("prepare", FIXTURES / "abc_tunebook.abc", "--name", "tunes").exit_code == 0
+    r = invoke(
+        "compare", "--data", "data/tunes", "--budget", "0.03", "--out", "cmp", *TINY, "--contexts", "8,16"
+    )
+    assert r.exit_code == 0, r.output
+    report = _check_report(Path("cmp"), music=True)
+    assert "| 8 |" in report and "| 16 |" in report  # both contexts of the throughput table
+    assert re.search(r"\| LSTM \| \d+ of 2 \|", report) and re.search(
+        r"\| transformer \| \d+ of 2 \|", report
+    )
+    assert len(list(Path("cmp/samples/lstm").glob("*.mid"))) == 2
+    assert "LSTM vs transformer on tunes" in r.output and "winner on val loss" in r.output
+
+
+def test_compare_on_text_reports_samples_instead_of_the_music_check(text_file):
+    assert invoke("prepare", text_file, "--name", "poem").exit_code == 0
+    r = invoke("compare", "--data", "data/poem", "--budget", "0.03", *TINY, "--contexts", "16")
+    assert r.exit_code == 0, r.output
+    (out,) = Path("checkpoints").glob("compare-poem-*")
+    report = _check_report(out, music=False)
+    assert "music check" not in report
+    assert "The LSTM's first sample" in report and "The transformer's first sample" in report
+    assert len(list((out / "samples" / "transformer").glob("*.txt"))) == 3
+
+
+def test_compare_refuses_a_shape_before_making_anything():
+    assert invoke("prepare", FIXTURES / "abc_tunebook.abc", "--name", "tunes").exit_code == 0
+    r = invoke("compare", "--data", "data/tunes", "--out", "cmp", "--n-embd", "30", "--n-head", "4")
+    assert r.exit_code == 1 and "divisible" in r.output
+    assert not Path("cmp").exists()
