@@ -32,6 +32,7 @@ class Shape:
     n_embd: int
     n_head: int = 0  # transformer only
     vocab_size: int = 65  # tiny Shakespeare's character count
+    dropout: float = 0.0
 
     @property
     def label(self) -> str:
@@ -42,6 +43,7 @@ class Shape:
         return model_config(
             self.model,
             vocab_size=self.vocab_size,
+            dropout=self.dropout,
             block_size=self.block_size,
             n_layer=self.n_layer,
             n_embd=self.n_embd,
@@ -245,7 +247,7 @@ def measure_sampling(
         """Seconds each new token of one sample took (the first includes reading the prompt)."""
         stamps: list[float] = []
 
-        def mark(t: int) -> None:
+        def mark(t: int, ids: Any) -> None:
             _sync(dev.type)
             stamps.append(time.perf_counter())
 
@@ -253,6 +255,7 @@ def measure_sampling(
         _sync(dev.type)
         t0 = time.perf_counter()
         generate(model, [1], 1, new, 1.0, None, None, gen, device=dev, on_token=mark)
+        stamps.pop()  # the last token is reported without a model step: not a token's cost
         return [b - a for a, b in zip([t0, *stamps], stamps, strict=False)]
 
     timed(n, 8)  # warm-up, both batch sizes

@@ -31,6 +31,7 @@ FORMAT_VERSION = 1
 BEST = "best.pt"
 LAST = "last.pt"
 CONFIG = "config.json"
+CONFIG_TOML = "config.toml"  # the same settings as a file `seqgen train --config` reads
 METRICS = "metrics.jsonl"
 
 

@@ -290,6 +290,13 @@ def run_compare(plan: ComparePlan, dataset: Dataset, callback: Callback | None =
     trained anything leaves no directory behind."""
     device = resolve_device(plan.device)
     configs = model_configs(plan, dataset, device)  # refuses a bad shape before anything is made
+    block = configs["transformer"].block_size
+    if len(dataset.val) < 2 * block + 2:
+        raise SeqgenError(
+            f"the val split of {plan.data} holds {len(dataset.val)} tokens; the comparison scores "
+            f"windows of {block} and needs at least {2 * block + 2}: prepare it with a larger "
+            "--val-fraction, or give a smaller --block-size"
+        )
     made = not plan.out.exists()
     plan.out.mkdir(parents=True, exist_ok=True)
     try:
@@ -338,6 +345,7 @@ def _run(
             mcfg.n_embd,
             getattr(mcfg, "n_head", 0),
             vocab,
+            mcfg.dropout,
         )
         results["models"][m] = {
             "config": to_dict(mcfg),
@@ -400,17 +408,21 @@ def _run(
         )
         results.setdefault("curves", {})[m] = read_curve(plan.out / m)
 
-    # 3. The trained models on the whole val split: by position, fresh windows, streaming.
+    # 3. The trained models on the whole val split: every token in consecutive training-length
+    #    windows (as `seqgen eval`), by position in fresh windows, and streaming.
+    from seqgen.evaluate import token_loss
+
     say("stage", {"text": "scoring both models on the val split"})
     block = configs["transformer"].block_size
     val = dataset.val
     results["val"] = {}
     for m in MODELS:
         model, _, _ = load_model(plan.out / m / BEST, device)
-        curve = loss_by_position(model, val, block, LONG_FACTOR * block, device, amp)
+        whole = token_loss(model, val, device, block)
         results["val"][m] = {
-            "by_position": curve,
-            "fresh": float(np.mean(curve[:block])),
+            "by_position": loss_by_position(model, val, block, LONG_FACTOR * block, device, amp),
+            "fresh": whole["loss"],
+            "fresh_tokens": whole["tokens"],
             "streaming": streaming_loss(model, val, device, amp),
         }
         del model
@@ -421,7 +433,8 @@ def _run(
         for m in MODELS:
             say("stage", {"text": f"measuring training throughput: {m}, context {ctx}"})
             s = shapes[m]
-            shape = bench.Shape(m, max(1, TOKENS_PER_STEP // ctx), ctx, s.n_layer, s.n_embd, s.n_head, vocab)
+            batch = max(1, TOKENS_PER_STEP // ctx)
+            shape = bench.Shape(m, batch, ctx, s.n_layer, s.n_embd, s.n_head, vocab, s.dropout)
             row = _isolated(
                 bench.measure_training, shape, str(device), plan.precision, "off", plan.timing_steps
             )
@@ -438,7 +451,7 @@ def _run(
 
     # 6. Samples a person can read or play; for music, the share that pass the music check.
     results["samples"] = {}
-    n = plan.music_samples if dataset.kind != "text" else 3
+    n = plan.music_samples if dataset.kind != "text" else min(3, plan.music_samples)
     if n:
         for m in MODELS:
             say(

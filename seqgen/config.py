@@ -277,3 +277,52 @@ def from_dict(cls: type, d: dict[str, Any]):
     """Rebuild a dataclass from a dict, ignoring keys it does not know (older/newer files)."""
     names = {f.name for f in dataclasses.fields(cls)}
     return cls(**{k: v for k, v in d.items() if k in names})
+
+
+# -- config files ---------------------------------------------------------------------------------
+MODEL_SHAPE_KEYS = ("block_size", "n_layer", "n_head", "n_embd", "hidden_size", "dropout")
+
+
+def read_toml(path: Any) -> dict[str, Any]:
+    """The settings of a TOML file as a flat dict, with `-` in keys read as `_` (a file may use
+    the flags' spelling, max-time, or the fields', max_time). Tables are not options: refused."""
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib  # type: ignore[no-redef]
+
+    try:
+        with open(path, "rb") as f:
+            raw = tomllib.load(f)
+    except FileNotFoundError:
+        raise SeqgenError(f"config file {path} does not exist") from None
+    except tomllib.TOMLDecodeError as e:
+        raise SeqgenError(f"config file {path} is not valid TOML ({e})") from None
+    out = {}
+    for key, value in raw.items():
+        if isinstance(value, dict):
+            raise SeqgenError(f"{path}: [{key}] is a table; write the options as plain `key = value` lines")
+        out[key.replace("-", "_")] = value
+    return out
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+
+
+def train_toml(cfg: TrainConfig, model_cfg: Any, header: str = "") -> str:
+    """A TOML file that `seqgen train --config FILE` reads back into the same run's settings
+    (every option resolved; the run's name commented out so that a new run needs a new name)."""
+    lines = [f"# {line}" for line in header.splitlines()]
+    train = {k: v for k, v in to_dict(cfg).items() if k != "model_config"}
+    shape = {k: v for k, v in to_dict(model_cfg).items() if k in MODEL_SHAPE_KEYS}
+    for key, value in {**train, **shape}.items():
+        if value is None:
+            continue
+        line = f"{key} = {_toml_value(value)}"
+        lines.append(f"# {line}" if key == "run" else line)
+    return "\n".join(lines) + "\n"

@@ -12,6 +12,8 @@ import re
 from pathlib import Path
 from typing import Any
 
+from seqgen.compare import TOKENS_PER_STEP
+from seqgen.errors import SeqgenError
 from seqgen.plots import LABELS
 
 FIGURES = {
@@ -35,16 +37,28 @@ def unit(kind: str) -> str:
     return "character" if kind in ("text", "abc") else "event token"
 
 
+TIE = 1.05  # timings and memory closer than 5% are noise on a shared machine: called even
+
+
 def verdicts(r: dict[str, Any]) -> dict[str, Any]:
-    """Who wins what: the headline (val loss on the whole val split) and each other measure."""
+    """Who wins what: the headline (val loss on the whole val split) and each other measure.
+    Timings and memory within 5% of each other are listed as even, not as a win."""
     val = {m: r["val"][m]["fresh"] for m in r["val"]}
     winner = min(val, key=val.get)
     loser = "lstm" if winner == "transformer" else "transformer"
-    block = r["models"]["transformer"]["config"]["block_size"]
-    out: dict[str, Any] = {"winner": winner, "loser": loser, "val": val, "wins": {winner: [], loser: []}}
+    out: dict[str, Any] = {
+        "winner": winner,
+        "loser": loser,
+        "val": val,
+        "wins": {winner: [], loser: []},
+        "even": [],
+    }
 
     def win(m: str, text: str) -> None:
         out["wins"][m].append(text)
+
+    def ratio(a: float, b: float) -> float:
+        return max(a, b) / min(a, b) if min(a, b) > 0 else float("inf")
 
     stream = {m: r["val"][m]["streaming"] for m in r["val"]}
     best = min(stream, key=stream.get)
@@ -53,49 +67,71 @@ def verdicts(r: dict[str, Any]) -> dict[str, Any]:
         f"lower loss when reading the val split as one long stream ({stream[best]:.3f} against "
         f"{stream[_other(best)]:.3f})",
     )
-    at = {m: _row_at(r["throughput"][m], block) for m in r["throughput"]}
-    if all(a and "tokens_per_s" in a for a in at.values()):
-        fast = max(at, key=lambda m: at[m]["tokens_per_s"])
-        ratio = at[fast]["tokens_per_s"] / at[_other(fast)]["tokens_per_s"]
-        win(fast, f"faster training at context {block} ({ratio:.2f}x the tokens per second)")
-    longest = {m: _last_ok(r["throughput"][m]) for m in r["throughput"]}
-    if all(longest.values()) and longest["lstm"]["context"] == longest["transformer"]["context"]:
-        ctx = longest["lstm"]["context"]
-        if ctx != block:
-            fast = max(longest, key=lambda m: longest[m]["tokens_per_s"])
-            ratio = longest[fast]["tokens_per_s"] / longest[_other(fast)]["tokens_per_s"]
-            win(fast, f"faster training at context {ctx} ({ratio:.2f}x)")
+    faster: dict[str, list[tuple[int, float]]] = {"lstm": [], "transformer": [], "even": []}
+    for a, b in zip(r["throughput"]["lstm"], r["throughput"]["transformer"], strict=True):
+        if "tokens_per_s" in a and "tokens_per_s" in b:
+            x = ratio(a["tokens_per_s"], b["tokens_per_s"])
+            fast = "lstm" if a["tokens_per_s"] > b["tokens_per_s"] else "transformer"
+            faster["even" if x < TIE else fast].append((a["context"], x))
+    for m, won in faster.items():
+        if won:
+            ctxs = ", ".join(str(c) for c, _ in won)
+            lo, hi = min(x for _, x in won), max(x for _, x in won)
+            span = f"{lo:.2f}x" if len(won) == 1 else f"{lo:.2f}x to {hi:.2f}x"
+            plural = "s" if len(won) > 1 else ""
+            if m == "even":
+                out["even"].append(f"training speed at context{plural} {ctxs}")
+            else:
+                win(m, f"faster training at context{plural} {ctxs} ({span} the tokens per second)")
     samp = r["sampling"]
     if all("latency_ms" in samp[m] for m in samp):
-        n = max(samp["lstm"]["latency_ms"])
-        quick = min(samp, key=lambda m: samp[m]["latency_ms"][n])
-        win(
-            quick,
-            f"less time per generated token at {n:,} tokens ({samp[quick]['latency_ms'][n]:.2f} "
-            f"against {samp[_other(quick)]['latency_ms'][n]:.2f} ms)",
-        )
+        mean = {m: sum(samp[m]["latency_ms"].values()) / len(samp[m]["latency_ms"]) for m in samp}
+        lengths = sorted(samp["lstm"]["latency_ms"])
+        span = f"{lengths[0]:,} to {lengths[-1]:,} tokens"
+        quick = min(mean, key=mean.get)
+        if ratio(mean["lstm"], mean["transformer"]) < TIE:
+            out["even"].append(f"time per generated token ({span})")
+        else:
+            win(
+                quick,
+                f"less time per generated token ({mean[quick]:.2f} against {mean[_other(quick)]:.2f} ms, "
+                f"mean over {span})",
+            )
         tps = max(samp, key=lambda m: samp[m]["tokens_per_s"])
-        win(
-            tps,
-            f"more tokens per second when drawing {samp[tps]['samples']} samples at once "
-            f"({samp[tps]['tokens_per_s']:,.0f} against {samp[_other(tps)]['tokens_per_s']:,.0f})",
-        )
+        if ratio(samp["lstm"]["tokens_per_s"], samp["transformer"]["tokens_per_s"]) < TIE:
+            out["even"].append(f"sampling {samp[tps]['samples']} samples at once")
+        else:
+            win(
+                tps,
+                f"more tokens per second when drawing {samp[tps]['samples']} samples at once "
+                f"({samp[tps]['tokens_per_s']:,.0f} against {samp[_other(tps)]['tokens_per_s']:,.0f})",
+            )
     mem = r["train_memory"]
     if all("peak_memory_mb" in mem[m] for m in mem):
-        light = min(mem, key=lambda m: _above(mem[m]))
-        win(
-            light,
-            f"less memory to train ({_mb(_above(mem[light]))} against "
-            f"{_mb(_above(mem[_other(light)]))} above the process's baseline)",
-        )
+        above = {m: _above(mem[m]) for m in mem}
+        light = min(above, key=above.get)
+        if ratio(above["lstm"], above["transformer"]) < TIE:
+            out["even"].append("memory to train")
+        else:
+            win(
+                light,
+                f"less memory to train ({_mb(above[light])} against {_mb(above[_other(light)])} above "
+                "the process's baseline)",
+            )
     music = {m: s for m, s in r.get("samples", {}).items() if s.get("passed") is not None}
-    if len(music) == 2 and music["lstm"]["passed"] != music["transformer"]["passed"]:
-        good = max(music, key=lambda m: music[m]["passed"])
-        win(
-            good,
-            f"more sampled tunes pass the music check ({music[good]['passed']} of "
-            f"{music[good]['samples']} against {music[_other(good)]['passed']})",
-        )
+    if len(music) == 2:
+        if music["lstm"]["passed"] == music["transformer"]["passed"]:
+            out["even"].append(
+                f"tunes passing the music check ({music['lstm']['passed']} of "
+                f"{music['lstm']['samples']} each)"
+            )
+        else:
+            good = max(music, key=lambda m: music[m]["passed"])
+            win(
+                good,
+                f"more sampled tunes pass the music check ({music[good]['passed']} of "
+                f"{music[good]['samples']} against {music[_other(good)]['passed']})",
+            )
     return out
 
 
@@ -105,11 +141,6 @@ def _other(m: str) -> str:
 
 def _row_at(rows: list[dict[str, Any]], ctx: int) -> dict[str, Any] | None:
     return next((x for x in rows if x["context"] == ctx and "tokens_per_s" in x), None)
-
-
-def _last_ok(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
-    ok = [x for x in rows if "tokens_per_s" in x]
-    return ok[-1] if ok else None
 
 
 def _above(row: dict[str, Any]) -> float | None:
@@ -151,7 +182,9 @@ def write_markdown(r: dict[str, Any]) -> str:
     add("## The answer in short\n")
     a, b = v["val"][w], v["val"][lo]
     add(
-        f"- **Quality: the {W} wins.** On the whole held-out val split it scores a loss of **{a:.3f}** "
+        f"- **Quality: the {W} wins.** On the whole held-out val split "
+        f"({r['val'][w].get('fresh_tokens', d['val_tokens'] - 1):,} predictions) it scores a loss of "
+        f"**{a:.3f}** "
         f"against the {L}'s **{b:.3f}** nats per {u} ({_pct(a, b)} lower; {a / math.log(2):.2f} against "
         f"{b / math.log(2):.2f} bits per {u}). The loss is the average surprise of the model at each "
         f"next {u} of text it never trained on: lower means it predicts the data better."
@@ -162,6 +195,20 @@ def write_markdown(r: dict[str, Any]) -> str:
             f"- The {W} reached the {L}'s final loss after **{_minutes(t)} of {_minutes(r['budget_min'])}** "
             f"(by each model's own evaluation during training)."
         )
+    for m in ("lstm", "transformer"):
+        curve = r["curves"][m]
+        last = curve[-1]
+        best_at = min(range(len(curve)), key=lambda i: curve[i]["val_loss"])
+        stalled = best_at < len(curve) - 3  # no better val loss in the last three evaluations
+        if stalled and last["val_loss"] - last["train_loss"] > 0.15:
+            add(
+                f"- **Over-fitting:** by the end the {LABELS[m]}'s training loss was "
+                f"{last['train_loss']:.3f} but its val loss {last['val_loss']:.3f}, no better than "
+                f"{(curve[best_at]['elapsed_s'] / 60):.1f} minutes in: it had begun to memorise the "
+                f"training data rather than learn what carries over (dropout was "
+                f"{r['models'][m]['config']['dropout']:g}). More dropout (`--dropout 0.1` to `0.2`), a "
+                "smaller model or more data would help it."
+            )
     add(f"- **Where the {L} is better:**" + ("" if v["wins"][lo] else " nowhere measured here."))
     for text in v["wins"][lo]:
         add(f"  - {text[0].upper()}{text[1:]}.")
@@ -169,6 +216,11 @@ def write_markdown(r: dict[str, Any]) -> str:
         add(f"- **Also better with the {W}:**")
         for text in v["wins"][w]:
             add(f"  - {text[0].upper()}{text[1:]}.")
+    if v["even"]:
+        add(
+            "- **About even:** " + "; ".join(v["even"]) + ". (Timings and memory within 5% of each "
+            "other count as even: that much is noise on a shared machine.)"
+        )
     add("")
 
     add("## What was compared\n")
@@ -220,7 +272,10 @@ def write_markdown(r: dict[str, Any]) -> str:
     add("| share of the budget | LSTM val loss | transformer val loss | LSTM tokens | transformer tokens |")
     add("|---:|---:|---:|---:|---:|")
     for share in (0.1, 0.25, 0.5, 0.75, 1.0):
-        at = {m: _at_time(r["curves"][m], share * r["budget_min"] * 60) for m in ("lstm", "transformer")}
+        at = {
+            m: r["curves"][m][-1] if share == 1.0 else _at_time(r["curves"][m], share * r["budget_min"] * 60)
+            for m in ("lstm", "transformer")
+        }
         if all(at.values()):
             add(
                 f"| {share:.0%} | {at['lstm']['val_loss']:.4f} | {at['transformer']['val_loss']:.4f} | "
@@ -230,16 +285,17 @@ def write_markdown(r: dict[str, Any]) -> str:
 
     add("## 2. Training throughput by context length\n")
     add(
-        f"Tokens per second of one training step (forward, backward, clipping, AdamW) on "
-        f"{_tokens_per_step(r)}-token batches at each context length: the same work per step for both "
-        "models; median of timed steps, each context in a fresh process (not compiled). Memory: the "
-        "peak above the process's baseline (section 4).\n"
+        "Tokens per second of one training step (forward, backward, clipping, AdamW, with the "
+        "models' dropout) on random tokens, with the batch of each context holding about "
+        f"{TOKENS_PER_STEP:,} tokens (batch = {TOKENS_PER_STEP:,} / context, at least one sequence): "
+        "the same work per step for both models. Median of timed steps, each context in a fresh "
+        "process (not compiled). Memory: the peak above the process's baseline (section 4).\n"
     )
     add(
-        "| context | LSTM tokens/s | transformer tokens/s | transformer / LSTM | LSTM memory | "
-        "transformer memory |"
+        "| context | tokens per step | LSTM tokens/s | transformer tokens/s | transformer / LSTM | "
+        "LSTM memory | transformer memory |"
     )
-    add("|---:|---:|---:|---:|---:|---:|")
+    add("|---:|---:|---:|---:|---:|---:|---:|")
     for lr, tr in zip(r["throughput"]["lstm"], r["throughput"]["transformer"], strict=True):
         ratio = (
             f"{tr['tokens_per_s'] / lr['tokens_per_s']:.2f}x"
@@ -247,16 +303,19 @@ def write_markdown(r: dict[str, Any]) -> str:
             else "-"
         )
         add(
-            f"| {lr['context']} | {_tps(lr)} | {_tps(tr)} | {ratio} | {_mb(_above(lr))} | {_mb(_above(tr))} |"
+            f"| {lr['context']} | {lr['batch_size'] * lr['context']:,} | {_tps(lr)} | {_tps(tr)} | {ratio} "
+            f"| {_mb(_above(lr))} | {_mb(_above(tr))} |"
         )
     add(f"\n![throughput by context]({FIGURES['throughput']})\n")
 
     add("## 3. Sampling speed as a sample grows\n")
     s = r["sampling"]
-    lens = sorted(s["lstm"].get("latency_ms", {}))
+    lens = sorted({n for row in s.values() for n in row.get("latency_ms", {})})
+    batch = next((row["samples"] for row in s.values() if "samples" in row), 0)
     add(
-        "Milliseconds per new token for one sample, measured between half the length and the length "
-        "(the cost of the latest tokens), with the trained checkpoints. The LSTM carries a fixed-size "
+        "Milliseconds per new token for one sample: the mean cost of the tokens between half the "
+        "length and the length, each timed as it is made (the least of three samples), with the "
+        "trained checkpoints. The LSTM carries a fixed-size "
         f"state, so its cost should stay flat; the transformer reads a KV cache that grows to its "
         f"context ({block}) and then slides.\n"
     )
@@ -265,14 +324,16 @@ def write_markdown(r: dict[str, Any]) -> str:
             "| model | "
             + " | ".join(f"@{n:,}" for n in lens)
             + " | tokens/s, "
-            + f"{s['lstm']['samples']} samples at once | peak memory |"
+            + f"{batch} samples at once | peak memory |"
         )
         add("|---|" + "---:|" * (len(lens) + 2))
         for m in s:
             if "latency_ms" in s[m]:
                 add(
                     f"| {LABELS[m]} | "
-                    + " | ".join(f"{s[m]['latency_ms'][n]:.2f}" for n in lens)
+                    + " | ".join(
+                        f"{s[m]['latency_ms'][n]:.2f}" if n in s[m]["latency_ms"] else "-" for n in lens
+                    )
                     + f" | {s[m]['tokens_per_s']:,.0f} | {_mb(s[m]['peak_memory_mb'])} |"
                 )
             else:
@@ -303,21 +364,24 @@ def write_markdown(r: dict[str, Any]) -> str:
     add("## 5. How much each model gains from earlier context\n")
     add(
         f"Val loss at each position of windows that start fresh, at every {block}th position of the "
-        "val split (the same windows for both): position 0 is predicted from one token, position "
-        f"{block - 1} from {block}. The transformer sees at most {block} tokens; the LSTM is followed "
-        f"on to {len(r['val']['lstm']['by_position'])} tokens, past the {block}-token windows it was "
+        "val split (the same windows for both), averaged over bands of positions: the first token "
+        f"is predicted from one token of context, the {block}th from {block}. The transformer sees "
+        f"at most {block} tokens; the LSTM is followed on to "
+        f"{len(r['val']['lstm']['by_position'])} tokens, past the {block}-token windows it was "
         "trained on. The last row reads the val split as one long stream, as generation does: the "
         "LSTM carries its state through, the transformer slides its window a quarter of its context "
         "at a time.\n"
     )
-    marks = [p for p in (0, 1, 3, 7, 15, 31, 63, 127, 255, 511, 1023, 2047, 4095) if p < block * 4]
     add("| tokens of context | LSTM | transformer |")
     add("|---:|---:|---:|")
-    for p in marks:
-        row = [r["val"][m]["by_position"] for m in ("lstm", "transformer")]
-        cells = [f"{c[p]:.3f}" if p < len(c) else "-" for c in row]
-        if any(c != "-" for c in cells):
-            add(f"| {p + 1} | " + " | ".join(cells) + " |")
+    curves = [r["val"][m]["by_position"] for m in ("lstm", "transformer")]
+    lo = 1
+    while lo <= max(len(c) for c in curves):
+        hi = 2 * (lo - 1) if lo > 2 else lo  # 1, 2, 3-4, 5-8, 9-16, ...
+        label = str(lo) if hi == lo else f"{lo}-{hi}"
+        cells = [f"{sum(c[lo - 1 : hi]) / len(c[lo - 1 : hi]):.3f}" if hi <= len(c) else "-" for c in curves]
+        add(f"| {label} | " + " | ".join(cells) + " |")
+        lo = hi + 1
     add(
         f"| mean over the window ({block}) | {r['val']['lstm']['fresh']:.3f} | "
         f"{r['val']['transformer']['fresh']:.3f} |"
@@ -407,9 +471,24 @@ def _tps(row: dict[str, Any]) -> str:
     return f"{row['tokens_per_s']:,.0f}" if "tokens_per_s" in row else str(row.get("error", "-"))
 
 
-def _tokens_per_step(r: dict[str, Any]) -> str:
-    row = r["throughput"]["lstm"][0]
-    return f"{row['batch_size'] * row['context']:,}"
+def load_results(path: Path) -> dict[str, Any]:
+    """The results dict of an earlier comparison from its results.json (JSON turned the latency
+    table's lengths into strings; they are numbers again here)."""
+    import json
+
+    try:
+        r = json.loads(Path(path).read_text())
+        for row in r["sampling"].values():
+            if "latency_ms" in row:
+                row["latency_ms"] = {int(k): v for k, v in row["latency_ms"].items()}
+        missing = [k for k in ("data", "models", "curves", "val", "throughput", "train_memory") if k not in r]
+    except (OSError, ValueError, KeyError, AttributeError, TypeError) as e:
+        raise SeqgenError(f"{path} is not the results.json of a seqgen comparison ({e})") from None
+    if missing:
+        raise SeqgenError(
+            f"{path} is not a complete comparison's results.json ({', '.join(missing)} missing)"
+        )
+    return r
 
 
 def write_report(r: dict[str, Any], out: Path) -> list[Path]:

@@ -73,7 +73,7 @@ def generate(
     device: torch.device | str = "cpu",
     use_cache: bool = True,
     window_step: int | None = None,
-    on_token: Callable[[int], None] | None = None,
+    on_token: Callable[[int, torch.Tensor], None] | None = None,
 ) -> list[list[int]]:
     """Generate `n` continuations of `prompt` (up to `length` new ids each, stopping after EOS).
 
@@ -84,7 +84,8 @@ def generate(
     (h, c), the transformer's KV cache, re-encoded from the kept tokens when the window moves);
     without it every step re-runs the whole window. Both draw the same tokens for one seed.
 
-    `on_token(t)` is called once the model has read new token t (timing measurements).
+    `on_token(t, ids)` is called with each new token of every sample, (n,) ids, once the model
+    has read it (streaming output, timing). The last token is reported without a model step.
     Returns the new ids of each sample (the EOS id included when one was drawn).
     """
     device = torch.device(device)
@@ -115,6 +116,8 @@ def generate(
         # Whether every row has ended is a host sync: on a GPU, look only every 16 tokens.
         look = device.type == "cpu" or t % 16 == 15
         if t == length - 1 or (eos_id is not None and look and bool(done.all())):
+            if on_token is not None:
+                on_token(t, nxt)
             break
         fresh = bool(limit) and cur - start > limit
         if fresh:  # the window is full: move its start `step` tokens on
@@ -128,7 +131,7 @@ def generate(
         with autocast(device, amp):
             logits, state = model(feed, state)
         if on_token is not None:
-            on_token(t)
+            on_token(t, nxt)
     out = hist[:, P : P + steps].tolist()
     if eos_id is not None:
         out = [row[: row.index(eos_id) + 1] if eos_id in row else row for row in out]
@@ -163,10 +166,12 @@ def sample(
     check: Callable[[list[int], bool], Any] | None = None,
     max_retries: int = 0,
     on_progress: Callable[[int, int], None] | None = None,
+    on_token: Callable[[int, torch.Tensor], None] | None = None,
 ) -> SampleReport:
     """Draw `cfg.num_samples` samples in batches; re-draw those `check` rejects, up to `max_retries`.
 
     `check(ids, ended)` returns an object with a boolean `ok`; with no check every sample passes.
+    `on_token(t, ids)` sees each token of the first attempt as it is drawn (see `generate`).
     """
     seed = cfg.seed if cfg.seed is not None else int(torch.randint(0, 2**31 - 1, (1,)).item())
     device = torch.device(device)
@@ -189,6 +194,7 @@ def sample(
             eos_id=eos_id,
             device=device,
             window_step=cfg.window_step,
+            on_token=on_token if attempt == 1 else None,
         )
         still = []
         for i, row in zip(pending, rows, strict=False):

@@ -27,8 +27,8 @@ import torch
 import torch.nn.functional as F
 
 from seqgen import __version__
-from seqgen.checkpoint import BEST, CONFIG, LAST, METRICS, save_checkpoint, write_json_atomic
-from seqgen.config import TrainConfig, to_dict
+from seqgen.checkpoint import BEST, CONFIG, CONFIG_TOML, LAST, METRICS, save_checkpoint, write_json_atomic
+from seqgen.config import TrainConfig, to_dict, train_toml
 from seqgen.dataset import BatchSampler, Dataset
 from seqgen.device import autocast, resolve_compile, resolve_device, resolve_precision
 from seqgen.distributed import Dist
@@ -308,6 +308,11 @@ class Trainer:
                 "torch": torch.__version__,
             },
         )
+        header = (
+            f"seqgen {__version__}: the settings of {self.run_dir}.\n"
+            f"Train the same again: seqgen train --config {self.run_dir / CONFIG_TOML} --run NEW_NAME"
+        )
+        atomic_write_text(self.run_dir / CONFIG_TOML, train_toml(self.cfg, self.model_cfg, header))
 
     def _make_run_dir(self) -> None:
         try:

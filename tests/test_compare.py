@@ -130,10 +130,21 @@ def test_verdicts_name_the_winner_and_where_the_other_model_is_better():
     assert (v["winner"], v["loser"]) == ("transformer", "lstm")
     lstm = " | ".join(v["wins"]["lstm"])
     transformer = " | ".join(v["wins"]["transformer"])
-    assert "long stream" in lstm and "context 1024 (3.00x)" in lstm
-    assert "at 2,048 tokens" in lstm and "less memory" in lstm and "10 samples at once" in lstm
+    assert "long stream" in lstm and "context 1024 (3.00x the tokens" in lstm
+    assert "less time per generated token (1.00 against 1.25 ms" in lstm
+    assert "less memory" in lstm and "10 samples at once" in lstm
     assert "context 64 (2.00x" in transformer and "music check (15 of 20" in transformer
     assert verdicts(_results(1.40, 1.50))["winner"] == "lstm"
+    # Timings within 5% of each other are called even, not a win for either.
+    close = _results(1.60, 1.50)
+    close["throughput"]["transformer"][1]["tokens_per_s"] = 880  # 900 against 880: 2%
+    close["samples"]["transformer"]["passed"] = 3
+    v = verdicts(close)
+    assert (
+        "training speed at context 1024" in v["even"]
+        and "tunes passing the music check (3 of 20 each)" in v["even"]
+    )
+    assert not any("1024" in w for w in v["wins"]["lstm"] + v["wins"]["transformer"])
 
 
 def test_failure_reasons_are_grouped_without_the_tunes_details():
@@ -174,6 +185,7 @@ def _check_report(out: Path, music: bool) -> str:
         assert len(results["curves"][m]) >= 2
         assert all("tokens_per_s" in row for row in results["throughput"][m])
         assert set(results["sampling"][m]["latency_ms"]) == {"16", "32", "64"}
+        assert results["val"][m]["fresh_tokens"] == results["data"]["val_tokens"] - 1  # every val token
     return report
 
 
@@ -188,8 +200,16 @@ def test_compare_on_abc_writes_the_report_plots_and_tunes():
     assert re.search(r"\| LSTM \| \d+ of 2 \|", report) and re.search(
         r"\| transformer \| \d+ of 2 \|", report
     )
-    assert len(list(Path("cmp/samples/lstm").glob("*.mid"))) == 2
+    assert len(list(Path("cmp/samples/lstm").glob("*.abc"))) == 2  # (a .mid for those that parse)
     assert "LSTM vs transformer on tunes" in r.output and "winner on val loss" in r.output
+    # --redraw rewrites the same report and plots from results.json, training nothing.
+    for f in ["report.md", "val_loss.png", "throughput.png", "latency.png", "context.png"]:
+        Path("cmp", f).unlink()
+    r = invoke("compare", "--redraw", "cmp")
+    assert r.exit_code == 0, r.output
+    assert Path("cmp/report.md").read_text() == report and Path("cmp/context.png").is_file()
+    r = invoke("compare", "--redraw", ".")
+    assert r.exit_code == 1 and "results.json" in r.output
 
 
 def test_compare_on_text_reports_samples_instead_of_the_music_check(text_file):
@@ -200,7 +220,7 @@ def test_compare_on_text_reports_samples_instead_of_the_music_check(text_file):
     report = _check_report(out, music=False)
     assert "music check" not in report
     assert "The LSTM's first sample" in report and "The transformer's first sample" in report
-    assert len(list((out / "samples" / "transformer").glob("*.txt"))) == 3
+    assert len(list((out / "samples" / "transformer").glob("*.txt"))) == 2  # --quick draws 2
 
 
 def test_compare_refuses_a_shape_before_making_anything():

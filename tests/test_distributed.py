@@ -55,6 +55,7 @@ def test_two_processes_train_one_model_and_resume_on_one(data: str):
         "best.pt",
         "last.pt",
         "config.json",
+        "config.toml",
         "metrics.jsonl",
     }
     assert json.loads(Path("checkpoints/two/config.json").read_text())["world_size"] == 2

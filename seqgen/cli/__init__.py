@@ -17,6 +17,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from seqgen import __version__
 from seqgen.errors import SeqgenError
@@ -31,13 +32,33 @@ app = typer.Typer(
 )
 console = Console()
 err_console = Console(stderr=True)
+_error_console = Console(stderr=True)  # errors are shown even with --quiet or --json
 STATE = {"debug": False}
+
+
+def quiet(on: bool = True) -> None:
+    """Silence seqgen's messages, tables and progress bars (errors still show)."""
+    console.quiet = err_console.quiet = on
+
+
+def warn(message: str) -> None:
+    """A warning the user must see even with --quiet or --json (on stderr)."""
+    _error_console.print(f"[yellow]warning:[/] {escape(message)}", highlight=False, soft_wrap=True)
+
+
+def emit_json(obj: Any) -> None:
+    """A command's --json summary: one JSON document on stdout, whatever --quiet says."""
+    import json
+
+    sys.stdout.write(json.dumps(obj, indent=2, default=str) + "\n")
+    sys.stdout.flush()
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
     rank = os.environ.get("RANK", "0")
     where = "" if rank == "0" else f" (rank {rank})"  # under torchrun, which process says it
-    err_console.print(f"[bold red]error{where}:[/] {message}", highlight=False, soft_wrap=True)
+    # The message is plain text: a [section] or [1] in it is shown, never read as markup.
+    _error_console.print(f"[bold red]error{where}:[/] {escape(message)}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
 
 
@@ -99,6 +120,9 @@ def _version(value: bool) -> None:
 @app.callback()
 def root(
     debug: Annotated[bool, typer.Option("--debug", help="Show full tracebacks (for bug reports).")] = False,
+    quiet_: Annotated[
+        bool, typer.Option("--quiet", "-q", help="Print nothing but results and errors (no progress bars).")
+    ] = False,
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
     ] = False,
@@ -108,9 +132,20 @@ def root(
     Example: [bold]seqgen prepare && seqgen train --max-time 10 && seqgen sample --num-samples 5[/]
     """
     STATE["debug"] = debug
+    quiet(quiet_)
 
 
-from seqgen.cli import bench, compare, convert, prepare, sample, train  # noqa: E402, F401  (register commands)
+from seqgen.cli import (  # noqa: E402, F401  (register commands)
+    bench,
+    compare,
+    convert,
+    evaluate,
+    info,
+    plot,
+    prepare,
+    sample,
+    train,
+)
 
 __all__ = ["app", "main"]
 _ = (convert, prepare, sample, train)

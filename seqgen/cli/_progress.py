@@ -10,8 +10,8 @@ from seqgen.cli import err_console
 
 
 @contextmanager
-def stage_progress(transient: bool = True):
-    """Yield a callback `(stage, done, total)` that drives one bar per stage."""
+def stage_progress(transient: bool = True, hidden: bool = False):
+    """Yield a callback `(stage, done, total)` that drives one bar per stage (none if `hidden`)."""
     progress = Progress(
         TextColumn("{task.description:<12}"),
         BarColumn(),
@@ -19,6 +19,7 @@ def stage_progress(transient: bool = True):
         TimeElapsedColumn(),
         console=err_console,
         transient=transient,
+        disable=hidden,
     )
     tasks: dict[str, int] = {}
 

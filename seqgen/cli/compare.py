@@ -42,6 +42,9 @@ def compare_cmd(
     block_size: Annotated[
         int | None, typer.Option(help="Training window of both models (the transformer's context).")
     ] = None,
+    dropout: Annotated[
+        float | None, typer.Option(help="Dropout of both models (default: 0 on a CPU, 0.2 on CUDA).")
+    ] = None,
     lstm_layers: Annotated[
         int, typer.Option(help="LSTM layers; its width is chosen to match the parameters.")
     ] = 2,
@@ -54,6 +57,14 @@ def compare_cmd(
     quick: Annotated[
         bool, typer.Option("--quick", help="Short measurements (tiny contexts and samples): checks it runs.")
     ] = False,
+    redraw: Annotated[
+        Path | None,
+        typer.Option(
+            help="Rewrite the report and plots of an earlier comparison (its --out) from its "
+            "results.json; trains and measures nothing.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Which model suits your data, measured: an LSTM and a transformer with matched parameter counts,
     each trained for the same --budget minutes on the same data, split and seed. Then both are
@@ -72,8 +83,14 @@ def compare_cmd(
     from seqgen.cli.train import TrainView, _default_dataset
     from seqgen.compare import LATENCY_LENGTHS, ComparePlan, run_compare
     from seqgen.dataset import open_dataset
-    from seqgen.report import write_report
+    from seqgen.report import load_results, write_report
 
+    if redraw is not None:
+        results = load_results(redraw / "results.json")
+        written = write_report(results, redraw)
+        console.print(_summary(results), width=None if console.is_terminal else 120)
+        console.print(f"Rewrote {redraw / 'report.md'} and {len(written) - 2} plots.", highlight=False)
+        return
     try:
         context_list = [int(c) for c in contexts.split(",") if c.strip()]
     except ValueError:
@@ -98,7 +115,13 @@ def compare_cmd(
         seed=seed,
         compile=compile,
         precision=precision,
-        transformer={"n_layer": n_layer, "n_embd": n_embd, "n_head": n_head, "block_size": block_size},
+        transformer={
+            "n_layer": n_layer,
+            "n_embd": n_embd,
+            "n_head": n_head,
+            "block_size": block_size,
+            "dropout": dropout,
+        },
         lstm_layers=lstm_layers,
         contexts=context_list,
         lengths=[16, 32, 64] if quick else LATENCY_LENGTHS,

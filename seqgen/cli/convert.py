@@ -129,3 +129,81 @@ def midi_cmd(
             f"no MIDI file written: all {len(failed)} tune(s) failed (first, {label}: {reason})"
         )
     console.print(f"Wrote {ok} MIDI file(s) to {out}/; {len(failed)} failed.", highlight=False)
+
+
+@convert_app.command("wav")
+@handle_errors
+def wav_cmd(
+    inputs: Annotated[
+        list[Path], typer.Argument(help="MIDI files, or folders of them (searched recursively).")
+    ],
+    out: Annotated[
+        Path | None, typer.Option(help="Directory for the .wav files. Default: beside each MIDI file.")
+    ] = None,
+    soundfont: Annotated[
+        Path | None,
+        typer.Option(
+            help="A General MIDI .sf2 soundfont. Default: $SEQGEN_SOUNDFONT, then the installed one."
+        ),
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite existing .wav files.")] = False,
+) -> None:
+    """Render MIDI files to audio (WAV, 44.1 kHz stereo) with FluidSynth and a General MIDI
+    soundfont, at a listening level (RMS -18 dBFS, peaks below -1 dBFS).
+
+    Examples:
+
+      [bold]seqgen convert wav samples/RUN/seed-7/[/]                  (every sample, beside its .mid)
+
+      [bold]seqgen convert wav tune.mid --out audio/ --soundfont ~/sf2/FluidR3_GM.sf2[/]
+    """
+    from seqgen.audio import check_audio, render_wav
+
+    check_audio(soundfont)  # a missing FluidSynth or soundfont: one line, before any work
+    files: list[Path] = []
+    for p in inputs:
+        if p.is_dir():
+            files += sorted(f for f in p.rglob("*") if f.suffix.lower() in (".mid", ".midi"))
+        elif p.is_file():
+            if p.suffix.lower() not in (".mid", ".midi"):
+                raise SeqgenError(f"{p} is not a MIDI file (.mid); render MIDI files or folders of them")
+            files.append(p)
+        else:
+            raise SeqgenError(f"{p} does not exist; give MIDI files or folders")
+    if not files:
+        raise SeqgenError(f"no .mid files in {', '.join(map(str, inputs))}")
+    targets = [(out / f.name if out else f).with_suffix(".wav") for f in files]
+    if len(set(targets)) < len(targets):
+        raise SeqgenError("two inputs have the same name and would write the same .wav; convert them apart")
+    existing = [t for t in targets if t.exists()]
+    if existing and not force:
+        raise SeqgenError(
+            f"{existing[0]} already exists ({len(existing)} in all); pass --force or choose --out"
+        )
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+    seconds, ok, failed = 0.0, 0, []
+    progress = Progress(
+        TextColumn("rendering"), BarColumn(), MofNCompleteColumn(), console=err_console, transient=True
+    )
+    with progress:
+        task = progress.add_task("render", total=len(files))
+        for f, target in zip(files, targets, strict=True):
+            # A file FluidSynth cannot render is reported and skipped; one that cannot be written
+            # (a full disk, no permission) stops the command.
+            try:
+                seconds += render_wav(f, target, soundfont)["seconds"]
+                ok += 1
+            except WriteError:
+                raise
+            except SeqgenError as e:
+                failed.append((f, str(e)))
+            progress.advance(task)
+    for f, reason in failed:
+        err_console.print(f"[yellow]skipped[/] {f}: {reason}", highlight=False)
+    if ok == 0:
+        raise SeqgenError(f"no WAV file written: all {len(failed)} file(s) failed (first: {failed[0][1]})")
+    where = f"{out}/" if out else "beside the MIDI files"
+    console.print(
+        f"Wrote {ok} WAV file(s), {seconds:.0f} s of audio, {where}; {len(failed)} failed.", highlight=False
+    )

@@ -71,6 +71,7 @@ def prepare_cmd(
         typer.Option("--drums/--no-drums", help="MIDI: keep channel-10 percussion (default: keep)."),
     ] = None,
     force: Annotated[bool, typer.Option("--force", help="Replace an existing dataset of that name.")] = False,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the dataset's summary as JSON.")] = False,
 ) -> None:
     """Turn a corpus into a token dataset (characters for text and ABC, note events for MIDI).
 
@@ -87,7 +88,10 @@ def prepare_cmd(
       [bold]seqgen prepare midi_folder/ --no-drums[/]
     """
     from seqgen import prepare as lib
+    from seqgen.cli import emit_json, quiet
 
+    if json_out:
+        quiet()
     if list_corpora:
         _show_corpora()
         return
@@ -137,6 +141,9 @@ def prepare_cmd(
                     paths, out, cfg, drums if drums is not None else True, force, progress
                 )
     _show_summary(meta, data_dir / meta["name"], time.perf_counter() - t0)
+    if json_out:
+        keep = ("name", "kind", "counts", "split", "tokens", "created")
+        emit_json({"path": str(data_dir / meta["name"]), **{k: meta.get(k) for k in keep}})
 
 
 def check_name(value: str | None, flag: str) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -103,6 +103,18 @@ def sample_cmd(
     ),
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     force: Annotated[bool, typer.Option("--force", help="Overwrite existing sample files.")] = False,
+    wav: Annotated[
+        bool, typer.Option("--wav", help="Music: also render each sample to .wav (FluidSynth).")
+    ] = False,
+    soundfont: Annotated[
+        Path | None, typer.Option(help="The .sf2 soundfont for --wav. Default: the installed one.")
+    ] = None,
+    stream: Annotated[
+        bool, typer.Option("--stream", help="Print text or ABC as it is generated (one sample).")
+    ] = False,
+    json_out: Annotated[
+        bool, typer.Option("--json", help="Print a JSON summary (samples, files, checks) instead of tables.")
+    ] = False,
 ) -> None:
     """Generate new text or music from a trained model.
 
@@ -115,6 +127,10 @@ def sample_cmd(
       [bold]seqgen sample checkpoints/RUN --prompt 'X:1\\nM:6/8\\nK:D\\n' --seed 7[/]
 
       [bold]seqgen sample checkpoints/shakespeare-transformer --prompt 'ROMEO:' --length 300 --top-p 0.9[/]
+
+      [bold]seqgen sample checkpoints/RUN --num-samples 5 --wav[/]          (tunes as ABC, MIDI and WAV)
+
+      [bold]seqgen sample checkpoints/RUN --stream[/]                     (watch one tune being written)
     """
     from seqgen import writer
     from seqgen.checkpoint import load_model, resolve_checkpoint
@@ -133,6 +149,10 @@ def sample_cmd(
         prompt=prompt or "",
         window_step=window_step,
     )
+    from seqgen.cli import emit_json, quiet
+
+    if json_out:
+        quiet()
     path = resolve_checkpoint(run, out_dir)
     dev = resolve_device(device)
     model, tokenizer, ckpt = load_model(path, dev)
@@ -140,6 +160,26 @@ def sample_cmd(
     cfg.length = cfg.length or DEFAULT_LENGTH[kind]
     start = prompt_ids(kind, tokenizer, prompt, primer)
     music = kind != "text"
+    if stream:
+        if kind == "midi":
+            raise SeqgenError(
+                "--stream prints text or ABC; a MIDI model's samples are note events (use --out)"
+            )
+        if num_samples != 1:
+            raise SeqgenError("--stream prints one sample as it is made; drop --num-samples or --stream")
+        if json_out:
+            raise SeqgenError("--stream and --json both write stdout; pick one")
+        max_retries = 0  # what was streamed is the sample: no silent redraw
+    if wav and not music:
+        raise SeqgenError("--wav renders music; this model writes text")
+    audio_problem = None
+    if wav:
+        from seqgen.audio import check_audio
+
+        try:
+            check_audio(soundfont)
+        except SeqgenError as e:  # the MIDI files are still written; say what to install
+            audio_problem = str(e)
 
     renders: dict[tuple[int, ...], writer.Rendered] = {}
 
@@ -164,10 +204,27 @@ def sample_cmd(
             raise SeqgenError(f"--out {out} is a file, not a directory; choose a directory")
         planned = writer.planned_paths(kind, out, cfg.num_samples)
         writer.refuse_existing(planned, force)
+        if wav:
+            writer.refuse_existing(
+                [[p.with_suffix(".wav") for p in g if p.suffix == ".mid"] for g in planned], force
+            )
 
     from seqgen.cli._progress import stage_progress
 
-    with stage_progress() as progress:
+    on_token = None
+    if stream:
+        sys.stdout.write(tokenizer.decode([i for i in start if i != tokenizer.eos_id]))
+        ended = []
+
+        def on_token(t: int, ids: Any) -> None:
+            i = int(ids[0])
+            if ended or i == tokenizer.eos_id:
+                ended.append(True)
+                return
+            sys.stdout.write(tokenizer.decode([i]))
+            sys.stdout.flush()
+
+    with stage_progress(hidden=stream) as progress:
         report = sample(
             model,
             start,
@@ -177,8 +234,24 @@ def sample_cmd(
             check=check if music else None,
             max_retries=max_retries if music else 0,
             on_progress=lambda d, t: progress("sampling", d, t),
+            on_token=on_token,
         )
+    if stream:
+        sys.stdout.write("\n")
+        sys.stdout.flush()
+    if json_out and out is None:
+        emit_json(
+            {
+                "checkpoint": str(path),
+                "seed": report.seed,
+                "samples": [{"text": render(s.ids).text, "tokens": len(s.ids)} for s in report.samples],
+            }
+        )
+        return
     if out is None:
+        if stream:
+            err_console.print(f"[dim](seed {report.seed})[/]")
+            return
         # The text itself goes to stdout untouched (no markup, no wrapping); the rest to stderr.
         for i, s in enumerate(report.samples):
             if len(report.samples) > 1:
@@ -193,9 +266,24 @@ def sample_cmd(
     )
     for col in ("#", "files", "tokens", "notes", "seconds", "pitches", "tries", "check"):
         table.add_column(col, justify="left" if col in ("files", "check") else "right")
+    summary = []
     for i, (s, paths) in enumerate(zip(report.samples, planned, strict=False)):
         rendered = render(s.ids)
         written = writer.write(kind, rendered, paths)
+        if wav and audio_problem is None:
+            from seqgen.audio import render_wav
+
+            for p in [p for p in written if p.suffix == ".mid"]:
+                render_wav(p, p.with_suffix(".wav"), soundfont)
+                written.append(p.with_suffix(".wav"))
+        summary.append(
+            {
+                "files": [str(p) for p in written],
+                "tokens": len(s.ids),
+                "attempts": s.attempts,
+                "check": None if s.check is None else {"ok": s.check.ok, "reason": s.check.reason},
+            }
+        )
         c = s.check
         row = [str(i + 1), " ".join(p.name for p in written), str(len(s.ids))]
         if c is not None:
@@ -210,10 +298,26 @@ def sample_cmd(
         else:
             row += ["-", "-", "-", "1", "-"]
         table.add_row(*row)
-    console.print(table)
+    # Streamed music: stdout holds the tune alone, so the table goes to stderr.
+    show = err_console if stream else console
+    show.print(table)
+    if audio_problem:
+        from seqgen.cli import warn
+
+        warn(f"no audio: {audio_problem}")
+    if json_out:
+        emit_json(
+            {
+                "checkpoint": str(path),
+                "seed": report.seed,
+                "out": str(out),
+                "samples": summary,
+                "audio_error": audio_problem,
+            }
+        )
     if music:
         passed = sum(1 for s in report.samples if s.passed)
-        console.print(
+        show.print(
             f"{report.first_try} of {len(report.samples)} passed the music check on the first try; "
             f"{passed} of {len(report.samples)} after retries (--max-retries {max_retries}).",
             highlight=False,

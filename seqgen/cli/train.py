@@ -122,7 +122,12 @@ def train_cmd(
     learning_rate: Annotated[
         float | None, typer.Option(help="Peak learning rate (default: tuned per model).")
     ] = None,
+    min_lr_ratio: Annotated[
+        float, typer.Option(help="The cosine schedule ends at learning rate x this.")
+    ] = T.min_lr_ratio,
     warmup_iters: Annotated[int, typer.Option(help="Linear warm-up steps.")] = T.warmup_iters,
+    beta1: Annotated[float, typer.Option(help="AdamW beta1.")] = T.beta1,
+    beta2: Annotated[float, typer.Option(help="AdamW beta2.")] = T.beta2,
     weight_decay: Annotated[float, typer.Option(help="AdamW weight decay (matrices only).")] = T.weight_decay,
     grad_clip: Annotated[float, typer.Option(help="Gradient-norm clip (0: off).")] = T.grad_clip,
     grad_accum: Annotated[
@@ -158,6 +163,17 @@ def train_cmd(
             show_default=False,
         ),
     ] = None,
+    json_out: Annotated[
+        bool, typer.Option("--json", help="No progress display; print the run's summary as JSON at the end.")
+    ] = False,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            help="Read options from a TOML file (key = value, named as the flags: max_time = 5); "
+            "flags given here override it. Every run saves its own as RUN/config.toml.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Train a character/event-level LSTM or causal transformer on a prepared dataset.
 
@@ -170,9 +186,22 @@ def train_cmd(
       [bold]seqgen train --data data/mine --model lstm --n-layer 2 --n-embd 512 --max-iters 3000[/]
 
       [bold]seqgen train --resume checkpoints/RUN --max-time 30[/]      (continue a stopped run)
+
+      [bold]seqgen train --config run.toml --max-time 5[/]       (options from a file, one overridden)
     """
     from seqgen import distributed
 
+    if json_out:
+        from seqgen.cli import quiet
+
+        quiet()  # before anything prints: stdout carries the JSON document alone
+    if config is not None:  # before the process group: the file may choose the device
+        if resume is not None:
+            raise SeqgenError("--config starts a new run; --resume continues one with its own settings")
+        apply_config_file(ctx, config)
+        model, run, device = ctx.params["model"], ctx.params["run"], ctx.params["device"]
+        data = Path(ctx.params["data"]) if ctx.params["data"] is not None else None
+        out_dir = Path(ctx.params["out_dir"])
     dist, _ = distributed.init(device)  # torchrun: join the process group (else a single process)
     try:
         try:
@@ -215,6 +244,7 @@ def _train(
         if result.stopped.startswith("SIG"):
             raise typer.Exit(result.exit_code)
         return
+    json_out = bool(ctx.params.get("json_out"))
     view = TrainView()
     try:
         result = Trainer(cfg, dataset, mcfg, run_dir, view, resume=ckpt, dist=dist).run()
@@ -236,6 +266,10 @@ def _train(
         highlight=False,
     )
     console.print(f"Next: [bold]seqgen sample {run_dir}[/]", highlight=False)
+    if json_out:
+        from seqgen.cli import emit_json
+
+        emit_json({**dataclasses.asdict(result), "run_dir": str(run_dir)})
 
 
 def _new_run(
@@ -265,6 +299,47 @@ def _new_run(
     if run_dir.exists() and main:  # under torchrun, rank 0 may already have made it
         raise SeqgenError(f"{run_dir} already exists; pick another --run, or continue it with --resume")
     return run_dir, cfg, mcfg, dataset, None
+
+
+def apply_config_file(ctx: typer.Context, path: Path) -> None:
+    """Fill `ctx.params` from a TOML file: each key names an option of this command; an option
+    given on the command line wins over the file. Values are checked as the flag's own would be."""
+    from seqgen.config import read_toml
+
+    settings = read_toml(path)
+    if "name" in settings:  # --name is --run's other spelling
+        settings.setdefault("run", settings.pop("name"))
+    if "resume" in settings:
+        raise SeqgenError(f"{path}: resume cannot come from a config file; give --resume on the command line")
+    options = {k: t for k, t in _option_types().items() if k not in ("config", "resume", "json_out", "ctx")}
+    for key, value in settings.items():
+        if key not in options:
+            known = ", ".join(sorted(options))
+            raise SeqgenError(f"{path}: {key!r} is not an option of seqgen train (options: {known})")
+        if ctx.get_parameter_source(key).name == "COMMANDLINE":
+            continue
+        kind = options[key]
+        wanted = {int: (int,), float: (int, float)}.get(kind, (str,))
+        if isinstance(value, bool) or not isinstance(value, wanted):
+            noun = {int: "a whole number", float: "a number"}.get(kind, "a string")
+            raise SeqgenError(f"{path}: {key} = {value!r} must be {noun}; fix it in the file")
+        ctx.params[key] = kind(value)
+
+
+def _option_types() -> dict[str, type]:
+    """Each option of `seqgen train` and its plain type (int, float, str or Path), from the
+    command's own annotations."""
+    import typing
+
+    fn = getattr(train_cmd, "__wrapped__", train_cmd)
+    out = {}
+    for name, hint in typing.get_type_hints(fn, include_extras=True).items():
+        if typing.get_origin(hint) is typing.Annotated:
+            hint = typing.get_args(hint)[0]
+        args = [a for a in typing.get_args(hint) if a is not type(None)]
+        out[name] = args[0] if args else hint
+    out.pop("return", None)
+    return out
 
 
 def _fail_together(dist: Any, error: SeqgenError | None, elsewhere: str) -> None:

@@ -1,0 +1,308 @@
+"""Scoring: a trained model on held-out tokens, and generated music on what a listener checks.
+
+Owns: the loss of a model over a token stream (and bits per token, perplexity), turning a raw file
+into the tokens a checkpoint reads (as `seqgen prepare` would), and the scores of generated tunes:
+the music check, pitch range, note density, agreement of the notes with the header's key and
+meter, and novelty (the longest run copied verbatim from the training data). Parsing is
+music21's (`seqgen.music.abc`); MIDI reading is mido's. Prints nothing.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from seqgen.device import autocast, resolve_precision
+from seqgen.errors import SeqgenError
+
+
+@torch.no_grad()
+def token_loss(
+    model: torch.nn.Module, tokens: np.ndarray, device: torch.device, window: int
+) -> dict[str, Any]:
+    """Mean next-token loss (nats) over every token of `tokens` but the first, read in consecutive
+    windows of `window` tokens that each start fresh, as training reads them; with bits per token
+    (loss / ln 2) and perplexity (e^loss)."""
+    if len(tokens) < 2:
+        raise SeqgenError("at least 2 tokens are needed to score a next-token prediction")
+    amp = resolve_precision("auto", device)
+    total, count = 0.0, 0
+    n_full = (len(tokens) - 1) // window
+    for i in range(0, n_full, 64):  # 64 windows at a time, converted batch by batch (memory maps)
+        rows = min(64, n_full - i)
+        chunk = np.asarray(tokens[i * window : (i + rows) * window + 1], dtype=np.int64)
+        x = torch.from_numpy(chunk[:-1].reshape(rows, window)).to(device)  # (B, T)
+        y = torch.from_numpy(chunk[1:].reshape(rows, window)).to(device)
+        with autocast(device, amp):
+            logits, _ = model(x)
+        total += F.cross_entropy(logits.float().transpose(1, 2), y, reduction="sum").item()
+        count += y.numel()
+    tail = n_full * window
+    if tail < len(tokens) - 1:  # the last, shorter window
+        rest = torch.from_numpy(np.asarray(tokens[tail:], dtype=np.int64))
+        x, y = rest[:-1][None].to(device), rest[1:][None].to(device)
+        with autocast(device, amp):
+            logits, _ = model(x)
+        total += F.cross_entropy(logits.float().transpose(1, 2), y, reduction="sum").item()
+        count += y.numel()
+    loss = total / count
+    return {"tokens": count, "loss": loss, "bits_per_token": loss / math.log(2), "perplexity": math.exp(loss)}
+
+
+def file_tokens(
+    path: Path, kind: str, tokenizer: Any, abc_options: dict[str, Any] | None = None
+) -> np.ndarray:
+    """The tokens of a raw file as `seqgen prepare` makes them for a model of data `kind`: text as
+    characters; ABC split into normalised tunes (with the options the training data was prepared
+    with, `abc_options`), each followed by the end-of-tune token; MIDI as note events followed by
+    the end token."""
+    if not path.is_file():
+        raise SeqgenError(f"{path} does not exist; give a text, ABC or MIDI file")
+    if kind == "midi":
+        from seqgen.music.midi_io import read_midi
+
+        return np.asarray([*tokenizer.encode_notes(read_midi(path, drums=tokenizer.drums)), tokenizer.eos_id])
+    if kind == "abc":
+        from seqgen.corpus.abc import AbcOptions, read_abc
+
+        known = {k: v for k, v in (abc_options or {}).items() if k in AbcOptions.__dataclass_fields__}
+        tunes = read_abc([path], AbcOptions(**known)).tunes
+        if not tunes:
+            raise SeqgenError(f"{path} holds no usable ABC tune (no X: line followed by music)")
+        texts = [t.text for t in tunes]
+    else:
+        try:
+            texts = [path.read_text(encoding="utf-8")]
+        except UnicodeDecodeError:
+            raise SeqgenError(
+                f"{path} is not UTF-8 text; convert it first (iconv -f latin1 -t utf-8)"
+            ) from None
+    unknown = sorted({c for t in texts for c in tokenizer.unknown(t)})
+    if unknown:
+        shown = " ".join(repr(c) for c in unknown[:10])
+        raise SeqgenError(
+            f"{path} holds {len(unknown)} character(s) the model never saw ({shown}); it cannot be scored"
+        )
+    ids: list[int] = []
+    for t in texts:
+        ids.extend(tokenizer.encode(t))
+        if tokenizer.eos_id is not None:
+            ids.append(tokenizer.eos_id)
+    return np.asarray(ids)
+
+
+# -- generated music ---------------------------------------------------------------------------
+
+
+@dataclass
+class TuneScore:
+    name: str
+    ok: bool  # passed the music check
+    reason: str | None
+    notes: int
+    seconds: float
+    lowest: int | None
+    highest: int | None
+    notes_per_second: float
+    key_agrees: bool | None  # the key found in the notes has the header's key signature (ABC)
+    header_key: str | None
+    found_key: str | None
+    full_bars: float | None  # share of inner bars as long as the header's meter says (ABC)
+    longest_copy: int | None  # the longest run (characters / tokens) copied from the training data
+    copy_share: float | None  # that run as a share of the tune's music
+
+
+def longest_copy(sample: str, corpus: str) -> int:
+    """Length of the longest substring of `sample` that occurs verbatim in `corpus`. Two pointers:
+    if sample[i:j] occurs, so does sample[i+1:j], so j never moves back (about 2 x len(sample)
+    substring searches, each CPython's fast search)."""
+    best, j = 0, 0
+    for i in range(len(sample)):
+        j = max(j, i)
+        while j < len(sample) and sample[i : j + 1] in corpus:
+            j += 1
+        best = max(best, j - i)
+        if j == len(sample):
+            break
+    return best
+
+
+def abc_body(text: str) -> str:
+    """The music of an ABC tune: everything after its K: line."""
+    lines = text.splitlines()
+    for i, line in enumerate(lines):
+        if line.startswith("K:"):
+            return "\n".join(lines[i + 1 :]).strip("\n")
+    return text
+
+
+def score_abc(name: str, text: str, corpus: str | None) -> TuneScore:
+    """Score one ABC tune (see TuneScore); `corpus`: the training tunes' text, or None."""
+    from music21 import key as m21key
+    from music21 import meter
+
+    from seqgen.music.abc import abc_to_notes, parse_abc
+    from seqgen.music.check import check_notes, header_problem
+
+    body = abc_body(text)
+    copy = longest_copy(body, corpus) if corpus is not None and body else None
+    share = copy / len(body) if copy is not None and body else None
+    problem = header_problem(text)
+    try:
+        if problem:
+            raise SeqgenError(problem)
+        music = abc_to_notes(text)
+        score = parse_abc(text)
+    except SeqgenError as e:
+        return TuneScore(name, False, str(e), 0, 0.0, None, None, 0.0, None, None, None, None, copy, share)
+    verdict = check_notes(music.notes)
+    seconds = music.seconds
+    header = next(iter(score.recurse().getElementsByClass(m21key.KeySignature)), None)
+    found = score.analyze("key") if music.notes else None
+    agrees = None if header is None or found is None else header.sharps == found.sharps
+    ts = next(iter(score.recurse().getElementsByClass(meter.TimeSignature)), None)
+    full = None
+    if ts is not None and score.parts:
+        bars = list(score.parts[0].getElementsByClass("Measure"))
+        inner = bars[1:-1] if len(bars) > 2 else bars  # a pickup and a last bar may be short
+        if inner:
+            want = ts.barDuration.quarterLength
+            full = sum(abs(b.duration.quarterLength - want) < 1e-6 for b in inner) / len(inner)
+    return TuneScore(
+        name,
+        verdict.ok,
+        verdict.reason,
+        verdict.notes,
+        seconds,
+        verdict.lowest,
+        verdict.highest,
+        verdict.notes / seconds if seconds > 0 else 0.0,
+        agrees,
+        _key_name(header),
+        _key_name(found),
+        full,
+        copy,
+        share,
+    )
+
+
+def _key_name(k: Any) -> str | None:
+    if k is None:
+        return None
+    if hasattr(k, "tonic"):
+        return f"{k.tonic.name} {k.mode}"
+    return f"{k.sharps:+d} sharps" if k.sharps >= 0 else f"{-k.sharps} flats"
+
+
+def score_midi(name: str, path: Path, corpus: str | None, tokenizer: Any) -> TuneScore:
+    """Score one MIDI sample: check, range, density; novelty over event tokens (no header: no key
+    or meter agreement)."""
+    from seqgen.music.check import check_notes
+    from seqgen.music.midi_io import read_midi
+
+    try:
+        notes = read_midi(path, drums=getattr(tokenizer, "drums", True))
+    except SeqgenError as e:  # an unreadable file is a failed sample, not the end of the scoring
+        return TuneScore(name, False, str(e), 0, 0.0, None, None, 0.0, None, None, None, None, None, None)
+    verdict = check_notes(notes)
+    copy = share = None
+    if corpus is not None and tokenizer is not None:
+        text = _as_text(tokenizer.encode_notes(notes))
+        copy = longest_copy(text, corpus)
+        share = copy / len(text) if text else None
+    seconds = verdict.seconds
+    return TuneScore(
+        name,
+        verdict.ok,
+        verdict.reason,
+        verdict.notes,
+        seconds,
+        verdict.lowest,
+        verdict.highest,
+        verdict.notes / seconds if seconds > 0 else 0.0,
+        None,
+        None,
+        None,
+        None,
+        copy,
+        share,
+    )
+
+
+def _as_text(ids: Any) -> str:
+    """Token ids as one character each, so that Python's substring search works on tokens."""
+    arr = np.asarray(ids, dtype=np.uint32) + 0x100  # clear of control characters; far below surrogates
+    return arr.astype("<u4").tobytes().decode("utf-32-le")
+
+
+def training_corpus(train: np.ndarray, kind: str, tokenizer: Any) -> str:
+    """The training split as the string novelty is searched in: the tunes' text (ABC, documents
+    separated by a NUL that no tune holds) or event tokens one character each (MIDI)."""
+    if kind == "midi":
+        return _as_text(train)
+    eos = tokenizer.eos_id
+    ids = np.asarray(train)
+    if eos is None:
+        return tokenizer.decode(ids.tolist())
+    cuts = np.flatnonzero(ids == eos)
+    docs = np.split(ids, cuts)
+    return "\x00".join(tokenizer.decode([int(i) for i in d if i != eos]) for d in docs)
+
+
+def score_samples(
+    folder: Path, corpus: str | None = None, tokenizer: Any = None, on_progress: Any = None
+) -> dict[str, Any]:
+    """Score every sample in `folder`: the .abc tunes, or the .mid files when there are none."""
+    if not folder.is_dir():
+        raise SeqgenError(f"{folder} is not a directory of samples; give the --out of seqgen sample")
+    abc = sorted(folder.glob("*.abc"))
+    midi = [] if abc else sorted(folder.glob("*.mid"))
+    if not abc and not midi:
+        raise SeqgenError(f"{folder} holds no .abc or .mid samples")
+    rows = []
+    for i, path in enumerate(abc or midi, 1):
+        if abc:
+            rows.append(score_abc(path.name, path.read_text(encoding="utf-8", errors="replace"), corpus))
+        else:
+            rows.append(score_midi(path.name, path, corpus, tokenizer))
+        if on_progress is not None:
+            on_progress(i, len(abc or midi))
+    return {"kind": "abc" if abc else "midi", "rows": [asdict(r) for r in rows], "summary": summarise(rows)}
+
+
+def summarise(rows: list[TuneScore]) -> dict[str, Any]:
+    """The figures over all samples: pass share, medians, agreement shares, novelty."""
+
+    def median(values: list[float]) -> float | None:
+        return statistics.median(values) if values else None
+
+    def mean(values: list[float]) -> float | None:
+        return statistics.fmean(values) if values else None
+
+    def share(flags: list[bool]) -> float | None:
+        return sum(flags) / len(flags) if flags else None
+
+    parsed = [r for r in rows if r.notes]
+    copies = [r for r in rows if r.copy_share is not None]
+    return {
+        "samples": len(rows),
+        "passed": sum(r.ok for r in rows),
+        "pass_share": sum(r.ok for r in rows) / len(rows),
+        "lowest_pitch": min((r.lowest for r in parsed if r.lowest is not None), default=None),
+        "highest_pitch": max((r.highest for r in parsed if r.highest is not None), default=None),
+        "median_pitch_span": median([r.highest - r.lowest for r in parsed if r.lowest is not None]),
+        "median_notes_per_second": median([r.notes_per_second for r in parsed]),
+        "median_seconds": median([r.seconds for r in parsed]),
+        "key_agreement": share([r.key_agrees for r in rows if r.key_agrees is not None]),
+        "mean_full_bars": mean([r.full_bars for r in rows if r.full_bars is not None]),
+        "median_longest_copy": median([r.longest_copy for r in copies]),
+        "median_copy_share": median([r.copy_share for r in copies]),
+        "mostly_copied": share([r.copy_share >= 0.5 for r in copies]),
+    }
