@@ -173,8 +173,7 @@ def score_abc(name: str, text: str, corpus: str | None) -> TuneScore:
         bars = list(score.parts[0].getElementsByClass("Measure"))
         inner = bars[1:-1] if len(bars) > 2 else bars  # a pickup and a last bar may be short
         if inner:
-            want = ts.barDuration.quarterLength
-            full = sum(abs(b.duration.quarterLength - want) < 1e-6 for b in inner) / len(inner)
+            full = full_bar_share([b.duration.quarterLength for b in inner], ts.barDuration.quarterLength)
     return TuneScore(
         name,
         verdict.ok,
@@ -191,6 +190,21 @@ def score_abc(name: str, text: str, corpus: str | None) -> TuneScore:
         copy,
         share,
     )
+
+
+def full_bar_share(lengths: list[float], bar: float) -> float:
+    """The share of bars as long as the meter says. Two short bars that make one full bar
+    together count as full: a section that ends short before its next pickup, as folk tunes
+    write them (`... G2z || G | ...`)."""
+    ok, i = 0, 0
+    while i < len(lengths):
+        if abs(lengths[i] - bar) < 1e-6:
+            ok, i = ok + 1, i + 1
+        elif i + 1 < len(lengths) and abs(lengths[i] + lengths[i + 1] - bar) < 1e-6:
+            ok, i = ok + 2, i + 2
+        else:
+            i += 1
+    return ok / len(lengths)
 
 
 def _key_name(k: Any) -> str | None:

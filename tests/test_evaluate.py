@@ -110,6 +110,15 @@ def test_score_abc_reads_key_meter_and_copying():
     assert short.full_bars == 0.5 and short.longest_copy is None
 
 
+def test_full_bars_count_a_section_end_and_its_pickup_as_one_bar():
+    from seqgen.evaluate import full_bar_share
+
+    assert full_bar_share([4, 4, 4, 4], 4) == 1.0
+    assert full_bar_share([4, 3, 1, 4], 4) == 1.0  # `G2G2 G2z || G |`: 3/4 + 1/4
+    assert full_bar_share([4, 3, 4, 4], 4) == 0.75  # a bar one beat short, not made up
+    assert full_bar_share([4, 5, 3, 4], 4) == 0.5  # too long then too short: two wrong bars
+
+
 def test_score_abc_reports_a_tune_that_does_not_parse():
     s = score_abc("bad", "X:1\nT:Nothing\nK:D\n", corpus=None)
     assert not s.ok and s.reason == "no music after K:"

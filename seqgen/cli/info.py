@@ -53,9 +53,9 @@ def info_cmd(
 
 def _show(value: Any) -> str:
     if isinstance(value, float):
-        return f"{value:.4f}" if abs(value) < 100 else f"{value:,.0f}"
+        return f"{value:.5g}" if abs(value) < 1e5 else f"{value:,.0f}"
     if isinstance(value, int) and not isinstance(value, bool):
-        return f"{value:,}"
+        return f"{value:,}" if abs(value) >= 10_000 else str(value)
     if isinstance(value, dict):
         return ", ".join(f"{k} {_show(v)}" for k, v in value.items() if v is not None)
     return str(value)
