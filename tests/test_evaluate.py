@@ -184,3 +184,20 @@ def test_eval_samples_scores_generated_tunes_and_finds_copies(tunes_run):
     r = invoke("eval", "--samples", "gen", "--data", "data/reels")
     words = " ".join(r.output.split())  # the terminal wraps long lines
     assert r.exit_code == 0 and "2 of 3 pass the music check" in words and "copy half of it or more" in words
+
+
+def test_eval_samples_of_midi_reports_a_broken_file_and_refuses_other_data(tunes_run):
+    from seqgen.music.midi_io import write_midi
+    from seqgen.music.notes import Note
+
+    Path("mids").mkdir()
+    write_midi([Note(i * 0.5, i * 0.5 + 0.4, 60 + i, 90) for i in range(12)], "mids/sample_001.mid")
+    Path("mids/sample_002.mid").write_bytes(b"MThd\x00\x00\x00\x06garbage")
+    r = invoke("eval", "--samples", "mids", "--json")
+    assert r.exit_code == 0, r.output
+    rows = {row["name"]: row for row in json.loads(r.output)["rows"]}
+    assert rows["sample_001.mid"]["ok"] and rows["sample_001.mid"]["notes"] == 12
+    assert not rows["sample_002.mid"]["ok"] and rows["sample_002.mid"]["reason"]
+    # The novelty check needs the data the samples' model learned from: ABC data is refused.
+    r = invoke("eval", "--samples", "mids", "--data", "data/reels")
+    assert r.exit_code == 1 and "holds MIDI samples but data/reels is abc data" in r.output

@@ -128,6 +128,8 @@ def _score_samples(folder: Path, checkpoint: Path | None, data: Path | None) -> 
     from seqgen.cli._progress import stage_progress
     from seqgen.evaluate import score_samples, training_corpus
 
+    if not folder.is_dir():
+        raise SeqgenError(f"{folder} is not a directory of samples; give the --out of seqgen sample")
     dataset = None
     if data is not None:
         from seqgen.dataset import open_dataset
@@ -156,14 +158,15 @@ def _score_samples(folder: Path, checkpoint: Path | None, data: Path | None) -> 
     if dataset is not None:
         with console.status("reading the training data for the novelty check ..."):
             corpus = training_corpus(dataset.train, dataset.kind, dataset.tokenizer)
+    kind = "abc" if any(folder.glob("*.abc")) else "midi"  # as score_samples picks them
+    if dataset is not None and dataset.kind != kind:
+        raise SeqgenError(
+            f"{folder} holds {kind.upper()} samples but {dataset.path} is {dataset.kind} data; "
+            "give --data the dataset the samples' model was trained on"
+        )
     with stage_progress() as progress:
         result = score_samples(
             folder, corpus, dataset.tokenizer if dataset else None, lambda d, t: progress("scoring", d, t)
-        )
-    if dataset is not None and dataset.kind != result["kind"] and {dataset.kind, result["kind"]} != {"abc"}:
-        raise SeqgenError(
-            f"{folder} holds {result['kind'].upper()} samples but {dataset.path} is {dataset.kind} data; "
-            "give --data the dataset the samples' model was trained on"
         )
     result["folder"] = str(folder)
     result["training_data"] = str(dataset.path) if dataset else None
