@@ -158,7 +158,7 @@ def compare_cmd(
 
 
 def _summary(r: dict[str, Any]) -> Table:
-    from seqgen.report import _above, _row_at, verdicts
+    from seqgen.report import TIE, _above, _row_at, verdicts
 
     v = verdicts(r)
     models = ("lstm", "transformer")
@@ -170,16 +170,18 @@ def _summary(r: dict[str, Any]) -> Table:
     for col in ("", "LSTM", "transformer", "better"):
         table.add_column(col, justify="left" if col in ("", "better") else "right")
 
-    def row(name: str, values: dict[str, float | None], fmt: str, lower: bool | None) -> None:
+    def row(
+        name: str, values: dict[str, float | None], fmt: str, lower: bool | None, timing: bool = False
+    ) -> None:
+        """`timing`: a speed or memory figure, called even within 5% (as the report does)."""
         cells = [format(values[m], fmt) if values[m] is not None else "-" for m in models]
         better = ""
-        if (
-            lower is not None
-            and all(values[m] is not None for m in models)
-            and values["lstm"] != values["transformer"]
-        ):
-            pick = min if lower else max
-            better = pick(models, key=lambda m: values[m])
+        a, b = values["lstm"], values["transformer"]
+        if lower is not None and a is not None and b is not None:
+            if a == b or (timing and min(a, b) > 0 and max(a, b) / min(a, b) < TIE):
+                better = "even"
+            else:
+                better = (min if lower else max)(models, key=lambda m: values[m])
         table.add_row(name, *cells, better)
 
     row("parameters", {m: r["models"][m]["parameters"] for m in models}, ",", None)
@@ -187,11 +189,17 @@ def _summary(r: dict[str, Any]) -> Table:
     row("val loss, streaming", {m: r["val"][m]["streaming"] for m in models}, ".4f", True)
     row("training tokens seen", {m: r["models"][m]["tokens_seen"] for m in models}, ",", None)
     tps = {m: (_row_at(r["throughput"][m], block) or {}).get("tokens_per_s") for m in models}
-    row(f"train tokens/s @ context {block}", tps, ",.0f", False)
+    row(f"train tokens/s @ context {block}", tps, ",.0f", False, timing=True)
     lat = {m: r["sampling"][m].get("latency_ms", {}) for m in models}
     n = max(lat["lstm"]) if lat["lstm"] else None
-    row(f"sampling ms/token @ {n}", {m: lat[m].get(n) for m in models}, ".2f", True)
-    row("train memory above baseline, MB", {m: _above(r["train_memory"][m]) for m in models}, ",.0f", True)
+    row(f"sampling ms/token @ {n}", {m: lat[m].get(n) for m in models}, ".2f", True, timing=True)
+    row(
+        "train memory above baseline, MB",
+        {m: _above(r["train_memory"][m]) for m in models},
+        ",.0f",
+        True,
+        timing=True,
+    )
     samples = r.get("samples", {})
     if samples and samples["lstm"].get("passed") is not None:
         row("tunes passing the music check", {m: samples[m]["passed"] for m in models}, "d", False)
