@@ -144,6 +144,17 @@ def val_curves(curves: dict[str, list[dict[str, float]]], path: Path, title: str
         plt.close(fig)
 
 
+def _finish(plt: Any, fig: Any, ax: Any, title: str, path: Path) -> Path:
+    """Grid, legend and title on a one-panel figure, then write it and free it."""
+    ax.grid(alpha=0.3, which="both")
+    ax.legend()
+    ax.set_title(title)
+    try:
+        return _save(fig, path)
+    finally:
+        plt.close(fig)
+
+
 def _clip_y(ax: Any, values: list[float]) -> None:
     """Leave out the first, very high losses so the part where the models differ is readable."""
     if len(values) > 4:
@@ -171,13 +182,7 @@ def throughput(rows: dict[str, list[dict[str, Any]]], path: Path, title: str) ->
     ax.set_ylim(bottom=0)
     ax.set_xlabel("context length (tokens per sequence)")
     ax.set_ylabel("training tokens / s")
-    ax.grid(alpha=0.3, which="both")
-    ax.legend()
-    ax.set_title(title)
-    try:
-        return _save(fig, path)
-    finally:
-        plt.close(fig)
+    return _finish(plt, fig, ax, title, path)
 
 
 def latency(rows: dict[str, dict[str, Any]], path: Path, title: str) -> Path:
@@ -203,13 +208,7 @@ def latency(rows: dict[str, dict[str, Any]], path: Path, title: str) -> Path:
     ax.set_ylim(bottom=0)
     ax.set_xlabel("tokens generated so far (one sample)")
     ax.set_ylabel("ms per new token")
-    ax.grid(alpha=0.3, which="both")
-    ax.legend()
-    ax.set_title(title)
-    try:
-        return _save(fig, path)
-    finally:
-        plt.close(fig)
+    return _finish(plt, fig, ax, title, path)
 
 
 def _smooth(values: list[float]) -> list[float]:
@@ -251,10 +250,4 @@ def by_position(curves: dict[str, list[float]], block: int, path: Path, title: s
     ax.set_xticks(ticks, [str(t) for t in ticks])
     ax.set_xlabel("tokens of context (the predicted token's position in the window)")
     ax.set_ylabel("val loss (nats per token)")
-    ax.grid(alpha=0.3, which="both")
-    ax.legend()
-    ax.set_title(title)
-    try:
-        return _save(fig, path)
-    finally:
-        plt.close(fig)
+    return _finish(plt, fig, ax, title, path)
