@@ -1,0 +1,63 @@
+"""Datasets and checkpoints written by seqgen before the package layout changed (committed under
+fixtures/legacy, made by the pre-redesign code) still open, sample the same, evaluate and resume."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import FIXTURES, invoke
+
+LEGACY = FIXTURES / "legacy"
+CPU = ("--device", "cpu")
+
+
+@pytest.fixture
+def legacy(tmp_path: Path) -> Path:
+    """A copy of the legacy data/ and checkpoints/ in the test's working directory."""
+    for part in ("data", "checkpoints"):
+        shutil.copytree(LEGACY / part, tmp_path / part)
+    return tmp_path
+
+
+def test_legacy_abc_checkpoint_samples_the_same_tunes(legacy: Path) -> None:
+    r = invoke("sample", "checkpoints/abc-transformer", "--seed", 3, "--num-samples", 2, "--length", 120,
+               "--max-retries", 0, *CPU, "--out", "out")
+    assert r.exit_code == 0, r.output
+    expected = LEGACY / "expected" / "abc"
+    for f in sorted(expected.iterdir()):
+        assert (legacy / "out" / f.name).read_bytes() == f.read_bytes(), f.name
+    assert sorted(p.name for p in (legacy / "out").iterdir()) == sorted(p.name for p in expected.iterdir())
+
+
+def test_legacy_text_checkpoint_samples_the_same_text(legacy: Path) -> None:
+    r = invoke("sample", "checkpoints/text-lstm", "--seed", 3, "--length", 100, *CPU)
+    assert r.exit_code == 0, r.output
+    assert (LEGACY / "expected" / "text.txt").read_text() in r.stdout
+
+
+def test_legacy_midi_checkpoint_samples_the_same_midi(legacy: Path) -> None:
+    r = invoke("sample", "checkpoints/midi-transformer", "--seed", 3, "--length", 100, "--max-retries", 0,
+               *CPU, "--out", "out")
+    assert r.exit_code == 0, r.output
+    got = (legacy / "out" / "sample_001.mid").read_bytes()
+    assert got == (LEGACY / "expected" / "midi" / "sample_001.mid").read_bytes()
+
+
+@pytest.mark.parametrize("name", ["abc", "text", "midi"])
+def test_legacy_datasets_open_and_evaluate(legacy: Path, name: str) -> None:
+    run = {"abc": "abc-transformer", "text": "text-lstm", "midi": "midi-transformer"}[name]
+    r = invoke("eval", f"checkpoints/{run}", "--data", f"data/{name}", *CPU)
+    assert r.exit_code == 0, r.output
+    r = invoke("info", f"data/{name}")
+    assert r.exit_code == 0, r.output
+    assert name in r.output
+
+
+def test_legacy_run_resumes(legacy: Path) -> None:
+    r = invoke("train", "--resume", "checkpoints/abc-transformer", "--data", "data/abc", "--max-iters", 50)
+    assert r.exit_code == 0, r.output
+    lines = (legacy / "checkpoints" / "abc-transformer" / "metrics.jsonl").read_text().splitlines()
+    assert '"step": 50' in lines[-1]
