@@ -22,9 +22,9 @@ from pathlib import Path
 from vs_nanogpt import full_val_loss  # the same whole-val-split loss as the nanoGPT comparison
 
 from seqgen.config import PrepareConfig, TrainConfig, model_config
-from seqgen.dataset import open_dataset
-from seqgen.prepare import prepare_text
-from seqgen.trainer import Trainer
+from seqgen.datasets.prepare import prepare_text
+from seqgen.datasets.store import open_dataset
+from seqgen.train.trainer import Trainer
 
 
 def main() -> None:

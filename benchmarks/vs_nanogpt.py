@@ -83,7 +83,7 @@ def nanogpt_val(repo: Path, val: np.ndarray, vocab_size: int) -> float:
 
 
 def seqgen_val(run_dir: Path, val: np.ndarray) -> float:
-    from seqgen.checkpoint import load_model
+    from seqgen.train.checkpoint import load_model
 
     model, _, ckpt = load_model(run_dir / "best.pt")
     return full_val_loss(lambda x: model(x)[0], val, ckpt["model_config"]["block_size"])

@@ -12,11 +12,11 @@ import argparse
 
 import torch
 
-from seqgen import writer
-from seqgen.checkpoint import load_model
 from seqgen.cli.sample import DEFAULT_LENGTH, prompt_ids
 from seqgen.config import SampleConfig
-from seqgen.sampler import generate
+from seqgen.generate import writer
+from seqgen.generate.sampler import generate
+from seqgen.train.checkpoint import load_model
 
 
 def main() -> None:

@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from seqgen import audio
 from seqgen.errors import SeqgenError
+from seqgen.generate import audio
 from seqgen.music.midi_io import write_midi
 from seqgen.music.notes import Note
 from tests.conftest import FIXTURES, invoke

@@ -3,8 +3,8 @@ import json
 import pytest
 import torch
 
-from seqgen import bench
 from seqgen.config import model_config
+from seqgen.measure import bench
 from seqgen.models import build_model
 from tests.conftest import invoke
 

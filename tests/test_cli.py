@@ -92,12 +92,12 @@ def test_existing_output_is_refused_before_sampling(text_file: Path, monkeypatch
     assert Path("afile").read_text() == "keep me"
     Path("out").mkdir()
     Path("out/sample_001.txt").write_text("keep me")
-    import seqgen.sampler
+    import seqgen.generate.sampler
 
     def boom(*a, **k):
         raise AssertionError("sampled before checking the output")
 
-    monkeypatch.setattr(seqgen.sampler, "sample", boom)
+    monkeypatch.setattr(seqgen.generate.sampler, "sample", boom)
     r = invoke("sample", "checkpoints/r", "--out", "out")
     assert r.exit_code == 1 and "already exists" in r.output
     assert Path("out/sample_001.txt").read_text() == "keep me"

@@ -174,7 +174,7 @@ def test_convert_midi_tunebook_reports_bad_tunes_and_keeps_going():
 
 
 def test_convert_event_text_to_midi():
-    from seqgen.tokenizer.events import EventTokenizer
+    from seqgen.datasets.tokenizers.events import EventTokenizer
 
     tok = EventTokenizer()
     Path("events.txt").write_text("V20 ON60 SHIFT50 OFF60 ON64 SHIFT50 OFF64\n")

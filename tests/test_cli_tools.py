@@ -32,8 +32,8 @@ def test_info_shows_a_checkpoint_and_a_dataset(poem):
     r = invoke("info", "checkpoints/r", "--json")
     assert r.exit_code == 0, r.output
     got = json.loads(r.output)
-    from seqgen.checkpoint import load_model
     from seqgen.models import count_parameters
+    from seqgen.train.checkpoint import load_model
 
     model, _, ckpt = load_model(Path("checkpoints/r/best.pt"))
     assert got["model"] == "lstm" and got["parameters"] == count_parameters(model)

@@ -12,10 +12,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from seqgen.compare import loss_by_position, lstm_parameters, match_lstm, streaming_loss
+from seqgen.compare.report import failure_kind, verdicts
+from seqgen.compare.run import loss_by_position, lstm_parameters, match_lstm, streaming_loss
 from seqgen.config import model_config
 from seqgen.models import build_model, count_parameters
-from seqgen.report import failure_kind, verdicts
 from tests.conftest import FIXTURES, invoke
 
 CPU = torch.device("cpu")

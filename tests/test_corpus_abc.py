@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from seqgen.corpus import abc as corpus_abc
-from seqgen.corpus.abc import (
+from seqgen.datasets.corpus import abc as corpus_abc
+from seqgen.datasets.corpus.abc import (
     AbcOptions,
     Tune,
     body_key,
@@ -18,7 +18,7 @@ from seqgen.corpus.abc import (
     split_tunes,
     validate_tunes,
 )
-from seqgen.corpus.builtin import CORPORA, DEFAULT_CORPUS, corpus_paths, list_corpora
+from seqgen.datasets.corpus.builtin import CORPORA, DEFAULT_CORPUS, corpus_paths, list_corpora
 from seqgen.errors import SeqgenError
 
 FIXTURES = Path(__file__).parent / "fixtures"

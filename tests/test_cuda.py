@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from seqgen.checkpoint import LAST, load_checkpoint, load_model
-from seqgen.runstate import rng_state
+from seqgen.train.checkpoint import LAST, load_checkpoint, load_model
+from seqgen.train.runstate import rng_state
 from tests.test_resume import make_trainer, metrics
 
 pytestmark = [
@@ -55,8 +55,8 @@ def test_resume_on_cuda_continues_the_run(text_file: Path, name: str):
 
 def test_sampling_on_cuda_uses_the_cache_and_slides():
     from seqgen.config import model_config
+    from seqgen.generate.sampler import generate
     from seqgen.models import build_model
-    from seqgen.sampler import generate
 
     torch.manual_seed(0)
     cfg = model_config("transformer", vocab_size=19, n_layer=2, n_head=2, n_embd=32, block_size=16)
@@ -68,7 +68,7 @@ def test_sampling_on_cuda_uses_the_cache_and_slides():
 
 
 def test_bench_on_cuda_reports_mfu():
-    from seqgen import bench
+    from seqgen.measure import bench
 
     shape = bench.Shape("transformer", 8, 128, 2, 128, 2)
     row = bench.measure_training(shape, "cuda", "auto", "off", 5)

@@ -5,10 +5,11 @@ import pytest
 import torch
 
 from seqgen.config import PrepareConfig
-from seqgen.corpus import text as text_corpus
-from seqgen.dataset import BatchSampler, open_dataset
+from seqgen.datasets.batches import BatchSampler
+from seqgen.datasets.corpus import text as text_corpus
+from seqgen.datasets.prepare import prepare_text
+from seqgen.datasets.store import open_dataset
 from seqgen.errors import SeqgenError
-from seqgen.prepare import prepare_text
 
 
 def test_text_split_is_the_tail(text_file: Path):

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import torch.distributed as dist
 
-from seqgen.checkpoint import LAST, load_checkpoint
+from seqgen.train.checkpoint import LAST, load_checkpoint
 from tests.conftest import invoke
 
 pytestmark = pytest.mark.skipif(

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from seqgen.config import model_config
-from seqgen.evaluate import abc_body, longest_copy, score_abc, token_loss
+from seqgen.measure.evaluate import abc_body, longest_copy, score_abc, token_loss
 from seqgen.models import build_model
 from tests.conftest import FIXTURES, invoke
 
@@ -111,7 +111,7 @@ def test_score_abc_reads_key_meter_and_copying():
 
 
 def test_full_bars_count_a_section_end_and_its_pickup_as_one_bar():
-    from seqgen.evaluate import full_bar_share
+    from seqgen.measure.evaluate import full_bar_share
 
     assert full_bar_share([4, 4, 4, 4], 4) == 1.0
     assert full_bar_share([4, 3, 1, 4], 4) == 1.0  # `G2G2 G2z || G |`: 3/4 + 1/4
@@ -138,8 +138,8 @@ def tunes_run() -> None:
 
 
 def test_eval_cli_scores_the_val_split_and_a_raw_file(tunes_run):
-    from seqgen.checkpoint import load_model
-    from seqgen.dataset import open_dataset
+    from seqgen.datasets.store import open_dataset
+    from seqgen.train.checkpoint import load_model
 
     r = invoke("eval", "checkpoints/m", "--json")
     assert r.exit_code == 0, r.output
@@ -161,8 +161,8 @@ def test_eval_cli_scores_the_val_split_and_a_raw_file(tunes_run):
 
 
 def test_eval_samples_scores_generated_tunes_and_finds_copies(tunes_run):
-    from seqgen.dataset import open_dataset
-    from seqgen.evaluate import training_corpus
+    from seqgen.datasets.store import open_dataset
+    from seqgen.measure.evaluate import training_corpus
 
     Path("gen").mkdir()
     ds = open_dataset("data/reels")

@@ -1,4 +1,4 @@
-"""The MIDI event tokenizer (seqgen.tokenizer.events): layout, round trips, robust decoding."""
+"""The MIDI event tokenizer (seqgen.datasets.tokenizers.events): layout, round trips, robust decoding."""
 
 from __future__ import annotations
 
@@ -11,11 +11,11 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from seqgen.datasets.tokenizers import tokenizer_from_dict
+from seqgen.datasets.tokenizers.events import DRUM_SECONDS, MAX_NOTE_SECONDS, EventTokenizer
 from seqgen.errors import SeqgenError
 from seqgen.music.midi_io import read_midi, resolve_overlaps
 from seqgen.music.notes import Note
-from seqgen.tokenizer import tokenizer_from_dict
-from seqgen.tokenizer.events import DRUM_SECONDS, MAX_NOTE_SECONDS, EventTokenizer
 
 SMALL = Path(__file__).parent / "fixtures" / "midi_small.mid"
 TOK = EventTokenizer()

@@ -1,4 +1,4 @@
-"""MIDI reading and writing (seqgen.music.midi_io) and MIDI corpora (seqgen.corpus.midi)."""
+"""MIDI reading and writing (seqgen.music.midi_io) and MIDI corpora (seqgen.datasets.corpus.midi)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from seqgen.corpus.midi import find_midi_files, read_midi_files
+from seqgen.datasets.corpus.midi import find_midi_files, read_midi_files
 from seqgen.errors import SeqgenError
 from seqgen.music.midi_io import read_midi, resolve_overlaps, write_midi
 from seqgen.music.notes import Note

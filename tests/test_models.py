@@ -3,7 +3,7 @@ import torch
 
 from seqgen.config import TrainConfig, model_config
 from seqgen.models import build_model, count_parameters
-from seqgen.trainer import make_optimizer
+from seqgen.train.optim import make_optimizer
 
 V = 23
 TINY = {

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from seqgen import plots
+from seqgen.measure import plots
 from seqgen.music.midi_io import write_midi
 from seqgen.music.notes import Note
 from tests.conftest import invoke

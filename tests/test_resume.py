@@ -15,12 +15,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from seqgen.checkpoint import BEST, LAST, load_checkpoint, load_model
 from seqgen.config import PrepareConfig, TrainConfig, model_config
-from seqgen.dataset import open_dataset
+from seqgen.datasets.prepare import prepare_text
+from seqgen.datasets.store import open_dataset
 from seqgen.errors import SeqgenError
-from seqgen.prepare import prepare_text
-from seqgen.trainer import Trainer
+from seqgen.train.checkpoint import BEST, LAST, load_checkpoint, load_model
+from seqgen.train.trainer import Trainer
 from tests.conftest import invoke
 
 SIZES = {

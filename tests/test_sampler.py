@@ -6,8 +6,8 @@ import torch
 from seqgen.config import SampleConfig, model_config
 from seqgen.device import autocast, resolve_precision
 from seqgen.errors import SeqgenError
+from seqgen.generate.sampler import generate, next_token, sample
 from seqgen.models import build_model
-from seqgen.sampler import generate, next_token, sample
 
 V = 19
 

@@ -2,8 +2,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from seqgen.datasets.tokenizers import CharTokenizer, tokenizer_from_dict
 from seqgen.errors import SeqgenError
-from seqgen.tokenizer import CharTokenizer, tokenizer_from_dict
 
 
 @pytest.mark.parametrize("text", ["hello world", "X:1\nK:D\n|:ABc d2:|\n", "naïve café — ünïcode ✓", "a"])

@@ -5,11 +5,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from seqgen.checkpoint import BEST, LAST, load_checkpoint, load_model, resolve_checkpoint
 from seqgen.config import PrepareConfig, TrainConfig, model_config
-from seqgen.dataset import open_dataset
-from seqgen.prepare import prepare_text
-from seqgen.trainer import Trainer, lr_at
+from seqgen.datasets.prepare import prepare_text
+from seqgen.datasets.store import open_dataset
+from seqgen.train.checkpoint import BEST, LAST, load_checkpoint, load_model, resolve_checkpoint
+from seqgen.train.optim import lr_at
+from seqgen.train.trainer import Trainer
 
 SIZES = {
     "transformer": dict(n_layer=2, n_head=2, n_embd=48, block_size=32),

@@ -52,8 +52,8 @@ def bench_cmd(
     """
     import torch
 
-    from seqgen import bench
     from seqgen.device import resolve_device
+    from seqgen.measure import bench
 
     parts = [p.strip() for p in only.split(",") if p.strip()]
     wrong = [p for p in parts if p not in PARTS]

@@ -81,9 +81,9 @@ def compare_cmd(
       [bold]seqgen compare --data data/shakespeare --budget 10 --out docs/compare-shakespeare[/]
     """
     from seqgen.cli.train import TrainView, _default_dataset
-    from seqgen.compare import LATENCY_LENGTHS, ComparePlan, run_compare
-    from seqgen.dataset import open_dataset
-    from seqgen.report import load_results, write_report
+    from seqgen.compare.report import load_results, write_report
+    from seqgen.compare.run import LATENCY_LENGTHS, ComparePlan, run_compare
+    from seqgen.datasets.store import open_dataset
 
     if redraw is not None:
         results = load_results(redraw / "results.json")
@@ -158,7 +158,7 @@ def compare_cmd(
 
 
 def _summary(r: dict[str, Any]) -> Table:
-    from seqgen.report import TIE, _above, _row_at, verdicts
+    from seqgen.compare.report import TIE, _above, _row_at, verdicts
 
     v = verdicts(r)
     models = ("lstm", "transformer")

@@ -19,7 +19,7 @@ def _resolve_input(p: Path) -> Path:
     """A path on disk, or a file of music21's bundled corpus such as oneills1850/0001-0050.abc."""
     if p.exists():
         return p
-    from seqgen.corpus.builtin import corpus_paths
+    from seqgen.datasets.corpus.builtin import corpus_paths
 
     want = p.as_posix()
     for candidate in corpus_paths("all"):
@@ -32,7 +32,7 @@ def _resolve_input(p: Path) -> Path:
 
 def _jobs(inputs: list[Path]) -> list[tuple[str, str, str]]:
     """(kind, label, text) per tune / token file: 'abc' tunes split out of tunebooks, 'events' text."""
-    from seqgen.corpus.abc import split_tunebook
+    from seqgen.datasets.corpus.abc import split_tunebook
 
     jobs = []
     for raw in inputs:
@@ -85,9 +85,9 @@ def midi_cmd(
 
       [bold]seqgen convert midi samples/RUN/seed-1/ --out midi/[/]
     """
+    from seqgen.datasets.tokenizers.events import EventTokenizer
     from seqgen.music.abc import abc_to_notes
     from seqgen.music.midi_io import write_midi
-    from seqgen.tokenizer.events import EventTokenizer
 
     jobs = _jobs(inputs)
     targets = [out / f"{label}.mid" for _, label, _ in jobs]
@@ -157,7 +157,7 @@ def wav_cmd(
 
       [bold]seqgen convert wav tune.mid --out audio/ --soundfont ~/sf2/FluidR3_GM.sf2[/]
     """
-    from seqgen.audio import check_audio, render_wav
+    from seqgen.generate.audio import check_audio, render_wav
 
     check_audio(soundfont)  # a missing FluidSynth or soundfont: one line, before any work
     files: list[Path] = []

@@ -68,9 +68,9 @@ def eval_cmd(
         raise SeqgenError("give a checkpoint to evaluate (checkpoints/RUN), or --samples DIR")
     if file is not None and data is not None:
         raise SeqgenError("give either a FILE or --data, not both")
-    from seqgen.checkpoint import load_model, resolve_checkpoint
     from seqgen.device import resolve_device
-    from seqgen.evaluate import file_tokens, token_loss
+    from seqgen.measure.evaluate import file_tokens, token_loss
+    from seqgen.train.checkpoint import load_model, resolve_checkpoint
 
     path = resolve_checkpoint(checkpoint)
     dev = resolve_device(device)
@@ -112,7 +112,7 @@ def eval_cmd(
 
 
 def _dataset_of(ckpt: dict[str, Any], data: Path | None):
-    from seqgen.dataset import open_dataset
+    from seqgen.datasets.store import open_dataset
 
     if data is not None:
         return open_dataset(data)
@@ -126,17 +126,17 @@ def _score_samples(folder: Path, checkpoint: Path | None, data: Path | None) -> 
     """Score the samples; novelty needs the training data: --data, or the checkpoint's dataset,
     or the run the samples came from (samples/RUN/... beside checkpoints/RUN)."""
     from seqgen.cli._progress import stage_progress
-    from seqgen.evaluate import score_samples, training_corpus
+    from seqgen.measure.evaluate import score_samples, training_corpus
 
     if not folder.is_dir():
         raise SeqgenError(f"{folder} is not a directory of samples; give the --out of seqgen sample")
     dataset = None
     if data is not None:
-        from seqgen.dataset import open_dataset
+        from seqgen.datasets.store import open_dataset
 
         dataset = open_dataset(data)
     else:
-        from seqgen.checkpoint import load_checkpoint, resolve_checkpoint
+        from seqgen.train.checkpoint import load_checkpoint, resolve_checkpoint
 
         run = checkpoint
         if run is None:  # samples/RUN/seed-N -> checkpoints/RUN; a comparison's DIR/samples/M -> DIR/M

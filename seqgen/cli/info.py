@@ -77,7 +77,7 @@ def tokenizer_summary(d: dict[str, Any], vocab_size: int) -> str:
 
 
 def dataset_info(path: Path) -> dict[str, Any]:
-    from seqgen.dataset import open_dataset
+    from seqgen.datasets.store import open_dataset
 
     ds = open_dataset(path)
     meta = ds.meta
@@ -99,8 +99,8 @@ def dataset_info(path: Path) -> dict[str, Any]:
 def checkpoint_info(target: Path) -> dict[str, Any]:
     """The model of `target` (a run's best.pt, or the file given) and, from the run's last.pt, how
     long the whole run trained."""
-    from seqgen.checkpoint import BEST, LAST, METRICS, load_checkpoint, load_model, resolve_checkpoint
     from seqgen.models import count_parameters
+    from seqgen.train.checkpoint import BEST, LAST, METRICS, load_checkpoint, load_model, resolve_checkpoint
 
     path = resolve_checkpoint(target)
     model, tokenizer, ckpt = load_model(path)

@@ -34,10 +34,10 @@ def plot_cmd(
 
       [bold]seqgen plot samples/RUN/seed-7/sample_001.mid --out roll.png[/]
     """
-    from seqgen import plots
+    from seqgen.measure import plots
 
     if target.is_dir():
-        from seqgen.checkpoint import METRICS
+        from seqgen.train.checkpoint import METRICS
 
         log = target / METRICS
         if not log.is_file():

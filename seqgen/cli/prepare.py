@@ -87,8 +87,8 @@ def prepare_cmd(
 
       [bold]seqgen prepare midi_folder/ --no-drums[/]
     """
-    from seqgen import prepare as lib
     from seqgen.cli import emit_json, quiet
+    from seqgen.datasets import prepare as lib
 
     if json_out:
         quiet()
@@ -156,7 +156,7 @@ def check_name(value: str | None, flag: str) -> None:
 
 
 def _abc_options(titles: bool | None, comments: bool | None, info_fields: bool | None):
-    from seqgen.corpus.abc import AbcOptions
+    from seqgen.datasets.corpus.abc import AbcOptions
 
     opts = AbcOptions()
     if titles is not None:
@@ -195,7 +195,7 @@ def _show_summary(meta: dict, out: Path, seconds: float) -> None:
 
 
 def _show_corpora() -> None:
-    from seqgen.corpus.builtin import list_corpora
+    from seqgen.datasets.corpus.builtin import list_corpora
 
     table = Table(title="Built-in folk corpora (from the installed music21)", title_justify="left")
     for col in ("name", "files", "tunes", "description"):

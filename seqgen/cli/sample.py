@@ -42,7 +42,7 @@ def prompt_ids(kind: str, tokenizer, prompt: str | None, primer: Path | None) ->
     if bad:
         shown = " ".join(repr(c) for c in bad[:20])
         raise SeqgenError(f"the prompt holds characters the model never saw: {shown}; remove them")
-    from seqgen.sampler import document_start
+    from seqgen.generate.sampler import document_start
 
     ids = tokenizer.encode(text)
     if tokenizer.eos_id is not None or not ids:
@@ -132,10 +132,10 @@ def sample_cmd(
 
       [bold]seqgen sample checkpoints/RUN --stream[/]                     (watch one tune being written)
     """
-    from seqgen import writer
-    from seqgen.checkpoint import load_model, resolve_checkpoint
     from seqgen.device import resolve_device
-    from seqgen.sampler import sample
+    from seqgen.generate import writer
+    from seqgen.generate.sampler import sample
+    from seqgen.train.checkpoint import load_model, resolve_checkpoint
 
     if max_retries < 0:
         raise SeqgenError(f"--max-retries must be >= 0, got {max_retries}")
@@ -174,7 +174,7 @@ def sample_cmd(
         raise SeqgenError("--wav renders music; this model writes text")
     audio_problem = None
     if wav:
-        from seqgen.audio import check_audio
+        from seqgen.generate.audio import check_audio
 
         try:
             check_audio(soundfont)
@@ -271,7 +271,7 @@ def sample_cmd(
         rendered = render(s.ids)
         written = writer.write(kind, rendered, paths)
         if wav and audio_problem is None:
-            from seqgen.audio import render_wav
+            from seqgen.generate.audio import render_wav
 
             for p in [p for p in written if p.suffix == ".mid"]:
                 render_wav(p, p.with_suffix(".wav"), soundfont)

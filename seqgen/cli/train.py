@@ -189,7 +189,7 @@ def train_cmd(
 
       [bold]seqgen train --config run.toml --max-time 5[/]       (options from a file, one overridden)
     """
-    from seqgen import distributed
+    from seqgen.train import distributed
 
     if json_out:
         from seqgen.cli import quiet
@@ -223,7 +223,7 @@ def _train(
     out_dir: Path,
     resume: str | None,
 ) -> None:
-    from seqgen.trainer import Trainer
+    from seqgen.train.trainer import Trainer
 
     error = None
     try:
@@ -275,7 +275,7 @@ def _train(
 def _new_run(
     params: dict[str, Any], data: Path | None, model: str, run: str | None, out_dir: Path, dist: Any = None
 ):
-    from seqgen.dataset import open_dataset
+    from seqgen.datasets.store import open_dataset
 
     check_name(run, "--run")
     main = dist is None or dist.main
@@ -362,9 +362,9 @@ def _free_name(out_dir: Path, name: str) -> str:
 
 def _resume(target: str, out_dir: Path, given: dict[str, Any], main: bool = True):
     """The run directory, configs, dataset and last.pt of the run to continue."""
-    from seqgen.checkpoint import LAST, load_checkpoint, resolve_run
     from seqgen.config import resume_configs
-    from seqgen.dataset import open_dataset
+    from seqgen.datasets.store import open_dataset
+    from seqgen.train.checkpoint import LAST, load_checkpoint, resolve_run
 
     run_dir = resolve_run(target, out_dir)
     ckpt = load_checkpoint(run_dir / LAST)
@@ -404,7 +404,7 @@ def _default_dataset() -> Path:
     """data/<default corpus>, prepared now if it is not there yet."""
     from seqgen.cli._progress import stage_progress
     from seqgen.config import PrepareConfig
-    from seqgen.prepare import prepare_corpus
+    from seqgen.datasets.prepare import prepare_corpus
 
     path = Path("data") / DEFAULT_CORPUS
     if not (path / "meta.json").is_file():

@@ -2,7 +2,7 @@
 
 Owns: `parse_abc` (one tune's text -> a music21 Score, every failure a `SeqgenError`),
 `abc_to_notes` and `abc_to_midi`. Does not own tunebooks, splitting or normalization (see
-`seqgen.corpus.abc`) or the MIDI file format (see `seqgen.music.midi_io`).
+`seqgen.datasets.corpus.abc`) or the MIDI file format (see `seqgen.music.midi_io`).
 
 music21 (10.5) is used to parse only; its own MIDI export is avoided because it duplicates shared
 TimeSignatures, leaves zero-length grace notes hanging and snowballs repeats. Here:

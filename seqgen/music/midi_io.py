@@ -2,7 +2,7 @@
 
 Owns: writing a list of `Note`s to a Standard MIDI File, reading one back into notes, and the
 cleaning every reader needs (pairing note-ons with note-offs, resolving same-pitch overlaps).
-Knows nothing about tokens, ABC or directories of files (see `seqgen.corpus.midi`).
+Knows nothing about tokens, ABC or directories of files (see `seqgen.datasets.corpus.midi`).
 """
 
 from __future__ import annotations

@@ -153,7 +153,7 @@ def measure_training(shape: Shape, device: str, precision: str, compile: str, st
 
     from seqgen.device import autocast, resolve_compile, resolve_device, resolve_precision
     from seqgen.models import build_model
-    from seqgen.trainer import make_optimizer
+    from seqgen.train.optim import make_optimizer
 
     dev = resolve_device(device)
     amp = resolve_precision(precision, dev)
@@ -221,8 +221,8 @@ def measure_sampling(
     import torch
 
     from seqgen.device import resolve_device
+    from seqgen.generate.sampler import generate
     from seqgen.models import build_model
-    from seqgen.sampler import generate
 
     dev = resolve_device(device)
     baseline = _baseline_mb(dev.type)
@@ -230,7 +230,7 @@ def measure_sampling(
     if isinstance(shape, Shape):
         model, label = build_model(shape.model, shape.config()).to(dev).eval(), shape.label
     else:
-        from seqgen.checkpoint import load_model
+        from seqgen.train.checkpoint import load_model
 
         model, _, ckpt = load_model(Path(shape), dev)
         label = ckpt["model_type"]
@@ -279,7 +279,7 @@ def measure_prepare(kind: str, megabytes: float = 0.0) -> dict[str, Any]:
     """Seconds and throughput of `seqgen prepare` in-process: the built-in default corpus
     ('corpus'), every built-in tune ('all'), or a generated text file of `megabytes` ('text')."""
     from seqgen.config import PrepareConfig
-    from seqgen.prepare import prepare_corpus, prepare_text
+    from seqgen.datasets.prepare import prepare_corpus, prepare_text
 
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "d"
@@ -289,7 +289,7 @@ def measure_prepare(kind: str, megabytes: float = 0.0) -> dict[str, Any]:
             t = time.perf_counter()
             meta = prepare_text([src], out, PrepareConfig())
         else:
-            from seqgen.corpus.builtin import ALL, DEFAULT_CORPUS
+            from seqgen.datasets.corpus.builtin import ALL, DEFAULT_CORPUS
 
             t = time.perf_counter()
             meta = prepare_corpus(ALL if kind == "all" else DEFAULT_CORPUS, Path(tmp), PrepareConfig())

@@ -12,9 +12,9 @@ import re
 from pathlib import Path
 from typing import Any
 
-from seqgen.compare import TOKENS_PER_STEP
+from seqgen.compare.run import TOKENS_PER_STEP
 from seqgen.errors import SeqgenError
-from seqgen.plots import LABELS
+from seqgen.measure.plots import LABELS
 
 FIGURES = {
     "val": "val_loss.png",
@@ -495,8 +495,8 @@ def write_report(r: dict[str, Any], out: Path) -> list[Path]:
     """Write report.md, its figures and results.json into `out`; returns the paths written."""
     import json
 
-    from seqgen import plots
     from seqgen.files import atomic_write_text
+    from seqgen.measure import plots
 
     name = r["data"]["name"]
     block = r["models"]["transformer"]["config"]["block_size"]

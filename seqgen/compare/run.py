@@ -25,12 +25,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from seqgen import bench
-from seqgen.checkpoint import BEST, METRICS, load_model
 from seqgen.config import DEFAULT_LENGTH, LSTMConfig, SampleConfig, TrainConfig, model_config, to_dict
-from seqgen.dataset import Dataset
+from seqgen.datasets.store import Dataset
 from seqgen.device import autocast, resolve_device, resolve_precision
 from seqgen.errors import SeqgenError
+from seqgen.measure import bench
+from seqgen.train.checkpoint import BEST, METRICS, load_model
 
 MODELS = ("lstm", "transformer")
 CONTEXTS = [64, 128, 256, 512, 1024]
@@ -189,7 +189,7 @@ def streaming_loss(model: torch.nn.Module, val: np.ndarray, device: torch.device
     carries its state through (16 contiguous streams, each starting fresh once). A model with a
     context limit slides its window as the sampler does, a quarter of the context at a time, so
     every token but the first window's is predicted from at least 3/4 of the context."""
-    from seqgen.sampler import slide_step
+    from seqgen.generate.sampler import slide_step
 
     limit = model.context_limit
     total, count = 0.0, 0
@@ -231,8 +231,8 @@ def sample_and_check(
 ) -> dict[str, Any]:
     """Draw `n` samples from a run's best checkpoint (the `seqgen sample` defaults), write them
     under `out`, and for music count those that pass the music check (one try each)."""
-    from seqgen import writer
-    from seqgen.sampler import document_start, sample
+    from seqgen.generate import writer
+    from seqgen.generate.sampler import document_start, sample
 
     model, tokenizer, _ = load_model(run_dir / BEST, device)
     start = document_start(tokenizer)
@@ -285,7 +285,7 @@ def _isolated(fn: Callable[..., dict[str, Any]], *args: Any) -> dict[str, Any]:
 
 
 def run_compare(plan: ComparePlan, dataset: Dataset, callback: Callback | None = None) -> dict[str, Any]:
-    """Train both models, measure both, and return every figure (see `seqgen.report`). The two
+    """Train both models, measure both, and return every figure (see `seqgen.compare.report`). The two
     runs go to `plan.out`/lstm and `plan.out`/transformer; a comparison that fails before it
     trained anything leaves no directory behind."""
     device = resolve_device(plan.device)
@@ -311,7 +311,7 @@ def _run(
     plan: ComparePlan, dataset: Dataset, device: torch.device, configs: dict[str, Any], say: Callback
 ) -> dict[str, Any]:
     from seqgen.models import build_model, count_parameters
-    from seqgen.trainer import Trainer
+    from seqgen.train.trainer import Trainer
 
     amp = resolve_precision(plan.precision, device)
     vocab = dataset.tokenizer.vocab_size
@@ -410,7 +410,7 @@ def _run(
 
     # 3. The trained models on the whole val split: every token in consecutive training-length
     #    windows (as `seqgen eval`), by position in fresh windows, and streaming.
-    from seqgen.evaluate import token_loss
+    from seqgen.measure.evaluate import token_loss
 
     say("stage", {"text": "scoring both models on the val split"})
     block = configs["transformer"].block_size

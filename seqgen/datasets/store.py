@@ -1,9 +1,9 @@
-"""Token datasets on disk: `data/NAME/{train.bin,val.bin,meta.json}`, and batches drawn from them.
+"""Token datasets on disk: `data/NAME/{train.bin,val.bin,meta.json}`: writing and opening them.
 
 Owns: the on-disk layout (flat token-id arrays, uint8/uint16/uint32 by vocabulary size, memory-
 mapped so a corpus larger than RAM trains), the metadata file (tokenizer, sources, counts, split),
-atomic creation (a failed prepare never leaves or overwrites a dataset), and random training
-windows. Knows nothing about where tokens came from (see `prepare`) or about models.
+atomic creation (a failed prepare never leaves or overwrites a dataset). Knows nothing about where
+tokens came from (see `prepare`), about training windows (see `batches`) or about models.
 """
 
 from __future__ import annotations
@@ -18,16 +18,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
+from seqgen.datasets.tokenizers import tokenizer_from_dict
 from seqgen.errors import SeqgenError
 from seqgen.files import write_error
-from seqgen.tokenizer import tokenizer_from_dict
-
-if TYPE_CHECKING:  # torch is imported where batches are drawn: `seqgen prepare` never pays for it
-    import torch
 
 FORMAT_VERSION = 1
 META_FILE = "meta.json"
@@ -216,40 +213,3 @@ def open_dataset(path: str | Path) -> Dataset:
             )
         arrays[s] = arr
     return Dataset(path, meta, tokenizer, arrays["train"], arrays["val"])
-
-
-class BatchSampler:
-    """Random (x, y) windows from one split: x = ids[i:i+T], y = ids[i+1:i+T+1].
-
-    Indices come from a seeded CPU generator, so a run is reproducible; the gather is one NumPy
-    fancy-index over the memmap (only the touched pages are read).
-    """
-
-    def __init__(self, data: np.ndarray, batch_size: int, block_size: int, seed: int, device: torch.device):
-        if len(data) < 2:
-            raise SeqgenError("a dataset split holds fewer than 2 tokens; prepare more data")
-        self.data = data
-        self.batch_size = batch_size
-        self.block_size = min(block_size, len(data) - 1)
-        self.device = device
-        import torch
-
-        self._torch = torch
-        self.generator = torch.Generator().manual_seed(seed)
-        self._offsets = np.arange(self.block_size + 1)
-
-    def get_state(self) -> torch.Tensor:
-        """The position in the random stream: restoring it makes `next` draw the same windows."""
-        return self.generator.get_state()
-
-    def set_state(self, state: torch.Tensor) -> None:
-        self.generator.set_state(state)
-
-    def next(self) -> tuple[torch.Tensor, torch.Tensor]:
-        hi = len(self.data) - self.block_size
-        torch = self._torch
-        ix = torch.randint(hi, (self.batch_size,), generator=self.generator).numpy()
-        chunk = torch.from_numpy(self.data[ix[:, None] + self._offsets].astype(np.int64))  # (B, T+1)
-        if self.device.type == "cuda":
-            chunk = chunk.pin_memory().to(self.device, non_blocking=True)
-        return chunk[:, :-1], chunk[:, 1:]

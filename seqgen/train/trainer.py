@@ -27,36 +27,27 @@ import torch
 import torch.nn.functional as F
 
 from seqgen import __version__
-from seqgen.checkpoint import BEST, CONFIG, CONFIG_TOML, LAST, METRICS, save_checkpoint, write_json_atomic
 from seqgen.config import TrainConfig, to_dict, train_toml
-from seqgen.dataset import BatchSampler, Dataset
+from seqgen.datasets.batches import BatchSampler
+from seqgen.datasets.store import Dataset
 from seqgen.device import autocast, resolve_compile, resolve_device, resolve_precision
-from seqgen.distributed import Dist
 from seqgen.errors import SeqgenError
 from seqgen.files import atomic_write_text, remove_stale_temporaries, write_error
 from seqgen.models import build_model, count_parameters
-from seqgen.runstate import Counters, StopSignals, rng_state, run_lock, set_rng_state
+from seqgen.train.checkpoint import (
+    BEST,
+    CONFIG,
+    CONFIG_TOML,
+    LAST,
+    METRICS,
+    save_checkpoint,
+    write_json_atomic,
+)
+from seqgen.train.distributed import Dist
+from seqgen.train.optim import lr_at, make_optimizer
+from seqgen.train.runstate import Counters, StopSignals, rng_state, run_lock, set_rng_state
 
 Callback = Callable[[str, dict[str, Any]], None]
-
-
-def make_optimizer(model: torch.nn.Module, cfg: TrainConfig, lr: float, device: torch.device):
-    params = [p for p in model.parameters() if p.requires_grad]
-    # Decay matrices (embeddings, linear and LSTM weights); never biases or norm gains.
-    decay = [p for p in params if p.dim() >= 2]
-    no_decay = [p for p in params if p.dim() < 2]
-    groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-    return torch.optim.AdamW(groups, lr=lr, betas=(cfg.beta1, cfg.beta2), fused=True)
-
-
-def lr_at(step: int, progress: float, peak: float, cfg: TrainConfig) -> float:
-    """Linear warm-up over `warmup_iters` steps, then cosine from peak to peak * min_lr_ratio."""
-    # A short step budget gets a proportionally short warm-up (at most a tenth of it).
-    warmup = min(cfg.warmup_iters, cfg.max_iters // 10) if cfg.max_iters else cfg.warmup_iters
-    if step < warmup:
-        return peak * (step + 1) / (warmup + 1)
-    min_lr = peak * cfg.min_lr_ratio
-    return min_lr + 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress))) * (peak - min_lr)
 
 
 @dataclass

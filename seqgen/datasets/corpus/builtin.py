@@ -2,7 +2,7 @@
 
 Owns: the corpus names (`CORPORA`, `DEFAULT_CORPUS`), which installed files make each one, and a
 short description with its licence note. Does not own reading or normalizing tunes (see
-`seqgen.corpus.abc`).
+`seqgen.datasets.corpus.abc`).
 
 The files are whatever `music21.corpus.getPaths` lists, chosen by their folder name. music21's
 licence lets them be used locally but not redistributed (Essen: non-commercial only), so seqgen

@@ -70,7 +70,7 @@ def file_tokens(
 
         return np.asarray([*tokenizer.encode_notes(read_midi(path, drums=tokenizer.drums)), tokenizer.eos_id])
     if kind == "abc":
-        from seqgen.corpus.abc import AbcOptions, read_abc
+        from seqgen.datasets.corpus.abc import AbcOptions, read_abc
 
         known = {k: v for k, v in (abc_options or {}).items() if k in AbcOptions.__dataclass_fields__}
         tunes = read_abc([path], AbcOptions(**known)).tunes

@@ -16,10 +16,10 @@ from typing import Any
 import numpy as np
 
 from seqgen.config import PrepareConfig
-from seqgen.corpus.text import find_text_files, iter_text_chunks
-from seqgen.dataset import DatasetWriter, write_documents
+from seqgen.datasets.corpus.text import find_text_files, iter_text_chunks
+from seqgen.datasets.store import DatasetWriter, write_documents
+from seqgen.datasets.tokenizers.char import CharTokenizer, _codepoints
 from seqgen.errors import SeqgenError
-from seqgen.tokenizer.char import CharTokenizer, _codepoints
 
 Progress = Callable[[str, int, int], None]
 ABC_SUFFIXES = (".abc",)
@@ -123,7 +123,7 @@ def prepare_abc(
     corpus: str | None = None,
 ) -> dict[str, Any]:
     """Character dataset from ABC tunebooks: one document per tune, split by tune identity."""
-    from seqgen.corpus.abc import AbcOptions, read_abc, split_tunes, validate_tunes
+    from seqgen.datasets.corpus.abc import AbcOptions, read_abc, split_tunes, validate_tunes
 
     options = options or AbcOptions()
     result = read_abc(paths, options, on_progress=lambda d, t: on_progress("reading", d, t))
@@ -183,8 +183,8 @@ def prepare_midi(
     on_progress: Progress = _noop,
 ) -> dict[str, Any]:
     """Event-token dataset from MIDI files: one document per file, split by piece."""
-    from seqgen.corpus.midi import read_midi_files
-    from seqgen.tokenizer.events import EventTokenizer
+    from seqgen.datasets.corpus.midi import read_midi_files
+    from seqgen.datasets.tokenizers.events import EventTokenizer
 
     result = read_midi_files(paths, drums=drums, on_progress=lambda d, t: on_progress("reading", d, t))
     tok = EventTokenizer(drums=drums)
@@ -235,7 +235,7 @@ def prepare_corpus(
     out_name: str | None = None,
 ) -> dict[str, Any]:
     """Prepare one of music21's bundled folk collections (or 'all') into data_dir/NAME."""
-    from seqgen.corpus.builtin import corpus_paths
+    from seqgen.datasets.corpus.builtin import corpus_paths
 
     paths = corpus_paths(name)
     return prepare_abc(

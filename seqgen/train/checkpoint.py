@@ -21,10 +21,10 @@ from typing import Any
 
 import torch
 
+from seqgen.datasets.tokenizers import tokenizer_from_dict
 from seqgen.errors import SeqgenError
 from seqgen.files import atomic_write, atomic_write_text
 from seqgen.models import MODELS, build_model, config_from_dict
-from seqgen.tokenizer import tokenizer_from_dict
 
 FORMAT = "seqgen-checkpoint"
 FORMAT_VERSION = 1

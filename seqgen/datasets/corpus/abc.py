@@ -2,7 +2,7 @@
 
 Owns: splitting tunebooks at `X:`, normalizing each tune's text, the tune identity (`Tune.key`),
 `split_tunes` and `validate_tunes`. Does not own which files make a built-in corpus (see
-`seqgen.corpus.builtin`), turning ABC into notes (see `seqgen.music.abc`) or tokens.
+`seqgen.datasets.corpus.builtin`), turning ABC into notes (see `seqgen.music.abc`) or tokens.
 
 Normalization (the model sees only this text):
 - line ends become `\\n`, tabs spaces; each line is stripped; blank lines are dropped;

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from seqgen.datasets.tokenizers.char import CharTokenizer
 from seqgen.errors import SeqgenError
-from seqgen.tokenizer.char import CharTokenizer
 
 __all__ = ["CharTokenizer", "tokenizer_from_dict"]
 
@@ -23,7 +23,7 @@ def tokenizer_from_dict(d: dict[str, Any]):
     if kind == "char":
         return CharTokenizer.from_dict(d)
     if kind == "midi-event":
-        from seqgen.tokenizer.events import EventTokenizer
+        from seqgen.datasets.tokenizers.events import EventTokenizer
 
         return EventTokenizer.from_dict(d)
     raise SeqgenError(f"unknown tokenizer kind {kind!r}; the metadata file may be from a newer seqgen")
