@@ -21,9 +21,10 @@ from pathlib import Path
 
 from vs_nanogpt import full_val_loss  # the same whole-val-split loss as the nanoGPT comparison
 
-from seqgen.config import PrepareConfig, TrainConfig, model_config
-from seqgen.datasets.prepare import prepare_text
+from seqgen.config import PrepareConfig, TrainConfig
+from seqgen.datasets.kinds.text import prepare_text
 from seqgen.datasets.store import open_dataset
+from seqgen.models import model_config
 from seqgen.train.trainer import Trainer
 
 

@@ -86,7 +86,7 @@ def seqgen_val(run_dir: Path, val: np.ndarray) -> float:
     from seqgen.train.checkpoint import load_model
 
     model, _, ckpt = load_model(run_dir / "best.pt")
-    return full_val_loss(lambda x: model(x)[0], val, ckpt["model_config"]["block_size"])
+    return full_val_loss(lambda x: model(x)[0], val, ckpt.block_size)
 
 
 def _run(cmd: list[str], cwd: Path) -> str:

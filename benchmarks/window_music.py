@@ -12,9 +12,8 @@ import argparse
 
 import torch
 
-from seqgen.cli.sample import DEFAULT_LENGTH, prompt_ids
 from seqgen.config import SampleConfig
-from seqgen.generate import writer
+from seqgen.datasets.kinds import kind_named
 from seqgen.generate.sampler import generate
 from seqgen.train.checkpoint import load_model
 
@@ -26,21 +25,22 @@ def main() -> None:
     ap.add_argument("--num-samples", type=int, default=20)
     args = ap.parse_args()
     model, tok, ckpt = load_model(args.checkpoint)
-    kind = ckpt["data"]["kind"]
-    start = prompt_ids(kind, tok, None, None)
+    kind = kind_named(ckpt.data.kind)
+    start = kind.prompt_ids(tok)
     cfg = SampleConfig()
     for window_step in (1, None):
         passed = total = 0
         for seed in args.seeds:
             gen = torch.Generator().manual_seed(seed)
             rows = generate(
-                model, start, args.num_samples, DEFAULT_LENGTH[kind], cfg.temperature, cfg.top_k, cfg.top_p,
+                model, start, args.num_samples, kind.default_length, cfg.temperature, cfg.top_k, cfg.top_p,
                 gen, eos_id=tok.eos_id, window_step=window_step,
             )  # fmt: skip
             for row in rows:
                 ended = bool(row) and row[-1] == tok.eos_id
                 ids = row[:-1] if ended else row
-                passed += bool(writer.check(kind, writer.render(kind, tok, start, ids), ended).ok)
+                verdict = kind.check(kind.render(tok, start, ids), ended)
+                passed += bool(verdict is not None and verdict.ok)
                 total += 1
         name = "1 (crop, as nanoGPT)" if window_step == 1 else "default (a quarter of the context)"
         print(f"window_step {name}: {passed}/{total} pass the music check", flush=True)

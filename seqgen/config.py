@@ -10,14 +10,12 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
+import sys
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from seqgen.errors import SeqgenError
 
-# Sample length by data kind: a screenful of text; room for the longest corpus tune (2,439 chars)
-# or a minute or two of MIDI events. Music stops earlier, at the end of the tune.
-DEFAULT_LENGTH = {"text": 500, "abc": 2500, "midi": 2500}
 DEFAULT_MAX_TIME_MIN = 10.0  # `seqgen train` with no budget: good folk tunes on a laptop CPU
 
 
@@ -89,22 +87,7 @@ class LSTMConfig:
         return self.hidden_size or self.n_embd
 
 
-MODEL_CONFIGS: dict[str, type] = {"transformer": TransformerConfig, "lstm": LSTMConfig}
-ModelConfig = TransformerConfig | LSTMConfig
-
-
-def model_config(model: str, **overrides: Any) -> ModelConfig:
-    """Build the config of `model`, refusing options that do not apply to it."""
-    if model not in MODEL_CONFIGS:
-        raise SeqgenError(f"unknown model {model!r}; choose one of: {', '.join(MODEL_CONFIGS)}")
-    cls = MODEL_CONFIGS[model]
-    names = {f.name for f in dataclasses.fields(cls)}
-    given = {k: v for k, v in overrides.items() if v is not None}
-    wrong = sorted(k for k in given if k not in names)
-    if wrong:
-        flags = ", ".join("--" + k.replace("_", "-") for k in wrong)
-        raise SeqgenError(f"{flags} does not apply to the {model} model; drop it or pick another --model")
-    return cls(**given)
+ModelConfig = TransformerConfig | LSTMConfig  # the registry naming them is seqgen.models.MODELS
 
 
 @dataclass
@@ -165,35 +148,13 @@ class TrainConfig:
         return parse_interval(self.checkpoint_every)
 
 
-# Options a resumed run may change: its budget, how often it evaluates and saves, when it stops
-# early, where it runs, and (after a divergence) the learning rate and clipping. Everything else
-# (model shape, batch, data, seed, optimizer) must match the run, or the resume would not continue
-# the same experiment.
-RESUME_MAY_CHANGE = frozenset(
-    {
-        "max_iters",
-        "max_time",
-        "eval_interval",
-        "eval_iters",
-        "checkpoint_every",
-        "patience",
-        "device",
-        "precision",
-        "compile",
-        "learning_rate",
-        "grad_clip",
-        "grad_accum",
-        "data",
-        "out_dir",
-    }
-)
-
-
 def parse_interval(text: str) -> tuple[int | None, float | None]:
     """'500' -> every 500 steps; '10m' (or '10min') -> every 10 minutes; '30s' -> every 30 seconds."""
     found = re.fullmatch(r"\s*(\d+)\s*|\s*(\d+(?:\.\d*)?|\.\d+)\s*(m|min|s)\s*", str(text).lower())
-    value = float(found.group(2)) if found and found.group(2) else int(found.group(1)) if found else 0
-    if not value > 0:
+    value: float = 0
+    if found is not None:
+        value = float(found.group(2)) if found.group(2) else int(found.group(1))
+    if found is None or not value > 0:
         raise SeqgenError(
             f"--checkpoint-every {text!r} is not a positive number of steps (500) or minutes (10m)"
         )
@@ -207,7 +168,7 @@ class SampleConfig:
     temperature: float = 0.8
     top_k: int | None = None
     top_p: float | None = None
-    length: int | None = None  # max new tokens per sample; None -> DEFAULT_LENGTH for the data kind
+    length: int | None = None  # max new tokens per sample; None -> the data kind's default_length
     num_samples: int = 1
     seed: int | None = None  # None: a fresh random seed, printed so the run can be repeated
     prompt: str = ""
@@ -222,51 +183,6 @@ class SampleConfig:
         _check(self.top_p is None or 0 < self.top_p <= 1, f"--top-p must lie in (0, 1], got {self.top_p}")
         _check(self.length is None or self.length >= 1, f"--length must be at least 1, got {self.length}")
         _check(self.num_samples >= 1, f"--num-samples must be at least 1, got {self.num_samples}")
-
-
-def resume_configs(
-    model_type: str, train: dict[str, Any], model: dict[str, Any], given: dict[str, Any]
-) -> tuple[TrainConfig, ModelConfig, list[str]]:
-    """The configs of a resumed run: the saved ones, with the options the user `given` on the
-    command line applied where they may change (RESUME_MAY_CHANGE) and refused where they
-    contradict the run. Returns (train config, model config, the changes as readable lines)."""
-    given = dict(given)
-    if "model" in given and given.pop("model") != model_type:
-        raise SeqgenError(f"--model does not match the run being resumed (a {model_type}); drop --model")
-    tcfg = from_dict(TrainConfig, train)
-    mcfg = from_dict(MODEL_CONFIGS[model_type], model)
-    changes = []
-    if "max_iters" in given or "max_time" in given:
-        # A new budget replaces the old one (both are totals for the whole run).
-        tcfg.max_iters, tcfg.max_time = given.pop("max_iters", None), given.pop("max_time", None)
-        changes.append(f"budget: {_budget(train)} -> {_budget(to_dict(tcfg))}")
-    for name, value in given.items():
-        target = tcfg if name in train else mcfg if name in model else None
-        flag = "--" + name.replace("_", "-")
-        if target is None:
-            raise SeqgenError(f"{flag} does not apply to the {model_type} run being resumed; drop it")
-        old = getattr(target, name)
-        if value == old:
-            continue
-        if name not in RESUME_MAY_CHANGE:
-            raise SeqgenError(
-                f"{flag} {value} contradicts the run being resumed ({flag} {old}); drop it to continue "
-                "the run, or start a new run without --resume"
-            )
-        setattr(target, name, value)
-        if name != "data":
-            changes.append(f"{flag}: {old} -> {value}")
-    tcfg.__post_init__()
-    return tcfg, mcfg, changes
-
-
-def _budget(train: dict[str, Any]) -> str:
-    parts = []
-    if train.get("max_iters"):
-        parts.append(f"{train['max_iters']} steps")
-    if train.get("max_time"):
-        parts.append(f"{train['max_time']:g} min")
-    return " or ".join(parts) or "none"
 
 
 def to_dict(cfg: Any) -> dict[str, Any]:
@@ -286,10 +202,10 @@ MODEL_SHAPE_KEYS = ("block_size", "n_layer", "n_head", "n_embd", "hidden_size", 
 def read_toml(path: Any) -> dict[str, Any]:
     """The settings of a TOML file as a flat dict, with `-` in keys read as `_` (a file may use
     the flags' spelling, max-time, or the fields', max_time). Tables are not options: refused."""
-    try:
+    if sys.version_info >= (3, 11):
         import tomllib
-    except ModuleNotFoundError:  # Python 3.10
-        import tomli as tomllib  # type: ignore[no-redef]
+    else:  # Python 3.10
+        import tomli as tomllib  # type: ignore[import-not-found,unused-ignore]
 
     try:
         with open(path, "rb") as f:

@@ -126,6 +126,8 @@ ROWS = [
     ("--data-dir is a file", ["prepare", "poem.txt", "--data-dir", "poem.txt"], "cannot create poem.txt"),
     ("--val-fraction out of range", ["prepare", "poem.txt", "--val-fraction", "1.5"], "--val-fraction"),
     ("--drums on text", ["prepare", "poem.txt", "--drums"], "--drums/--no-drums does not apply to text"),
+    ("--no-drums on text", ["prepare", "poem.txt", "--no-drums"], "--drums/--no-drums does not apply to text"),
+    ("--no-titles on text", ["prepare", "poem.txt", "--no-titles"], "--titles/--no-titles does not apply to text"),
     ("name with a path", ["prepare", "poem.txt", "--name", "../x"], "--name"),
     # -- train --------------------------------------------------------------------------------------
     ("no such dataset", ["train", "--data", "data/none"], "data/none is not a prepared dataset directory"),

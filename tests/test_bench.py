@@ -3,9 +3,8 @@ import json
 import pytest
 import torch
 
-from seqgen.config import model_config
 from seqgen.measure import bench
-from seqgen.models import build_model
+from seqgen.models import build_model, model_config
 from tests.conftest import invoke
 
 

@@ -39,8 +39,8 @@ def test_info_shows_a_checkpoint_and_a_dataset(poem):
     assert got["model"] == "lstm" and got["parameters"] == count_parameters(model)
     # The whole run's totals (last.pt), and the best checkpoint's own step.
     assert got["trained"]["steps"] == 6 and got["trained"]["evaluations"] == 2  # steps 3, 6
-    assert got["this_checkpoint"]["step"] == ckpt["step"]
-    assert got["best_val_loss"] == pytest.approx(ckpt["best_val_loss"])
+    assert got["this_checkpoint"]["step"] == ckpt.step
+    assert got["best_val_loss"] == pytest.approx(ckpt.best_val_loss)
     assert got["shape"]["n_embd"] == 16 and "characters:" in got["tokenizer"]
     r = invoke("info", poem)
     assert r.exit_code == 0 and "text" in r.output and "train" in r.output
@@ -111,6 +111,16 @@ def test_quiet_and_json(poem):
     assert len(json.loads(r.output)["samples"][0]["text"]) >= 20
 
 
+def test_resume_with_json_prints_the_summary(poem):
+    """--json is an option of the command, not a setting of the run: resume accepts it."""
+    r = invoke("train", "--data", poem, *TINY, "--max-iters", "4", "--eval-interval", "2", "--run", "j")
+    assert r.exit_code == 0, r.output
+    r = invoke("train", "--resume", "checkpoints/j", "--max-iters", "6", "--json")
+    assert r.exit_code == 0, r.output
+    got = json.loads(r.output)  # nothing but the JSON document on stdout
+    assert got["steps"] == 6 and got["resumed_from"] == 4 and got["run_dir"].endswith("j")
+
+
 def test_stream_prints_the_same_text_as_a_normal_sample(poem):
     assert invoke("train", "--data", poem, *TINY, "--max-iters", "6", "--run", "s").exit_code == 0
     plain = invoke("sample", "checkpoints/s", "--length", "60", "--seed", "5", "--prompt", "The")
@@ -145,3 +155,16 @@ def test_shell_completion_offers_commands():
     assert "train" in done.stdout.split(), done.stdout + done.stderr
     r = invoke("--show-completion", "bash")
     assert r.exit_code == 0 and "_SEQGEN_COMPLETE" in r.output
+
+
+def test_the_command_list_gives_each_command_one_line(monkeypatch):
+    """`seqgen --help` lists the commands with a one-line summary each (no docstring paragraph
+    broken into ragged lines) when the terminal is wide enough."""
+    monkeypatch.setenv("COLUMNS", "110")
+    r = invoke("--help")
+    assert r.exit_code == 0, r.output
+    box = r.output.split("Commands")[1].splitlines()[1:]
+    rows = [line.strip("│ ") for line in box if line.startswith("│")]
+    names = [row.split()[0] for row in rows]
+    commands = ["bench", "compare", "eval", "info", "plot", "prepare", "sample", "train", "convert"]
+    assert names == commands, rows

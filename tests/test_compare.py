@@ -12,10 +12,22 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from seqgen.compare.report import failure_kind, verdicts
-from seqgen.compare.run import loss_by_position, lstm_parameters, match_lstm, streaming_loss
-from seqgen.config import model_config
-from seqgen.models import build_model, count_parameters
+from seqgen.compare.plan import lstm_parameters, match_lstm
+from seqgen.compare.report import failure_kind, write_markdown
+from seqgen.compare.results import (
+    CompareResults,
+    DataInfo,
+    Machine,
+    SampleResult,
+    SamplingRun,
+    ThroughputRow,
+    TrainStep,
+    ValScores,
+    load,
+)
+from seqgen.compare.run import loss_by_position, streaming_loss
+from seqgen.compare.verdicts import verdicts
+from seqgen.models import build_model, count_parameters, model_config
 from tests.conftest import FIXTURES, invoke
 
 CPU = torch.device("cpu")
@@ -125,26 +137,66 @@ def _results(lstm_val: float, transformer_val: float) -> dict:
     }
 
 
+def _typed(r: dict) -> CompareResults:
+    """The typed results `verdicts` takes, from a dict of `_results`; what it does not read is blank."""
+    step = {"model": "", "batch": "", "parameters": 0, "precision": "fp32", "compiled": False}
+    step |= {"step_ms": 1.0, "warmup_s": 0.0, "flops_per_token": 0, "device": "cpu"}
+    step |= {"tokens_per_s": 0.0, "peak_memory_mb": 0.0, "baseline_mb": 0.0}
+    run = {"model": "", "context": None, "length": 0, "peak_memory_mb": 0.0, "baseline_mb": 0.0}
+    sample = {"reasons": {}, "example": None, "dir": "", "seed": 0, "temperature": 1.0}
+    return CompareResults(
+        date="",
+        command="",
+        machine=Machine("cpu", "", 1, 1, "", ""),
+        precision="fp32",
+        data=DataInfo("", "abc", "", 11, 0, 0),
+        budget_min=1.0,
+        seed=0,
+        models={},
+        train_memory={m: TrainStep(**{**step, **row}) for m, row in r["train_memory"].items()},
+        curves={},
+        val={m: ValScores([], v["fresh"], None, v["streaming"]) for m, v in r["val"].items()},
+        throughput={
+            m: [
+                ThroughputRow(x["context"], 1, TrainStep(**{**step, "tokens_per_s": x["tokens_per_s"]}))
+                for x in rows
+            ]
+            for m, rows in r["throughput"].items()
+        },
+        sampling={m: SamplingRun(**{**run, **row}) for m, row in r["sampling"].items()},
+        samples={m: SampleResult(**{**sample, **row}) for m, row in r["samples"].items()},
+    )
+
+
 def test_verdicts_name_the_winner_and_where_the_other_model_is_better():
-    v = verdicts(_results(1.60, 1.50))
-    assert (v["winner"], v["loser"]) == ("transformer", "lstm")
-    lstm = " | ".join(v["wins"]["lstm"])
-    transformer = " | ".join(v["wins"]["transformer"])
+    v = verdicts(_typed(_results(1.60, 1.50)))
+    assert (v.winner, v.loser) == ("transformer", "lstm")
+    lstm = " | ".join(v.wins["lstm"])
+    transformer = " | ".join(v.wins["transformer"])
     assert "long stream" in lstm and "context 1024 (3.00x the tokens" in lstm
     assert "less time per generated token (1.00 against 1.25 ms" in lstm
     assert "less memory" in lstm and "10 samples at once" in lstm
     assert "context 64 (2.00x" in transformer and "music check (15 of 20" in transformer
-    assert verdicts(_results(1.40, 1.50))["winner"] == "lstm"
+    assert verdicts(_typed(_results(1.40, 1.50))).winner == "lstm"
     # Timings within 5% of each other are called even, not a win for either.
     close = _results(1.60, 1.50)
     close["throughput"]["transformer"][1]["tokens_per_s"] = 880  # 900 against 880: 2%
     close["samples"]["transformer"]["passed"] = 3
-    v = verdicts(close)
+    v = verdicts(_typed(close))
     assert (
-        "training speed at context 1024" in v["even"]
-        and "tunes passing the music check (3 of 20 each)" in v["even"]
+        "training speed at context 1024" in v.even
+        and "tunes passing the music check (3 of 20 each)" in v.even
     )
-    assert not any("1024" in w for w in v["wins"]["lstm"] + v["wins"]["transformer"])
+    assert not any("1024" in w for w in v.wins["lstm"] + v.wins["transformer"])
+
+
+@pytest.mark.parametrize("name", ["oneills1850", "tinyshakespeare"])
+def test_committed_comparisons_load_and_give_their_report_again(name):
+    """The results.json under docs/ loads, saves back byte for byte, and writes the committed report.md."""
+    folder = Path(__file__).parent.parent / "docs" / f"compare-{name}"
+    r = load(folder / "results.json")
+    assert json.dumps(r.to_json(), indent=1, default=str) + "\n" == (folder / "results.json").read_text()
+    assert write_markdown(r) == (folder / "report.md").read_text()
 
 
 def test_failure_reasons_are_grouped_without_the_tunes_details():

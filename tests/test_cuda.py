@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from seqgen.train.checkpoint import LAST, load_checkpoint, load_model
+from seqgen.train.checkpoint import load_checkpoint, load_model
+from seqgen.train.rundir import LAST
 from seqgen.train.runstate import rng_state
 from tests.test_resume import make_trainer, metrics
 
@@ -54,9 +55,8 @@ def test_resume_on_cuda_continues_the_run(text_file: Path, name: str):
 
 
 def test_sampling_on_cuda_uses_the_cache_and_slides():
-    from seqgen.config import model_config
     from seqgen.generate.sampler import generate
-    from seqgen.models import build_model
+    from seqgen.models import build_model, model_config
 
     torch.manual_seed(0)
     cfg = model_config("transformer", vocab_size=19, n_layer=2, n_head=2, n_embd=32, block_size=16)

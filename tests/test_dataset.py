@@ -7,7 +7,7 @@ import torch
 from seqgen.config import PrepareConfig
 from seqgen.datasets.batches import BatchSampler
 from seqgen.datasets.corpus import text as text_corpus
-from seqgen.datasets.prepare import prepare_text
+from seqgen.datasets.kinds.text import prepare_text
 from seqgen.datasets.store import open_dataset
 from seqgen.errors import SeqgenError
 
@@ -102,3 +102,11 @@ def test_open_dataset_reports_missing_pieces(text_file: Path):
         open_dataset("data/t")
     with pytest.raises(SeqgenError, match="not a prepared dataset"):
         open_dataset("data/nothing")
+
+
+@pytest.mark.parametrize("split", ["train", "val"])
+def test_open_dataset_reports_an_empty_split_in_one_line(text_file: Path, split: str):
+    prepare_text([text_file], Path("data/t"), PrepareConfig())
+    Path(f"data/t/{split}.bin").write_bytes(b"")  # numpy cannot map an empty file
+    with pytest.raises(SeqgenError, match=rf"{split}.bin is empty; prepare the dataset again"):
+        open_dataset("data/t")

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 import torch.distributed as dist
 
-from seqgen.train.checkpoint import LAST, load_checkpoint
+from seqgen.train.checkpoint import load_checkpoint
+from seqgen.train.rundir import LAST
 from tests.conftest import invoke
 
 pytestmark = pytest.mark.skipif(

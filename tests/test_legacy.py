@@ -23,8 +23,21 @@ def legacy(tmp_path: Path) -> Path:
 
 
 def test_legacy_abc_checkpoint_samples_the_same_tunes(legacy: Path) -> None:
-    r = invoke("sample", "checkpoints/abc-transformer", "--seed", 3, "--num-samples", 2, "--length", 120,
-               "--max-retries", 0, *CPU, "--out", "out")
+    r = invoke(
+        "sample",
+        "checkpoints/abc-transformer",
+        "--seed",
+        3,
+        "--num-samples",
+        2,
+        "--length",
+        120,
+        "--max-retries",
+        0,
+        *CPU,
+        "--out",
+        "out",
+    )
     assert r.exit_code == 0, r.output
     expected = LEGACY / "expected" / "abc"
     for f in sorted(expected.iterdir()):
@@ -39,8 +52,19 @@ def test_legacy_text_checkpoint_samples_the_same_text(legacy: Path) -> None:
 
 
 def test_legacy_midi_checkpoint_samples_the_same_midi(legacy: Path) -> None:
-    r = invoke("sample", "checkpoints/midi-transformer", "--seed", 3, "--length", 100, "--max-retries", 0,
-               *CPU, "--out", "out")
+    r = invoke(
+        "sample",
+        "checkpoints/midi-transformer",
+        "--seed",
+        3,
+        "--length",
+        100,
+        "--max-retries",
+        0,
+        *CPU,
+        "--out",
+        "out",
+    )
     assert r.exit_code == 0, r.output
     got = (legacy / "out" / "sample_001.mid").read_bytes()
     assert got == (LEGACY / "expected" / "midi" / "sample_001.mid").read_bytes()

@@ -1,8 +1,8 @@
 import pytest
 import torch
 
-from seqgen.config import TrainConfig, model_config
-from seqgen.models import build_model, count_parameters
+from seqgen.config import TrainConfig
+from seqgen.models import build_model, count_parameters, model_config
 from seqgen.train.optim import make_optimizer
 
 V = 23

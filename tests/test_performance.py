@@ -50,7 +50,8 @@ def test_compiled_training_matches_eager(text_file: Path):
     for a, b in zip(metrics("eager"), metrics("fast"), strict=True):
         assert b["val_loss"] == pytest.approx(a["val_loss"], abs=1e-2)  # rounding grows over steps
     assert fast.best_val_loss == pytest.approx(eager.best_val_loss, abs=1e-2)
-    from seqgen.train.checkpoint import LAST, load_model
+    from seqgen.train.checkpoint import load_model
+    from seqgen.train.rundir import LAST
 
     model, _, _ = load_model(Path("checkpoints/fast") / LAST, "cpu")
     assert not any("_orig_mod" in k for k in model.state_dict())

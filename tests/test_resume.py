@@ -15,11 +15,14 @@ from pathlib import Path
 import pytest
 import torch
 
-from seqgen.config import PrepareConfig, TrainConfig, model_config
-from seqgen.datasets.prepare import prepare_text
+from seqgen.config import PrepareConfig, TrainConfig
+from seqgen.datasets.kinds.text import prepare_text
 from seqgen.datasets.store import open_dataset
 from seqgen.errors import SeqgenError
-from seqgen.train.checkpoint import BEST, LAST, load_checkpoint, load_model
+from seqgen.models import model_config
+from seqgen.train.checkpoint import Checkpoint, load_checkpoint, load_model
+from seqgen.train.events import CheckpointSaved, StepDone, TrainEvent
+from seqgen.train.rundir import BEST, LAST
 from seqgen.train.trainer import Trainer
 from tests.conftest import invoke
 
@@ -36,7 +39,8 @@ def make_trainer(name: str, run: str, callback=None, resume=None, **kw) -> Train
     mcfg = model_config(name, vocab_size=ds.tokenizer.vocab_size, **SIZES[name])
     opts = dict(max_iters=30, eval_interval=10, eval_iters=3, batch_size=8, checkpoint_every="7")
     cfg = TrainConfig(data="data/t", model=name, **{**opts, **kw})
-    return Trainer(cfg, ds, mcfg, Path("checkpoints") / run, callback, resume=resume)
+    ckpt = Checkpoint.from_payload(resume) if resume is not None else None  # a loaded last.pt
+    return Trainer(cfg, ds, mcfg, Path("checkpoints") / run, callback, resume=ckpt)
 
 
 def metrics(run: str) -> list[dict]:
@@ -70,11 +74,13 @@ def test_signal_stop_then_resume_matches_an_uninterrupted_run(
     text_file: Path, name: str, sig: int, where: str, monkeypatch: pytest.MonkeyPatch
 ):
     """Dropout is on, so the resumed run must restore the torch RNG as well as the data position."""
+    handler_before = signal.getsignal(signal.SIGINT)  # SIG_IGN under nohup, else Python's default
     full = make_trainer(name, "full").run()
     kind, at, stops_at = STOPS[where]
 
-    def send(event: str, info: dict) -> None:
-        if event == kind and info["step"] == at:
+    def send(event: TrainEvent | str, step: int | None = None) -> None:
+        named = {StepDone: "step", CheckpointSaved: "checkpoint"}.get(type(event), event)
+        if named == kind and getattr(event, "step", step) == at:
             os.kill(os.getpid(), sig)  # the handler only sets a flag; the loop saves and returns
 
     cut = make_trainer(name, "cut", send)
@@ -85,14 +91,14 @@ def test_signal_stop_then_resume_matches_an_uninterrupted_run(
             if not cut.model.training:
                 calls.append(1)
                 if len(calls) == 2:
-                    send("eval-batch", {"step": cut.state.step})
+                    send("eval-batch", cut.state.step)
             return real_loss(x, y)
 
         monkeypatch.setattr(cut, "loss", loss)
     first = cut.run()
     assert first.steps == stops_at and first.stopped == signal.Signals(sig).name
     assert first.exit_code == 128 + sig  # 130 for SIGINT, 143 for SIGTERM
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handlers restored
+    assert signal.getsignal(signal.SIGINT) is handler_before  # handlers restored
 
     ckpt = load_checkpoint(Path("checkpoints/cut") / LAST)
     assert ckpt["step"] == stops_at and ckpt["counters"]["eval_due"] == (stops_at == 10)

@@ -3,11 +3,11 @@ import itertools
 import pytest
 import torch
 
-from seqgen.config import SampleConfig, model_config
+from seqgen.config import SampleConfig
 from seqgen.device import autocast, resolve_precision
 from seqgen.errors import SeqgenError
 from seqgen.generate.sampler import generate, next_token, sample
-from seqgen.models import build_model
+from seqgen.models import build_model, model_config
 
 V = 19
 

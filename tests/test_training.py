@@ -5,11 +5,14 @@ from pathlib import Path
 import pytest
 import torch
 
-from seqgen.config import PrepareConfig, TrainConfig, model_config
-from seqgen.datasets.prepare import prepare_text
+from seqgen.config import PrepareConfig, TrainConfig
+from seqgen.datasets.kinds.text import prepare_text
 from seqgen.datasets.store import open_dataset
-from seqgen.train.checkpoint import BEST, LAST, load_checkpoint, load_model, resolve_checkpoint
+from seqgen.models import model_config
+from seqgen.train.checkpoint import load_checkpoint, load_model
+from seqgen.train.events import Evaluated, TrainEnded, TrainStarted
 from seqgen.train.optim import lr_at
+from seqgen.train.rundir import BEST, LAST, resolve_checkpoint
 from seqgen.train.trainer import Trainer
 
 SIZES = {
@@ -33,7 +36,7 @@ def train(text_file: Path, name: str, steps: int, run: str = "r", **kw):
         **kw,
     )
     events = []
-    result = Trainer(cfg, ds, mcfg, Path("checkpoints") / run, lambda k, i: events.append((k, i))).run()
+    result = Trainer(cfg, ds, mcfg, Path("checkpoints") / run, events.append).run()
     return ds, result, events
 
 
@@ -42,8 +45,8 @@ def test_short_run_learns(text_file: Path, name: str):
     ds, result, events = train(text_file, name, steps=300)
     chance = math.log(ds.tokenizer.vocab_size)
     assert result.best_val_loss < 0.5 * chance, (result.best_val_loss, chance)
-    kinds = [k for k, _ in events]
-    assert kinds[0] == "start" and kinds[-1] == "end" and kinds.count("eval") == 2
+    kinds = [type(e) for e in events]
+    assert kinds[0] is TrainStarted and kinds[-1] is TrainEnded and kinds.count(Evaluated) == 2
     lines = [json.loads(x) for x in Path("checkpoints/r/metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in lines] == [150, 300]
     assert set(lines[0]) >= {"step", "train_loss", "val_loss", "lr", "tokens_per_sec", "elapsed_s"}

@@ -13,6 +13,7 @@ import os
 import signal
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -105,6 +106,22 @@ def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+def default_dataset() -> Path:
+    """data/<default corpus>, prepared now (with a progress bar) if it is not there yet: what
+    `seqgen train` and `seqgen compare` use when no --data is given."""
+    from seqgen.cli._progress import stage_progress
+    from seqgen.config import PrepareConfig
+    from seqgen.datasets.corpus.builtin import DEFAULT_CORPUS
+    from seqgen.datasets.kinds.abc import prepare_corpus
+
+    path = Path("data") / DEFAULT_CORPUS
+    if not (path / "meta.json").is_file():
+        console.print(f"No --data given: preparing the built-in corpus {DEFAULT_CORPUS} into {path} ...")
+        with stage_progress() as progress:
+            prepare_corpus(DEFAULT_CORPUS, Path("data"), PrepareConfig(), on_progress=progress)
+    return path
+
+
 def torch_oom() -> type[BaseException]:
     """torch's CUDA out-of-memory error, without importing torch for commands that never load it."""
     torch = sys.modules.get("torch")
@@ -164,4 +181,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -18,7 +18,7 @@ PARTS = ("train", "sample", "prepare")
 LATENCY_LENGTHS = [128, 256, 512, 1024, 2048]
 
 
-@app.command("bench")
+@app.command("bench", short_help="Measure training, sampling and preparation speed on this machine.")
 @handle_errors
 def bench_cmd(
     only: Annotated[
@@ -91,6 +91,7 @@ def bench_cmd(
                 row = bench.run_isolated(
                     bench.measure_training, shape, device, precision, compile, 3 if quick else steps
                 )
+                assert peak is not None  # measured above whenever training is
                 row["mfu"] = row["tokens_per_s"] * row["flops_per_token"] / peak["flops"]
                 rows.append(row)
         report["train"] = rows

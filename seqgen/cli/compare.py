@@ -5,35 +5,45 @@ from __future__ import annotations
 
 import shlex
 import sys
-import time
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
 from seqgen.cli import app, console, handle_errors
-from seqgen.errors import SeqgenError
+from seqgen.compare.plan import CONTEXTS, CUDA_TRANSFORMER, ComparePlan
+from seqgen.config import TransformerConfig
+
+if TYPE_CHECKING:
+    from seqgen.cli._progress import TrainView
+    from seqgen.compare.events import CompareEvent
+    from seqgen.compare.results import CompareResults
+
+P = ComparePlan
 
 
-@app.command("compare")
+@app.command(
+    "compare", short_help="Train an LSTM and a transformer of one size for the same time; report both."
+)
 @handle_errors
 def compare_cmd(
     data: Annotated[
         Path | None,
         typer.Option(help="Prepared dataset directory (data/NAME). Default: the built-in corpus."),
     ] = None,
-    budget: Annotated[float, typer.Option(help="Wall-clock training minutes for each model.")] = 10.0,
+    budget: Annotated[float, typer.Option(help="Wall-clock training minutes for each model.")] = P.budget_min,
     out: Annotated[
         Path | None,
         typer.Option(
             help="Where the two runs, the report and its plots go. Default: checkpoints/compare-NAME-TIME."
         ),
     ] = None,
-    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
-    precision: Annotated[str, typer.Option(help="auto, fp32 or bf16 (as seqgen train).")] = "auto",
-    compile: Annotated[str, typer.Option(help="auto, on or off: torch.compile while training.")] = "auto",
-    seed: Annotated[int, typer.Option(help="Seed of both runs (weights, batches, samples).")] = 1337,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = P.device,
+    precision: Annotated[str, typer.Option(help="auto, fp32 or bf16 (as seqgen train).")] = P.precision,
+    compile: Annotated[str, typer.Option(help="auto, on or off: torch.compile while training.")] = P.compile,
+    seed: Annotated[int, typer.Option(help="Seed of both runs (weights, batches, samples).")] = P.seed,
     n_layer: Annotated[
         int | None, typer.Option(help="Transformer layers (the LSTM is sized to match).")
     ] = None,
@@ -43,17 +53,21 @@ def compare_cmd(
         int | None, typer.Option(help="Training window of both models (the transformer's context).")
     ] = None,
     dropout: Annotated[
-        float | None, typer.Option(help="Dropout of both models (default: 0 on a CPU, 0.2 on CUDA).")
+        float | None,
+        typer.Option(
+            help=f"Dropout of both models (default: {TransformerConfig.dropout:g} on a CPU, "
+            f"{CUDA_TRANSFORMER['dropout']:g} on CUDA)."
+        ),
     ] = None,
     lstm_layers: Annotated[
         int, typer.Option(help="LSTM layers; its width is chosen to match the parameters.")
-    ] = 2,
+    ] = P.lstm_layers,
     contexts: Annotated[
         str, typer.Option(help="Context lengths of the throughput measurement, comma-separated.")
-    ] = "64,128,256,512,1024",
+    ] = ",".join(map(str, CONTEXTS)),
     music_samples: Annotated[
         int, typer.Option(help="Music data: tunes sampled from each model for the music check.")
-    ] = 20,
+    ] = P.music_samples,
     quick: Annotated[
         bool, typer.Option("--quick", help="Short measurements (tiny contexts and samples): checks it runs.")
     ] = False,
@@ -80,36 +94,24 @@ def compare_cmd(
 
       [bold]seqgen compare --data data/shakespeare --budget 10 --out docs/compare-shakespeare[/]
     """
-    from seqgen.cli.train import TrainView, _default_dataset
-    from seqgen.compare.report import load_results, write_report
-    from seqgen.compare.run import LATENCY_LENGTHS, ComparePlan, run_compare
+    from seqgen.cli import default_dataset
+    from seqgen.compare import compare
+    from seqgen.compare.plan import check_choices, default_out, parse_contexts
+    from seqgen.compare.report import redraw as redraw_report
     from seqgen.datasets.store import open_dataset
 
     if redraw is not None:
-        results = load_results(redraw / "results.json")
-        written = write_report(results, redraw)
+        results, written = redraw_report(redraw)
         console.print(_summary(results), width=None if console.is_terminal else 120)
         console.print(f"Rewrote {redraw / 'report.md'} and {len(written) - 2} plots.", highlight=False)
         return
-    try:
-        context_list = [int(c) for c in contexts.split(",") if c.strip()]
-    except ValueError:
-        raise SeqgenError(
-            f"--contexts takes comma-separated whole numbers, e.g. 64,128,256; got {contexts!r}"
-        ) from None
-    if device not in ("auto", "cpu", "cuda") or precision not in ("auto", "fp32", "bf16"):
-        raise SeqgenError("--device takes auto, cpu or cuda and --precision auto, fp32 or bf16")
-    if compile not in ("auto", "on", "off"):
-        raise SeqgenError("--compile takes auto, on or off")
-    data = data if data is not None else _default_dataset()
+    context_list = parse_contexts(contexts)
+    check_choices(device, precision, compile)  # before the built-in corpus is prepared
+    data = data if data is not None else default_dataset()
     dataset = open_dataset(data)
-    if out is None:
-        out = Path("checkpoints") / f"compare-{dataset.name}-{time.strftime('%Y%m%d-%H%M%S')}"
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise SeqgenError(f"--out {out} already exists and is not empty; choose another --out")
     plan = ComparePlan(
         data=data,
-        out=out,
+        out=out if out is not None else default_out(dataset.name),
         budget_min=budget,
         device=device,
         seed=seed,
@@ -124,84 +126,89 @@ def compare_cmd(
         },
         lstm_layers=lstm_layers,
         contexts=context_list,
-        lengths=[16, 32, 64] if quick else LATENCY_LENGTHS,
-        music_samples=min(music_samples, 2) if quick else music_samples,
-        timing_steps=2 if quick else 10,
+        music_samples=music_samples,
+        quick=quick,
         command="seqgen " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
     )
-    view: dict[str, Any] = {}
-
-    def show(kind: str, info: dict[str, Any]) -> None:
-        if kind == "stage":
-            console.print(f"[dim]·[/] {info['text']} ...", highlight=False)
-        elif kind == "train":
-            console.print(f"[bold]{info['model']}[/]: training for {budget:g} min", highlight=False)
-            view["train"] = TrainView()
-        elif kind == "trainer":
-            view["train"](info["kind"], info["info"])
-            if info["kind"] == "end":
-                view.pop("train").close()
-
     console.print(
         f"Comparing an LSTM and a transformer on {data}: {budget:g} min of training each, then "
-        f"measurements; about {2 * budget + (1 if quick else 4):.0f} min in all -> {out}",
+        f"measurements; about {plan.estimated_minutes:.0f} min in all -> {plan.out}",
         highlight=False,
     )
+    progress = _Progress(budget)
     try:
-        results = run_compare(plan, dataset, show)
+        results, written = compare(plan, dataset, progress)
     finally:
-        if "train" in view:
-            view.pop("train").close()
-    written = write_report(results, out)
+        progress.close()
     console.print(_summary(results), width=None if console.is_terminal else 120)
-    console.print(f"Wrote {out / 'report.md'} and {len(written) - 2} plots.", highlight=False)
+    console.print(f"Wrote {plan.out / 'report.md'} and {len(written) - 2} plots.", highlight=False)
 
 
-def _summary(r: dict[str, Any]) -> Table:
-    from seqgen.compare.report import TIE, _above, _row_at, verdicts
+class _Progress:
+    """Shows a comparison's events: a line per measurement, and each model's training as
+    `seqgen train` shows it."""
 
-    v = verdicts(r)
+    def __init__(self, budget: float) -> None:
+        self.budget = budget
+        self.view: TrainView | None = None
+
+    def __call__(self, event: CompareEvent) -> None:
+        from seqgen.cli._progress import TrainView
+        from seqgen.compare.events import ModelTraining, StageStarted
+        from seqgen.train.events import TrainEnded
+
+        if isinstance(event, StageStarted):
+            console.print(f"[dim]·[/] {event.text} ...", highlight=False)
+        elif isinstance(event, ModelTraining):
+            console.print(f"[bold]{event.model}[/]: training for {self.budget:g} min", highlight=False)
+            self.view = TrainView()
+        elif self.view is not None:
+            self.view(event.event)
+            if isinstance(event.event, TrainEnded):
+                self.close()
+
+    def close(self) -> None:
+        if self.view is not None:
+            self.view.close()
+            self.view = None
+
+
+def _summary(r: CompareResults) -> Table:
+    """The main figures side by side, with the better model by the report's own rules."""
+    from seqgen.compare.results import SamplingRun, above_baseline
+    from seqgen.compare.verdicts import better, verdicts
+
     models = ("lstm", "transformer")
-    block = r["models"]["transformer"]["config"]["block_size"]
+    block = r.block_size
     table = Table(
-        title=f"LSTM vs transformer on {r['data']['name']} ({r['budget_min']:g} min each)",
+        title=f"LSTM vs transformer on {r.data.name} ({r.budget_min:g} min each)",
         title_justify="left",
     )
     for col in ("", "LSTM", "transformer", "better"):
         table.add_column(col, justify="left" if col in ("", "better") else "right")
 
     def row(
-        name: str, values: dict[str, float | None], fmt: str, lower: bool | None, timing: bool = False
+        name: str, values: Mapping[str, float | None], fmt: str, lower: bool | None, timing: bool = False
     ) -> None:
         """`timing`: a speed or memory figure, called even within 5% (as the report does)."""
         cells = [format(values[m], fmt) if values[m] is not None else "-" for m in models]
-        better = ""
-        a, b = values["lstm"], values["transformer"]
-        if lower is not None and a is not None and b is not None:
-            if a == b or (timing and min(a, b) > 0 and max(a, b) / min(a, b) < TIE):
-                better = "even"
-            else:
-                better = (min if lower else max)(models, key=lambda m: values[m])
-        table.add_row(name, *cells, better)
+        table.add_row(name, *cells, "" if lower is None else better(values, lower, timing))
 
-    row("parameters", {m: r["models"][m]["parameters"] for m in models}, ",", None)
-    row("val loss (whole val split)", {m: r["val"][m]["fresh"] for m in models}, ".4f", True)
-    row("val loss, streaming", {m: r["val"][m]["streaming"] for m in models}, ".4f", True)
-    row("training tokens seen", {m: r["models"][m]["tokens_seen"] for m in models}, ",", None)
-    tps = {m: (_row_at(r["throughput"][m], block) or {}).get("tokens_per_s") for m in models}
+    row("parameters", {m: r.models[m].parameters for m in models}, ",", None)
+    row("val loss (whole val split)", {m: r.val[m].fresh for m in models}, ".4f", True)
+    row("val loss, streaming", {m: r.val[m].streaming for m in models}, ".4f", True)
+    row("training tokens seen", {m: r.models[m].tokens_seen for m in models}, ",", None)
+    steps = {m: r.throughput_at(m, block) for m in models}
+    tps = {m: s.tokens_per_s if s is not None else None for m, s in steps.items()}
     row(f"train tokens/s @ context {block}", tps, ",.0f", False, timing=True)
-    lat = {m: r["sampling"][m].get("latency_ms", {}) for m in models}
+    lat = {m: s.latency_ms if isinstance(s := r.sampling[m], SamplingRun) else {} for m in models}
     n = max(lat["lstm"]) if lat["lstm"] else None
-    row(f"sampling ms/token @ {n}", {m: lat[m].get(n) for m in models}, ".2f", True, timing=True)
-    row(
-        "train memory above baseline, MB",
-        {m: _above(r["train_memory"][m]) for m in models},
-        ",.0f",
-        True,
-        timing=True,
-    )
-    samples = r.get("samples", {})
-    if samples and samples["lstm"].get("passed") is not None:
-        row("tunes passing the music check", {m: samples[m]["passed"] for m in models}, "d", False)
-    table.caption = f"winner on val loss: {v['winner']}"
+    at_n = {m: lat[m].get(n) if n is not None else None for m in models}
+    row(f"sampling ms/token @ {n}", at_n, ".2f", True, timing=True)
+    memory = {m: above_baseline(r.train_memory[m]) for m in models}
+    row("train memory above baseline, MB", memory, ",.0f", True, timing=True)
+    if r.samples and r.samples["lstm"].passed is not None:
+        passed = {m: r.samples[m].passed for m in models}
+        row("tunes passing the music check", passed, "d", False)
+    table.caption = f"winner on val loss: {verdicts(r).winner}"
     return table

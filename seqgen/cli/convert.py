@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
@@ -11,8 +11,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from seqgen.cli import app, console, err_console, handle_errors
 from seqgen.errors import SeqgenError, WriteError
 
+if TYPE_CHECKING:
+    from seqgen.datasets.kinds import DataKind
+
 convert_app = typer.Typer(help="Convert between formats.", no_args_is_help=True)
-app.add_typer(convert_app, name="convert")
+app.add_typer(convert_app, name="convert", short_help="Convert ABC or event text to MIDI, and MIDI to WAV.")
 
 
 def _resolve_input(p: Path) -> Path:
@@ -30,11 +33,13 @@ def _resolve_input(p: Path) -> Path:
     )
 
 
-def _jobs(inputs: list[Path]) -> list[tuple[str, str, str]]:
-    """(kind, label, text) per tune / token file: 'abc' tunes split out of tunebooks, 'events' text."""
+def _jobs(inputs: list[Path]) -> list[tuple[DataKind, str, str]]:
+    """(kind, label, text) per tune / token file: ABC tunes split out of tunebooks, MIDI event text."""
     from seqgen.datasets.corpus.abc import split_tunebook
+    from seqgen.datasets.kinds import AbcKind, MidiKind
 
-    jobs = []
+    abc, events = AbcKind(), MidiKind()
+    jobs: list[tuple[DataKind, str, str]] = []
     for raw in inputs:
         path = _resolve_input(raw)
         files = (
@@ -52,19 +57,21 @@ def _jobs(inputs: list[Path]) -> list[tuple[str, str, str]]:
                 if not tunes:
                     raise SeqgenError(f"{f} holds no ABC tune (no X: line)")
                 for k, tune in enumerate(tunes, start=1):
-                    jobs.append(("abc", f.stem if len(tunes) == 1 else f"{f.stem}_{k:03d}", tune))
+                    jobs.append((abc, f.stem if len(tunes) == 1 else f"{f.stem}_{k:03d}", tune))
             else:
-                jobs.append(("events", f.stem, text))
+                jobs.append((events, f.stem, text))
     # Two inputs with the same name (a/t.abc, b/t.abc) must not write the same t.mid.
     seen: dict[str, int] = {}
-    unique = []
+    unique: list[tuple[DataKind, str, str]] = []
     for kind, label, text in jobs:
         seen[label] = seen.get(label, 0) + 1
         unique.append((kind, label if seen[label] == 1 else f"{label}-{seen[label]}", text))
     return unique
 
 
-@convert_app.command("midi")
+@convert_app.command(
+    "midi", short_help="ABC tunes (corpus tunes or samples) or event-token text -> .mid files."
+)
 @handle_errors
 def midi_cmd(
     inputs: Annotated[
@@ -85,8 +92,6 @@ def midi_cmd(
 
       [bold]seqgen convert midi samples/RUN/seed-1/ --out midi/[/]
     """
-    from seqgen.datasets.tokenizers.events import EventTokenizer
-    from seqgen.music.abc import abc_to_notes
     from seqgen.music.midi_io import write_midi
 
     jobs = _jobs(inputs)
@@ -106,12 +111,7 @@ def midi_cmd(
             # A tune that does not parse is reported and skipped; a file that cannot be written
             # (a full disk, no permission) stops the command.
             try:
-                if kind == "abc":
-                    music = abc_to_notes(text)
-                    notes, tempo = music.notes, music.tempo_qpm
-                else:
-                    tok = EventTokenizer()
-                    notes, tempo = tok.decode_notes(tok.from_text(text)), 120.0
+                notes, tempo = kind.notes_of(text)
                 if not notes:
                     raise SeqgenError("it has no notes")
                 write_midi(notes, target, tempo_qpm=tempo)
@@ -131,7 +131,7 @@ def midi_cmd(
     console.print(f"Wrote {ok} MIDI file(s) to {out}/; {len(failed)} failed.", highlight=False)
 
 
-@convert_app.command("wav")
+@convert_app.command("wav", short_help="MIDI files -> audio (.wav) with FluidSynth.")
 @handle_errors
 def wav_cmd(
     inputs: Annotated[

@@ -4,7 +4,7 @@ scored on the music check, range, density, key and meter agreement, and novelty.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
@@ -12,8 +12,12 @@ from rich.table import Table
 from seqgen.cli import app, console, emit_json, handle_errors, quiet
 from seqgen.errors import SeqgenError
 
+if TYPE_CHECKING:
+    from seqgen.datasets.store import Dataset
+    from seqgen.train.checkpoint import Checkpoint
 
-@app.command("eval")
+
+@app.command("eval", short_help="Score a model on held-out data (loss, bits, perplexity) or generated tunes.")
 @handle_errors
 def eval_cmd(
     checkpoint: Annotated[
@@ -35,6 +39,7 @@ def eval_cmd(
         typer.Option(help="Score generated music in this folder (.abc, else .mid) instead of a model."),
     ] = None,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    precision: Annotated[str, typer.Option(help="auto, fp32 or bf16 (as seqgen train).")] = "auto",
     json_out: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
 ) -> None:
     """Score a trained model on held-out data (loss in nats per token, bits per character or token,
@@ -68,38 +73,14 @@ def eval_cmd(
         raise SeqgenError("give a checkpoint to evaluate (checkpoints/RUN), or --samples DIR")
     if file is not None and data is not None:
         raise SeqgenError("give either a FILE or --data, not both")
-    from seqgen.device import resolve_device
-    from seqgen.measure.evaluate import file_tokens, token_loss
-    from seqgen.train.checkpoint import load_model, resolve_checkpoint
-
-    path = resolve_checkpoint(checkpoint)
-    dev = resolve_device(device)
-    model, tokenizer, ckpt = load_model(path, dev)
-    kind = ckpt["data"]["kind"]
-    if file is not None:
-        meta_path = Path(ckpt["data"].get("path", "")) / "meta.json"
-        abc_options = None
-        if kind == "abc" and meta_path.is_file():  # read the file as the training data was read
-            import json
-
-            abc_options = json.loads(meta_path.read_text()).get("abc_options")
-        tokens, source = file_tokens(file, kind, tokenizer, abc_options), str(file)
-    else:
-        dataset = _dataset_of(ckpt, data)
-        if dataset.tokenizer.to_dict() != tokenizer.to_dict():
-            raise SeqgenError(
-                f"{dataset.path} has a different vocabulary from {path}'s; evaluate on the run's own "
-                f"kind of data ({ckpt['data']['path']})"
-            )
-        tokens, source = dataset.split(split), f"{dataset.path} ({split} split)"
-    with console.status(f"scoring {len(tokens):,} tokens ..."):
-        result = token_loss(model, tokens, dev, ckpt["model_config"]["block_size"])
-    unit = "character" if kind in ("text", "abc") else "token"
-    result = {"checkpoint": str(path), "data": source, "unit": unit, **result}
+    if precision not in ("auto", "fp32", "bf16"):
+        raise SeqgenError(f"--precision takes auto, fp32 or bf16, got {precision!r}")
+    result = _score_model(checkpoint, file, data, split, device, precision)
     if json_out:
         emit_json(result)
         return
-    table = Table(title=f"{path} on {source}", title_justify="left")
+    unit = result["unit"]
+    table = Table(title=f"{result['checkpoint']} on {result['data']}", title_justify="left")
     for col in ("tokens", "loss (nats)", f"bits per {unit}", "perplexity"):
         table.add_column(col, justify="right")
     table.add_row(
@@ -111,12 +92,43 @@ def eval_cmd(
     console.print(table)
 
 
-def _dataset_of(ckpt: dict[str, Any], data: Path | None):
+def _score_model(
+    checkpoint: Path, file: Path | None, data: Path | None, split: str, device: str, precision: str
+) -> dict[str, Any]:
+    """The checkpoint's loss on a raw file (read as its kind of data is prepared) or on a split of
+    a dataset (its own by default)."""
+    from seqgen.datasets.kinds import kind_named
+    from seqgen.device import resolve_device
+    from seqgen.measure.evaluate import token_loss
+    from seqgen.train.checkpoint import load_model
+    from seqgen.train.rundir import resolve_checkpoint
+
+    path = resolve_checkpoint(checkpoint)
+    dev = resolve_device(device)
+    model, tokenizer, ckpt = load_model(path, dev)
+    kind = kind_named(ckpt.data.kind)
+    if file is not None:
+        # Read the file as the training data was read (for ABC, with its options).
+        tokens, source = kind.file_tokens(file, tokenizer, Path(ckpt.data.path)), str(file)
+    else:
+        dataset = _dataset_of(ckpt, data)
+        if dataset.tokenizer.to_dict() != tokenizer.to_dict():
+            raise SeqgenError(
+                f"{dataset.path} has a different vocabulary from {path}'s; evaluate on the run's own "
+                f"kind of data ({ckpt.data.path})"
+            )
+        tokens, source = dataset.split(split), f"{dataset.path} ({split} split)"
+    with console.status(f"scoring {len(tokens):,} tokens ..."):
+        result = token_loss(model, tokens, dev, ckpt.block_size, precision)
+    return {"checkpoint": str(path), "data": source, "unit": kind.short_unit, **result}
+
+
+def _dataset_of(ckpt: Checkpoint, data: Path | None) -> Dataset:
     from seqgen.datasets.store import open_dataset
 
     if data is not None:
         return open_dataset(data)
-    path = Path(ckpt["data"]["path"])
+    path = Path(ckpt.data.path)
     if not (path / "meta.json").is_file():
         raise SeqgenError(f"the run's dataset {path} is gone; give --data DIR or a FILE to score")
     return open_dataset(path)
@@ -126,7 +138,7 @@ def _score_samples(folder: Path, checkpoint: Path | None, data: Path | None) -> 
     """Score the samples; novelty needs the training data: --data, or the checkpoint's dataset,
     or the run the samples came from (samples/RUN/... beside checkpoints/RUN)."""
     from seqgen.cli._progress import stage_progress
-    from seqgen.measure.evaluate import score_samples, training_corpus
+    from seqgen.measure.evaluate import samples_kind, score_samples
 
     if not folder.is_dir():
         raise SeqgenError(f"{folder} is not a directory of samples; give the --out of seqgen sample")
@@ -136,7 +148,8 @@ def _score_samples(folder: Path, checkpoint: Path | None, data: Path | None) -> 
 
         dataset = open_dataset(data)
     else:
-        from seqgen.train.checkpoint import load_checkpoint, resolve_checkpoint
+        from seqgen.train.checkpoint import Checkpoint
+        from seqgen.train.rundir import resolve_checkpoint
 
         run = checkpoint
         if run is None:  # samples/RUN/seed-N -> checkpoints/RUN; a comparison's DIR/samples/M -> DIR/M
@@ -151,19 +164,19 @@ def _score_samples(folder: Path, checkpoint: Path | None, data: Path | None) -> 
                             break
         if run is not None:
             try:
-                dataset = _dataset_of(load_checkpoint(resolve_checkpoint(run)), None)
+                dataset = _dataset_of(Checkpoint.load(resolve_checkpoint(run)), None)
             except SeqgenError:
                 dataset = None
+    kind = samples_kind(folder)
+    if dataset is not None and dataset.data_kind is not kind:
+        raise SeqgenError(
+            f"{folder} holds {kind.label} samples but {dataset.path} is {dataset.kind} data; "
+            "give --data the dataset the samples' model was trained on"
+        )
     corpus = None
     if dataset is not None:
         with console.status("reading the training data for the novelty check ..."):
-            corpus = training_corpus(dataset.train, dataset.kind, dataset.tokenizer)
-    kind = "abc" if any(folder.glob("*.abc")) else "midi"  # as score_samples picks them
-    if dataset is not None and dataset.kind != kind:
-        raise SeqgenError(
-            f"{folder} holds {kind.upper()} samples but {dataset.path} is {dataset.kind} data; "
-            "give --data the dataset the samples' model was trained on"
-        )
+            corpus = dataset.data_kind.corpus_text(dataset.train, dataset.tokenizer)
     with stage_progress() as progress:
         result = score_samples(
             folder, corpus, dataset.tokenizer if dataset else None, lambda d, t: progress("scoring", d, t)
@@ -178,7 +191,10 @@ def _fmt(x: Any, spec: str = ".2f") -> str:
 
 
 def _show_samples(result: dict[str, Any]) -> None:
-    abc = result["kind"] == "abc"
+    from seqgen.datasets.kinds import kind_named
+
+    kind = kind_named(result["kind"])
+    abc = kind.states_key_and_meter
     table = Table(title=f"{len(result['rows'])} samples in {result['folder']}", title_justify="left")
     cols = ["sample", "check", "notes", "seconds", "pitches", "notes/s"]
     cols += ["key (header / notes)", "full bars"] if abc else []
@@ -218,7 +234,7 @@ def _show_samples(result: dict[str, Any]) -> None:
     if result["training_data"]:
         lines.append(
             f"Novelty against {result['training_data']}: the longest run copied from a training tune is "
-            f"{_fmt(s['median_longest_copy'], '.0f')} {'characters' if abc else 'tokens'} (median), "
+            f"{_fmt(s['median_longest_copy'], '.0f')} {kind.short_unit}s (median), "
             f"{_pct(s['median_copy_share'])} of a tune; "
             f"{_pct(s['mostly_copied'])} of the tunes with music copy half of it or more."
         )

@@ -12,7 +12,7 @@ from seqgen.cli import app, console, emit_json, handle_errors, quiet
 from seqgen.errors import SeqgenError
 
 
-@app.command("info")
+@app.command("info", short_help="Show what a checkpoint or a dataset holds.")
 @handle_errors
 def info_cmd(
     target: Annotated[
@@ -100,42 +100,39 @@ def checkpoint_info(target: Path) -> dict[str, Any]:
     """The model of `target` (a run's best.pt, or the file given) and, from the run's last.pt, how
     long the whole run trained."""
     from seqgen.models import count_parameters
-    from seqgen.train.checkpoint import BEST, LAST, METRICS, load_checkpoint, load_model, resolve_checkpoint
+    from seqgen.train.checkpoint import Checkpoint, load_model
+    from seqgen.train.rundir import BEST, RunDir, resolve_checkpoint
 
     path = resolve_checkpoint(target)
     model, tokenizer, ckpt = load_model(path)
-    run_dir = path.parent
+    run = RunDir(path.parent)
     last = ckpt
-    if path.name == BEST and (run_dir / LAST).is_file():
-        last = load_checkpoint(run_dir / LAST)
-    cfg = ckpt.get("train_config", {})
-    shape = ckpt["model_config"]
-    elapsed = last.get("elapsed_s")
-    evaluations = 0
-    if (run_dir / METRICS).is_file():
-        evaluations = sum(1 for line in (run_dir / METRICS).read_text().splitlines() if line.strip())
+    if path.name == BEST and run.last.is_file():
+        last = Checkpoint.load(run.last)
+    cfg, shape = ckpt.train_config, ckpt.model_config
+    evaluations = len(run.evaluations(strict=False)) if run.metrics.is_file() else 0
     return {
         "title": f"checkpoint {path}",
-        "model": ckpt["model_type"],
+        "model": ckpt.model_type,
         "parameters": count_parameters(model),
         "shape": {
             k: shape.get(k) for k in ("n_layer", "n_head", "n_embd", "hidden_size", "block_size", "dropout")
         },
         "trained": {
-            "steps": last.get("step"),
-            "minutes": round(elapsed / 60, 2) if elapsed is not None else None,
-            "tokens_seen": last.get("tokens_seen"),
+            "steps": last.step,
+            "minutes": round(last.elapsed_s / 60, 2),
+            "tokens_seen": last.tokens_seen,
             "evaluations": evaluations,
         },
-        "best_val_loss": ckpt.get("best_val_loss"),
-        "this_checkpoint": {"step": ckpt.get("step"), "val_loss": ckpt.get("val_loss")},
+        "best_val_loss": ckpt.best_val_loss,
+        "this_checkpoint": {"step": ckpt.step, "val_loss": ckpt.val_loss},
         "optimizer": {
             "learning_rate": cfg.get("learning_rate"),
             "batch_size": cfg.get("batch_size"),
             "weight_decay": cfg.get("weight_decay"),
             "seed": cfg.get("seed"),
         },
-        "data": f"{ckpt['data'].get('name')} ({ckpt['data'].get('kind')}) at {ckpt['data'].get('path')}",
-        "tokenizer": tokenizer_summary(ckpt["tokenizer"], tokenizer.vocab_size),
-        "seqgen_version": ckpt.get("seqgen_version", "-"),
+        "data": f"{ckpt.data.name} ({ckpt.data.kind}) at {ckpt.data.path}",
+        "tokenizer": tokenizer_summary(ckpt.tokenizer, tokenizer.vocab_size),
+        "seqgen_version": ckpt.seqgen_version,
     }

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
@@ -12,7 +11,7 @@ from seqgen.cli import app, console, handle_errors
 from seqgen.errors import SeqgenError
 
 
-@app.command("plot")
+@app.command("plot", short_help="Draw a run's loss curves, or a MIDI file's piano roll, as a PNG.")
 @handle_errors
 def plot_cmd(
     target: Annotated[
@@ -37,18 +36,12 @@ def plot_cmd(
     from seqgen.measure import plots
 
     if target.is_dir():
-        from seqgen.train.checkpoint import METRICS
+        from seqgen.train.rundir import METRICS, RunDir
 
         log = target / METRICS
         if not log.is_file():
             raise SeqgenError(f"{target} holds no {METRICS}; give a run directory such as checkpoints/RUN")
-        records = []
-        for n, line in enumerate(log.read_text().splitlines(), 1):
-            try:
-                records.append(json.loads(line))
-            except json.JSONDecodeError:
-                raise SeqgenError(f"{log} line {n} is not JSON; the log is damaged") from None
-        records = [r for r in records if isinstance(r, dict) and "val_loss" in r]
+        records = [e.to_dict() for e in RunDir(target).evaluations()]
         if not records:
             raise SeqgenError(f"{log} holds no evaluation yet; plot again after the first one")
         path = out or target / "loss.png"

@@ -1,4 +1,8 @@
-"""`seqgen prepare`: text, ABC or MIDI files (or a built-in folk corpus) -> data/NAME."""
+"""`seqgen prepare`: text, ABC or MIDI files (or a built-in folk corpus) -> data/NAME.
+
+Parses the options and shows the summary; which kind the files are, which options apply to it
+and the preparing itself are the data kind's (`seqgen.datasets.kinds`).
+"""
 
 from __future__ import annotations
 
@@ -12,18 +16,15 @@ from rich.table import Table
 from seqgen.cli import app, console, handle_errors
 from seqgen.cli._progress import stage_progress
 from seqgen.config import PrepareConfig
+from seqgen.datasets.corpus.builtin import DEFAULT_CORPUS
 from seqgen.errors import SeqgenError
 
-DEFAULT_CORPUS = "oneills1850"
+__all__ = ["DEFAULT_CORPUS", "check_name", "prepare_cmd"]
 
 
-def _reject(kind: str, **given: object) -> None:
-    wrong = [name for name, value in given.items() if value not in (None, False)]
-    if wrong:
-        raise SeqgenError(f"{', '.join(wrong)} does not apply to {kind} input; drop it")
-
-
-@app.command("prepare")
+@app.command(
+    "prepare", short_help="Turn text, ABC or MIDI files (or the built-in corpus) into a token dataset."
+)
 @handle_errors
 def prepare_cmd(
     paths: Annotated[
@@ -88,7 +89,7 @@ def prepare_cmd(
       [bold]seqgen prepare midi_folder/ --no-drums[/]
     """
     from seqgen.cli import emit_json, quiet
-    from seqgen.datasets import prepare as lib
+    from seqgen.datasets.kinds import AbcKind, SourceOptions, detect_kind
 
     if json_out:
         quiet()
@@ -97,49 +98,18 @@ def prepare_cmd(
         return
     check_name(name, "--name")
     cfg = PrepareConfig(val_fraction=val_fraction, seed=seed)
+    options = SourceOptions(encoding, validate, titles, comments, info_fields, drums)
     t0 = time.perf_counter()
-    abc_opts = dict(titles=titles, comments=comments, info_fields=info_fields)
     with stage_progress() as progress:
         if paths and corpus:
             raise SeqgenError("give either input paths or --corpus, not both")
         if not paths:
             corpus = corpus or DEFAULT_CORPUS
-            _reject("built-in ABC", **{"--encoding": encoding, "--drums/--no-drums": drums})
-            meta = lib.prepare_corpus(
-                corpus, data_dir, cfg, _abc_options(**abc_opts), validate, force, progress, out_name=name
-            )
+            meta = AbcKind().prepare_builtin(corpus, data_dir, cfg, options, force, progress, out_name=name)
         else:
-            kind = lib.detect_kind(paths)
+            kind = detect_kind(paths)
             out = data_dir / (name or _default_name(paths))
-            if kind == "text":
-                _reject(
-                    "text",
-                    **{
-                        "--validate": validate,
-                        "--titles/--no-titles": titles,
-                        "--comments/--no-comments": comments,
-                        "--info-fields/--no-info-fields": info_fields,
-                        "--drums/--no-drums": drums,
-                    },
-                )
-                meta = lib.prepare_text(paths, out, cfg, encoding or "utf-8", force, progress)
-            elif kind == "abc":
-                _reject("ABC", **{"--encoding": encoding, "--drums/--no-drums": drums})
-                meta = lib.prepare_abc(paths, out, cfg, _abc_options(**abc_opts), validate, force, progress)
-            else:
-                _reject(
-                    "MIDI",
-                    **{
-                        "--encoding": encoding,
-                        "--validate": validate,
-                        "--titles/--no-titles": titles,
-                        "--comments/--no-comments": comments,
-                        "--info-fields/--no-info-fields": info_fields,
-                    },
-                )
-                meta = lib.prepare_midi(
-                    paths, out, cfg, drums if drums is not None else True, force, progress
-                )
+            meta = kind.prepare(paths, out, cfg, options, force, progress)
     _show_summary(meta, data_dir / meta["name"], time.perf_counter() - t0)
     if json_out:
         keep = ("name", "kind", "counts", "split", "tokens", "created")
@@ -153,19 +123,6 @@ def check_name(value: str | None, flag: str) -> None:
             f"{flag} {value!r} must be a plain name (no '/', '\\' or '..'); use --data-dir or "
             "--out-dir to choose the folder"
         )
-
-
-def _abc_options(titles: bool | None, comments: bool | None, info_fields: bool | None):
-    from seqgen.datasets.corpus.abc import AbcOptions
-
-    opts = AbcOptions()
-    if titles is not None:
-        opts.keep_titles = titles
-    if comments is not None:
-        opts.keep_comments = comments
-    if info_fields is not None:
-        opts.keep_info_fields = info_fields
-    return opts
 
 
 def _default_name(paths: list[Path]) -> str:

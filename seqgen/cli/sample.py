@@ -1,18 +1,29 @@
-"""`seqgen sample`: generate text, ABC tunes (+ MIDI) or MIDI from a trained run."""
+"""`seqgen sample`: generate text, ABC tunes (+ MIDI) or MIDI from a trained run.
+
+Parses the options and shows the result; the work (prompt, sampling, checks, files) is the data
+kind's and `seqgen.generate.pipeline`'s.
+"""
 
 from __future__ import annotations
 
-import random
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
 from seqgen.cli import app, console, err_console, handle_errors
-from seqgen.config import DEFAULT_LENGTH, SampleConfig
+from seqgen.config import SampleConfig
+from seqgen.datasets.kinds import AbcKind, DataKind, TextKind
 from seqgen.errors import SeqgenError
+
+if TYPE_CHECKING:
+    import torch
+
+    from seqgen.datasets.tokenizers import Tokenizer
+    from seqgen.generate.pipeline import WrittenSample
+    from seqgen.generate.sampler import SampleReport
 
 S = SampleConfig
 
@@ -22,35 +33,7 @@ def unescape(prompt: str) -> str:
     return prompt.replace("\\n", "\n").replace("\\t", "\t")
 
 
-def prompt_ids(kind: str, tokenizer, prompt: str | None, primer: Path | None) -> list[int]:
-    """The context the sampler starts from, for the data kind."""
-    if kind == "midi":
-        if prompt:
-            raise SeqgenError("--prompt does not apply to a MIDI model; use --primer FILE.mid")
-        ids = [tokenizer.eos_id]
-        if primer is not None:
-            from seqgen.music.midi_io import read_midi
-
-            ids += tokenizer.encode_notes(read_midi(primer, drums=tokenizer.drums))
-        return ids
-    if primer is not None:
-        raise SeqgenError(
-            f"--primer applies to MIDI models only; this model was trained on {kind}, use --prompt"
-        )
-    text = unescape(prompt or "")
-    bad = tokenizer.unknown(text)
-    if bad:
-        shown = " ".join(repr(c) for c in bad[:20])
-        raise SeqgenError(f"the prompt holds characters the model never saw: {shown}; remove them")
-    from seqgen.generate.sampler import document_start
-
-    ids = tokenizer.encode(text)
-    if tokenizer.eos_id is not None or not ids:
-        return document_start(tokenizer) + ids
-    return ids
-
-
-@app.command("sample")
+@app.command("sample", short_help="Generate text, or tunes as ABC + MIDI, from a trained run.")
 @handle_errors
 def sample_cmd(
     run: Annotated[
@@ -74,7 +57,7 @@ def sample_cmd(
         int | None,
         typer.Option(
             help="Max new tokens per sample (music stops at the end of "
-            "a tune). Default: 500 text, 2500 music."
+            f"a tune). Default: {TextKind.default_length} text, {AbcKind.default_length} music."
         ),
     ] = None,
     num_samples: Annotated[int, typer.Option(help="How many samples.")] = S.num_samples,
@@ -132,10 +115,13 @@ def sample_cmd(
 
       [bold]seqgen sample checkpoints/RUN --stream[/]                     (watch one tune being written)
     """
+    from seqgen.cli import emit_json, quiet
+    from seqgen.cli._progress import stage_progress
+    from seqgen.datasets.kinds import kind_named
     from seqgen.device import resolve_device
-    from seqgen.generate import writer
-    from seqgen.generate.sampler import sample
-    from seqgen.train.checkpoint import load_model, resolve_checkpoint
+    from seqgen.generate import pipeline
+    from seqgen.train.checkpoint import load_model
+    from seqgen.train.rundir import resolve_checkpoint
 
     if max_retries < 0:
         raise SeqgenError(f"--max-retries must be >= 0, got {max_retries}")
@@ -149,143 +135,108 @@ def sample_cmd(
         prompt=prompt or "",
         window_step=window_step,
     )
-    from seqgen.cli import emit_json, quiet
-
     if json_out:
         quiet()
     path = resolve_checkpoint(run, out_dir)
     dev = resolve_device(device)
     model, tokenizer, ckpt = load_model(path, dev)
-    kind = ckpt["data"]["kind"]
-    cfg.length = cfg.length or DEFAULT_LENGTH[kind]
-    start = prompt_ids(kind, tokenizer, prompt, primer)
-    music = kind != "text"
+    kind = kind_named(ckpt.data.kind)
+    cfg.length = cfg.length or kind.default_length
+    start = kind.prompt_ids(tokenizer, unescape(prompt or ""), primer)
     if stream:
-        if kind == "midi":
-            raise SeqgenError(
-                "--stream prints text or ABC; a MIDI model's samples are note events (use --out)"
-            )
-        if num_samples != 1:
-            raise SeqgenError("--stream prints one sample as it is made; drop --num-samples or --stream")
-        if json_out:
-            raise SeqgenError("--stream and --json both write stdout; pick one")
+        _check_stream(kind, num_samples, json_out)
         max_retries = 0  # what was streamed is the sample: no silent redraw
-    if wav and not music:
+    if wav and not kind.music:
         raise SeqgenError("--wav renders music; this model writes text")
-    audio_problem = None
-    if wav:
-        from seqgen.generate.audio import check_audio
-
-        try:
-            check_audio(soundfont)
-        except SeqgenError as e:  # the MIDI files are still written; say what to install
-            audio_problem = str(e)
-
-    renders: dict[tuple[int, ...], writer.Rendered] = {}
-
-    def render(ids: list[int]) -> writer.Rendered:
-        """Decode (and for ABC, parse) each sample once: the check and the files share it."""
-        key = tuple(ids)
-        if key not in renders:
-            renders[key] = writer.render(kind, tokenizer, start, ids)
-        return renders[key]
-
-    def check(ids: list[int], ended: bool):
-        return writer.check(kind, render(ids), ended)
-
+    audio_problem = pipeline.audio_problem(soundfont) if wav else None
+    pipe = pipeline.SamplePipeline(model, tokenizer, kind, dev, start)
     # Fix the seed and the output paths before any work, so an existing file stops us early.
-    if cfg.seed is None:
-        cfg.seed = random.randrange(2**31 - 1)
-    if out is None and music:
-        out = Path("samples") / path.parent.name / f"seed-{cfg.seed}"
-    planned: list[list[Path]] = []
-    if out is not None:
-        if out.exists() and not out.is_dir():
-            raise SeqgenError(f"--out {out} is a file, not a directory; choose a directory")
-        planned = writer.planned_paths(kind, out, cfg.num_samples)
-        writer.refuse_existing(planned, force)
-        if wav:
-            writer.refuse_existing(
-                [[p.with_suffix(".wav") for p in g if p.suffix == ".mid"] for g in planned], force
-            )
-
-    from seqgen.cli._progress import stage_progress
-
-    on_token = None
-    if stream:
-        sys.stdout.write(tokenizer.decode([i for i in start if i != tokenizer.eos_id]))
-        ended = []
-
-        def on_token(t: int, ids: Any) -> None:
-            i = int(ids[0])
-            if ended or i == tokenizer.eos_id:
-                ended.append(True)
-                return
-            sys.stdout.write(tokenizer.decode([i]))
-            sys.stdout.flush()
-
+    cfg.seed = pipeline.fixed_seed(cfg.seed)
+    if out is None and kind.music:
+        out = pipeline.default_out(path, cfg.seed)
+    planned = pipe.plan(out, cfg.num_samples, force, wav) if out is not None else []
+    on_token = _stream(tokenizer, start) if stream else None
     with stage_progress(hidden=stream) as progress:
-        report = sample(
-            model,
-            start,
-            cfg,
-            tokenizer.eos_id,
-            dev,
-            check=check if music else None,
-            max_retries=max_retries if music else 0,
-            on_progress=lambda d, t: progress("sampling", d, t),
-            on_token=on_token,
-        )
+        report = pipe.draw(cfg, max_retries, lambda d, t: progress("sampling", d, t), on_token)
     if stream:
         sys.stdout.write("\n")
         sys.stdout.flush()
-    if json_out and out is None:
+    written = pipe.write(report, planned, wav=wav and audio_problem is None, soundfont=soundfont)
+    if out is None:
+        _print_texts(written, report.seed, path, stream, json_out)
+        return
+    # Streamed music: stdout holds the tune alone, so the table goes to stderr.
+    show = err_console if stream else console
+    show.print(_table(written, f"{len(written)} samples from {path} (seed {report.seed}) -> {out}"))
+    if audio_problem:
+        from seqgen.cli import warn
+
+        warn(f"no audio: {audio_problem}")
+    if json_out:
         emit_json(
             {
                 "checkpoint": str(path),
                 "seed": report.seed,
-                "samples": [{"text": render(s.ids).text, "tokens": len(s.ids)} for s in report.samples],
+                "out": str(out),
+                "samples": pipeline.summary(written),
+                "audio_error": audio_problem,
             }
         )
-        return
-    if out is None:
-        if stream:
-            err_console.print(f"[dim](seed {report.seed})[/]")
+    if kind.music:
+        show.print(_check_line(report, max_retries), highlight=False)
+
+
+def _check_stream(kind: DataKind, num_samples: int, json_out: bool) -> None:
+    if not kind.streams:
+        raise SeqgenError("--stream prints text or ABC; a MIDI model's samples are note events (use --out)")
+    if num_samples != 1:
+        raise SeqgenError("--stream prints one sample as it is made; drop --num-samples or --stream")
+    if json_out:
+        raise SeqgenError("--stream and --json both write stdout; pick one")
+
+
+def _stream(tokenizer: Tokenizer, start: list[int]):
+    """Print the prompt now, and return the sampler's `on_token` that prints each new token
+    until the end of the document."""
+    sys.stdout.write(tokenizer.decode([i for i in start if i != tokenizer.eos_id]))
+    ended: list[bool] = []
+
+    def on_token(t: int, ids: torch.Tensor) -> None:
+        i = int(ids[0])
+        if ended or i == tokenizer.eos_id:
+            ended.append(True)
             return
-        # The text itself goes to stdout untouched (no markup, no wrapping); the rest to stderr.
-        for i, s in enumerate(report.samples):
-            if len(report.samples) > 1:
+        sys.stdout.write(tokenizer.decode([i]))
+        sys.stdout.flush()
+
+    return on_token
+
+
+def _print_texts(written: list[WrittenSample], seed: int, path: Path, streamed: bool, json_out: bool) -> None:
+    """Text samples on stdout, untouched (no markup, no wrapping), or as JSON; the rest on stderr."""
+    from seqgen.cli import emit_json
+
+    if json_out:
+        samples = [{"text": w.rendered.text, "tokens": len(w.sample.ids)} for w in written]
+        emit_json({"checkpoint": str(path), "seed": seed, "samples": samples})
+        return
+    if not streamed:
+        for i, w in enumerate(written):
+            if len(written) > 1:
                 err_console.rule(f"sample {i + 1}")
-            text = render(s.ids).text or ""
+            text = w.rendered.text or ""
             sys.stdout.write(text if text.endswith("\n") else text + "\n")
         sys.stdout.flush()
-        err_console.print(f"[dim](seed {report.seed})[/]")
-        return
-    table = Table(
-        title=f"{len(report.samples)} samples from {path} (seed {report.seed}) -> {out}", title_justify="left"
-    )
+    err_console.print(f"[dim](seed {seed})[/]")
+
+
+def _table(written: list[WrittenSample], title: str) -> Table:
+    table = Table(title=title, title_justify="left")
     for col in ("#", "files", "tokens", "notes", "seconds", "pitches", "tries", "check"):
         table.add_column(col, justify="left" if col in ("files", "check") else "right")
-    summary = []
-    for i, (s, paths) in enumerate(zip(report.samples, planned, strict=False)):
-        rendered = render(s.ids)
-        written = writer.write(kind, rendered, paths)
-        if wav and audio_problem is None:
-            from seqgen.generate.audio import render_wav
-
-            for p in [p for p in written if p.suffix == ".mid"]:
-                render_wav(p, p.with_suffix(".wav"), soundfont)
-                written.append(p.with_suffix(".wav"))
-        summary.append(
-            {
-                "files": [str(p) for p in written],
-                "tokens": len(s.ids),
-                "attempts": s.attempts,
-                "check": None if s.check is None else {"ok": s.check.ok, "reason": s.check.reason},
-            }
-        )
-        c = s.check
-        row = [str(i + 1), " ".join(p.name for p in written), str(len(s.ids))]
+    for i, w in enumerate(written):
+        s, c = w.sample, w.sample.check
+        row = [str(i + 1), " ".join(p.name for p in w.files), str(len(s.ids))]
         if c is not None:
             pitches = f"{c.lowest}-{c.highest}" if c.lowest is not None else "-"
             row += [
@@ -298,27 +249,13 @@ def sample_cmd(
         else:
             row += ["-", "-", "-", "1", "-"]
         table.add_row(*row)
-    # Streamed music: stdout holds the tune alone, so the table goes to stderr.
-    show = err_console if stream else console
-    show.print(table)
-    if audio_problem:
-        from seqgen.cli import warn
+    return table
 
-        warn(f"no audio: {audio_problem}")
-    if json_out:
-        emit_json(
-            {
-                "checkpoint": str(path),
-                "seed": report.seed,
-                "out": str(out),
-                "samples": summary,
-                "audio_error": audio_problem,
-            }
-        )
-    if music:
-        passed = sum(1 for s in report.samples if s.passed)
-        show.print(
-            f"{report.first_try} of {len(report.samples)} passed the music check on the first try; "
-            f"{passed} of {len(report.samples)} after retries (--max-retries {max_retries}).",
-            highlight=False,
-        )
+
+def _check_line(report: SampleReport, max_retries: int) -> str:
+    n = len(report.samples)
+    passed = sum(1 for s in report.samples if s.passed)
+    return (
+        f"{report.first_try} of {n} passed the music check on the first try; "
+        f"{passed} of {n} after retries (--max-retries {max_retries})."
+    )

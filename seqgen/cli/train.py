@@ -1,84 +1,31 @@
-"""`seqgen train`: one training loop for the LSTM and the transformer, with a live progress bar."""
+"""`seqgen train`: parse the options, plan a new run or open the one to resume, train it with a
+live progress display, show how it ended. The library does the rest (`seqgen.train`)."""
 
 from __future__ import annotations
 
 import dataclasses
-import sys
-import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from seqgen.cli import app, console, handle_errors
+from seqgen.cli import app, console, default_dataset, handle_errors
+from seqgen.cli._progress import TrainView
 from seqgen.cli.prepare import DEFAULT_CORPUS, check_name
-from seqgen.config import TrainConfig, model_config
+from seqgen.config import TrainConfig
 from seqgen.errors import SeqgenError
 
+if TYPE_CHECKING:
+    from seqgen.train.distributed import Dist
+    from seqgen.train.plan import RunPlan
+
 T = TrainConfig
+CLI_ONLY = ("resume", "json_out", "config")  # options of the command, not settings of the run
+
+__all__ = ["TrainView", "train_cmd"]
 
 
-class TrainView:
-    """Renders trainer events: a header, a bar with step/loss/tokens-per-second/ETA, eval lines."""
-
-    def __init__(self) -> None:
-        self.progress = Progress(
-            TextColumn("[bold]step {task.fields[step]:>6}"),
-            BarColumn(),
-            TextColumn("loss {task.fields[loss]:.4f}  {task.fields[tps]:>8,.0f} tok/s"),
-            TimeElapsedColumn(),
-            TextColumn("ETA"),
-            TimeRemainingColumn(),
-            console=console,
-            transient=False,
-        )
-        self.task = self.progress.add_task("train", total=1000, step=0, loss=float("nan"), tps=0.0)
-
-    def __call__(self, kind: str, info: dict[str, Any]) -> None:
-        if kind == "start":
-            at = info["resumed_from"]
-            verb = "Training" if at is None else f"Resuming at step {at:,}:"
-            console.print(
-                f"{verb} {info['parameters']:,} parameters on {info['device']} ({info['precision']}"
-                f"{', compiled' if info['compiled'] else ''}), "
-                f"peak lr {info['lr']:g}, {info['tokens_per_step']:,} tokens/step -> {info['run_dir']}",
-                highlight=False,
-            )
-            if info["world_size"] > 1 or info["grad_accum"] > 1:
-                console.print(
-                    f"{info['world_size']} process(es) x batch {info['batch_size']} x grad-accum "
-                    f"{info['grad_accum']} = {info['world_size'] * info['batch_size'] * info['grad_accum']} "
-                    "sequences per optimizer step",
-                    highlight=False,
-                )
-            self.progress.update(self.task, completed=1000 * info["progress"])
-            self.progress.start()
-        elif kind == "step":
-            self.progress.update(
-                self.task,
-                completed=1000 * info["progress"],
-                step=info["step"],
-                loss=info["loss"],
-                tps=info["tokens_per_sec"],
-            )
-        elif kind == "eval":
-            mark = "  [green]best[/]" if info["improved"] else ""
-            self.progress.console.print(
-                f"step {info['step']:>6}  train {info['train_loss']:.4f}  val {info['val_loss']:.4f}  "
-                f"lr {info['lr']:.2e}  {info['elapsed_s']:7.1f} s{mark}",
-                highlight=False,
-            )
-            sys.stdout.flush()  # eval lines reach a redirected log as they happen
-        elif kind == "end":
-            self.progress.update(self.task, completed=1000)
-            self.progress.stop()
-
-    def close(self) -> None:
-        self.progress.stop()
-
-
-@app.command("train")
+@app.command("train", short_help="Train an LSTM or a causal transformer on a prepared dataset.")
 @handle_errors
 def train_cmd(
     ctx: typer.Context,
@@ -199,13 +146,10 @@ def train_cmd(
         if resume is not None:
             raise SeqgenError("--config starts a new run; --resume continues one with its own settings")
         apply_config_file(ctx, config)
-        model, run, device = ctx.params["model"], ctx.params["run"], ctx.params["device"]
-        data = Path(ctx.params["data"]) if ctx.params["data"] is not None else None
-        out_dir = Path(ctx.params["out_dir"])
-    dist, _ = distributed.init(device)  # torchrun: join the process group (else a single process)
+    dist, _ = distributed.init(ctx.params["device"])  # torchrun: join the group (else a single process)
     try:
         try:
-            _train(ctx, dist, data, model, run, out_dir, resume)
+            _train(ctx, dist)
         except typer.Exit:
             dist.barrier()  # stopped by a signal: every rank got here; leave the group together
             raise
@@ -214,42 +158,29 @@ def train_cmd(
         distributed.shutdown()
 
 
-def _train(
-    ctx: typer.Context,
-    dist: Any,
-    data: Path | None,
-    model: str,
-    run: str | None,
-    out_dir: Path,
-    resume: str | None,
-) -> None:
+def _train(ctx: typer.Context, dist: Dist) -> None:
     from seqgen.train.trainer import Trainer
 
-    error = None
+    error, plan = None, None
     try:
-        if resume is not None:
-            given = {
-                name: value
-                for name, value in ctx.params.items()
-                if name != "resume" and ctx.get_parameter_source(name).name == "COMMANDLINE"
-            }
-            run_dir, cfg, mcfg, dataset, ckpt = _resume(resume, out_dir, given, dist.main)
-        else:
-            run_dir, cfg, mcfg, dataset, ckpt = _new_run(ctx.params, data, model, run, out_dir, dist)
+        plan = _plan(ctx, dist)
     except SeqgenError as e:
         error = e
     _fail_together(dist, error, "another rank could not start the run (its error says why)")
+    assert plan is not None
     if not dist.main:  # rank 0 alone reports; the others train silently
-        result = Trainer(cfg, dataset, mcfg, run_dir, None, resume=ckpt, dist=dist).run()
+        result = Trainer(plan.cfg, plan.dataset, plan.model_cfg, plan.run_dir, None, plan.resume, dist).run()
         if result.stopped.startswith("SIG"):
             raise typer.Exit(result.exit_code)
         return
-    json_out = bool(ctx.params.get("json_out"))
+    for line in plan.changes:
+        console.print(f"Changed on resume: {line}", highlight=False)
     view = TrainView()
     try:
-        result = Trainer(cfg, dataset, mcfg, run_dir, view, resume=ckpt, dist=dist).run()
+        result = Trainer(plan.cfg, plan.dataset, plan.model_cfg, plan.run_dir, view, plan.resume, dist).run()
     finally:
         view.close()
+    run_dir = plan.run_dir
     if result.stopped.startswith("SIG"):
         console.print(
             f"Stopped by {result.stopped} at step {result.steps:,}; saved {run_dir / 'last.pt'}.\n"
@@ -259,46 +190,54 @@ def _train(
         raise typer.Exit(result.exit_code)
     how = "Done"
     if result.stopped == "patience":
-        how = f"Stopped early (no better val loss in {cfg.patience} evaluations)"
+        how = f"Stopped early (no better val loss in {plan.cfg.patience} evaluations)"
     console.print(
         f"{how}: {result.steps:,} steps in {result.elapsed_s / 60:.1f} min, best val loss "
         f"{result.best_val_loss:.4f}, {result.tokens_per_sec:,.0f} tokens/s.",
         highlight=False,
     )
     console.print(f"Next: [bold]seqgen sample {run_dir}[/]", highlight=False)
-    if json_out:
+    if ctx.params.get("json_out"):
         from seqgen.cli import emit_json
 
         emit_json({**dataclasses.asdict(result), "run_dir": str(run_dir)})
 
 
-def _new_run(
-    params: dict[str, Any], data: Path | None, model: str, run: str | None, out_dir: Path, dist: Any = None
-):
+def _plan(ctx: typer.Context, dist: Dist) -> RunPlan:
+    """The run to train: the one --resume names, with the options given on the command line, or a
+    new one from all the options."""
     from seqgen.datasets.store import open_dataset
+    from seqgen.train.plan import plan_new_run
+    from seqgen.train.resume import open_resume
 
-    check_name(run, "--run")
-    main = dist is None or dist.main
+    params = ctx.params
+    out_dir = Path(params["out_dir"])
+    if params["resume"] is not None:
+        given = {
+            name: value
+            for name, value in params.items()
+            if name not in CLI_ONLY and _source(ctx, name) == "COMMANDLINE"
+        }
+        return open_resume(params["resume"], out_dir, given)
+    check_name(params["run"], "--run")
+    data = params["data"]
     if data is None:
         # Under torchrun rank 0 prepares the built-in corpus if needed; the others wait for it.
         data, failed = Path("data") / DEFAULT_CORPUS, None
-        if main:
+        if dist.main:
             try:
-                data = _default_dataset()
+                data = default_dataset()
             except SeqgenError as e:
                 failed = e
         _fail_together(dist, failed, "rank 0 could not prepare the built-in corpus (its error says why)")
-    dataset = open_dataset(data)
-    shape = ("block_size", "n_layer", "n_head", "n_embd", "hidden_size", "dropout")
-    mcfg = model_config(model, vocab_size=dataset.tokenizer.vocab_size, **{k: params[k] for k in shape})
-    fields = {f.name for f in dataclasses.fields(TrainConfig)}
-    options = {k: v for k, v in params.items() if k in fields}
-    cfg = TrainConfig(**{**options, "data": str(data), "run": run or "", "out_dir": str(out_dir)})
-    cfg.run = run or _free_name(out_dir, f"{dataset.name}-{model}-{time.strftime('%Y%m%d-%H%M%S')}")
-    run_dir = out_dir / cfg.run
-    if run_dir.exists() and main:  # under torchrun, rank 0 may already have made it
-        raise SeqgenError(f"{run_dir} already exists; pick another --run, or continue it with --resume")
-    return run_dir, cfg, mcfg, dataset, None
+    # Under torchrun, rank 0 may already have made the run directory.
+    return plan_new_run({**params, "out_dir": out_dir}, open_dataset(Path(data)), check_exists=dist.main)
+
+
+def _source(ctx: typer.Context, name: str) -> str | None:
+    """Where an option's value came from: COMMANDLINE, DEFAULT, ..."""
+    source = ctx.get_parameter_source(name)
+    return source.name if source is not None else None
 
 
 def apply_config_file(ctx: typer.Context, path: Path) -> None:
@@ -311,12 +250,12 @@ def apply_config_file(ctx: typer.Context, path: Path) -> None:
         settings.setdefault("run", settings.pop("name"))
     if "resume" in settings:
         raise SeqgenError(f"{path}: resume cannot come from a config file; give --resume on the command line")
-    options = {k: t for k, t in _option_types().items() if k not in ("config", "resume", "json_out", "ctx")}
+    options = {k: t for k, t in _option_types().items() if k not in (*CLI_ONLY, "ctx")}
     for key, value in settings.items():
         if key not in options:
             known = ", ".join(sorted(options))
             raise SeqgenError(f"{path}: {key!r} is not an option of seqgen train (options: {known})")
-        if ctx.get_parameter_source(key).name == "COMMANDLINE":
+        if _source(ctx, key) == "COMMANDLINE":
             continue
         kind = options[key]
         wanted = {int: (int,), float: (int, float)}.get(kind, (str,))
@@ -349,66 +288,3 @@ def _fail_together(dist: Any, error: SeqgenError | None, elsewhere: str) -> None
         raise SeqgenError(elsewhere)
     if error is not None:
         raise error
-
-
-def _free_name(out_dir: Path, name: str) -> str:
-    """`name`, or `name-2`, `name-3`, ... when runs started in the same second already took it."""
-    candidate, n = name, 1
-    while (out_dir / candidate).exists():
-        n += 1
-        candidate = f"{name}-{n}"
-    return candidate
-
-
-def _resume(target: str, out_dir: Path, given: dict[str, Any], main: bool = True):
-    """The run directory, configs, dataset and last.pt of the run to continue."""
-    from seqgen.config import resume_configs
-    from seqgen.datasets.store import open_dataset
-    from seqgen.train.checkpoint import LAST, load_checkpoint, resolve_run
-
-    run_dir = resolve_run(target, out_dir)
-    ckpt = load_checkpoint(run_dir / LAST)
-    missing = [k for k in ("counters", "rng", "data_position", "optimizer") if k not in ckpt]
-    if missing:
-        raise SeqgenError(
-            f"{run_dir / LAST} holds no resume state ({', '.join(missing)} missing; it was written by "
-            f"an older seqgen or edited); start a new run, or sample from it with seqgen sample {run_dir}"
-        )
-    if "run" in given and given.pop("run") != run_dir.name:
-        raise SeqgenError("--run does not apply with --resume (the run is the one being resumed); drop it")
-    given.pop("out_dir", None)
-    if "data" in given:
-        given["data"] = str(given["data"])
-    cfg, mcfg, changes = resume_configs(ckpt["model_type"], ckpt["train_config"], ckpt["model_config"], given)
-    data = Path(cfg.data)
-    if "data" not in given and not (data / "meta.json").is_file():
-        data = Path(ckpt["data"]["path"])  # the run was started from another directory
-        if not (data / "meta.json").is_file():
-            raise SeqgenError(
-                f"the dataset of {run_dir} ({cfg.data}) is gone; give --data DIR with the same vocabulary"
-            )
-    dataset = open_dataset(data)
-    if dataset.tokenizer.to_dict() != ckpt["tokenizer"] or dataset.kind != ckpt["data"]["kind"]:
-        raise SeqgenError(
-            f"{data} does not match the run being resumed: its vocabulary has "
-            f"{dataset.tokenizer.vocab_size} {dataset.kind} tokens, the model was trained on a different "
-            f"one; resume with the run's dataset ({ckpt['data']['path']})"
-        )
-    cfg.data = str(data)
-    for line in changes if main else []:
-        console.print(f"Changed on resume: {line}", highlight=False)
-    return run_dir, cfg, mcfg, dataset, ckpt
-
-
-def _default_dataset() -> Path:
-    """data/<default corpus>, prepared now if it is not there yet."""
-    from seqgen.cli._progress import stage_progress
-    from seqgen.config import PrepareConfig
-    from seqgen.datasets.prepare import prepare_corpus
-
-    path = Path("data") / DEFAULT_CORPUS
-    if not (path / "meta.json").is_file():
-        console.print(f"No --data given: preparing the built-in corpus {DEFAULT_CORPUS} into {path} ...")
-        with stage_progress() as progress:
-            prepare_corpus(DEFAULT_CORPUS, Path("data"), PrepareConfig(), on_progress=progress)
-    return path

@@ -1,141 +1,78 @@
-"""`seqgen compare`: an LSTM and a transformer with matched parameter counts, trained under the same
-wall-clock budget on the same data, tokenizer, split and seed, then measured side by side.
+"""`seqgen compare`, run: both models of a `ComparePlan` trained under the same wall-clock budget
+on the same data, tokenizer, split and seed, then measured side by side.
 
-Owns: the matched pair of model configs, the order of the work (size both, train both, measure),
-the measurements that need a trained model (val loss by position in the context window, loss when
-streaming through the val split, the music check's pass share) and the results dict that the report
-and the plots are made from. Training is the trainer's; throughput, sampling latency and peak memory
-are `bench`'s measurements, each in a fresh process. Prints nothing; reports through a callback.
+Owns: the order of the work (time each training step, train both, score both on the val split,
+sweep throughput by context, time sampling, draw samples) and the measurements that need a
+trained model (val loss by position in the context window, loss when streaming through the val
+split, the music check's pass share); it returns a `CompareResults`. The plan and model sizing
+are `plan`'s; training is the trainer's; throughput, sampling latency and peak memory are
+`bench`'s measurements, each in a fresh process. Prints nothing; reports through a callback.
 """
 
 from __future__ import annotations
 
 import collections
-import math
 import os
 import platform
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from seqgen.config import DEFAULT_LENGTH, LSTMConfig, SampleConfig, TrainConfig, model_config, to_dict
+from seqgen.compare.events import Callback, ModelTraining, StageStarted, TrainerProgress
+from seqgen.compare.plan import (
+    LONG_FACTOR,
+    MODELS,
+    TOKENS_PER_STEP,
+    ComparePlan,
+    ModelPlan,
+    check_val_split,
+    eval_interval,
+    model_plans,
+    train_config,
+)
+from seqgen.compare.results import (
+    CompareResults,
+    CurvePoint,
+    DataInfo,
+    Failed,
+    Machine,
+    ModelResult,
+    SampleResult,
+    SamplingRun,
+    ThroughputRow,
+    TrainStep,
+    ValScores,
+    sampling_row,
+    training_row,
+)
+from seqgen.config import SampleConfig
+from seqgen.datasets.kinds import kind_named
 from seqgen.datasets.store import Dataset
 from seqgen.device import autocast, resolve_device, resolve_precision
 from seqgen.errors import SeqgenError
 from seqgen.measure import bench
-from seqgen.train.checkpoint import BEST, METRICS, load_model
-
-MODELS = ("lstm", "transformer")
-CONTEXTS = [64, 128, 256, 512, 1024]
-LATENCY_LENGTHS = [128, 256, 512, 1024, 2048]
-TOKENS_PER_STEP = 4096  # the throughput sweep: batch = 4096 // context sequences, the same work per step
-EVALUATIONS = 30  # points on each val-loss curve
-LONG_FACTOR = 4  # the LSTM's loss by position is followed to 4x the training context
-
-# The transformer both models are sized from. CPU: the tuned `seqgen train` default. CUDA:
-# nanoGPT's shakespeare_char shape and recipe (dropout 0.2 against over-fitting in long runs).
-CUDA_TRANSFORMER = {"n_layer": 6, "n_embd": 384, "n_head": 6, "block_size": 256, "dropout": 0.2}
-CUDA_TRAIN = {
-    "transformer": {"batch_size": 64, "learning_rate": 1e-3},
-    "lstm": {"batch_size": 64, "learning_rate": 2e-3},
-}
-
-Callback = Callable[[str, dict[str, Any]], None]
+from seqgen.train.checkpoint import load_model
+from seqgen.train.events import TrainEvent
+from seqgen.train.rundir import BEST, RunDir
 
 
-def lstm_parameters(vocab_size: int, n_layer: int, width: int) -> int:
-    """Parameters of seqgen's LSTM with embedding width = hidden width: embedding, per layer
-    4 gates x (input + recurrent weights + two biases), and the output layer."""
-    per_layer = 4 * width * (2 * width) + 8 * width
-    return vocab_size * width + n_layer * per_layer + width * vocab_size + vocab_size
-
-
-def match_lstm(target: int, vocab_size: int, n_layer: int, **overrides: Any) -> LSTMConfig:
-    """The `n_layer` LSTM whose parameter count is closest to `target`. A width that is a multiple
-    of 8 (faster kernels) is preferred when its count is within 2% of the target."""
-
-    def gap(w: int) -> int:
-        return abs(lstm_parameters(vocab_size, n_layer, w) - target)
-
-    width = min(range(1, 8193), key=gap)
-    round8 = min(range(8, 8193, 8), key=gap)
-    if gap(round8) <= 0.02 * target:
-        width = round8
-    return model_config("lstm", vocab_size=vocab_size, n_layer=n_layer, n_embd=width, **overrides)
-
-
-@dataclass
-class ComparePlan:
-    data: Path
-    out: Path
-    budget_min: float
-    device: str = "auto"
-    seed: int = 1337
-    compile: str = "auto"
-    precision: str = "auto"
-    transformer: dict[str, Any] = field(default_factory=dict)  # shape overrides (n_layer, ...)
-    lstm_layers: int = 2
-    contexts: list[int] = field(default_factory=lambda: list(CONTEXTS))
-    lengths: list[int] = field(default_factory=lambda: list(LATENCY_LENGTHS))
-    music_samples: int = 20
-    timing_steps: int = 10
-    command: str = ""
-
-    def __post_init__(self) -> None:
-        if not (0 < self.budget_min < math.inf):
-            raise SeqgenError(f"--budget must be a positive number of minutes, got {self.budget_min:g}")
-        if self.lstm_layers < 1:
-            raise SeqgenError(f"--lstm-layers must be at least 1, got {self.lstm_layers}")
-        if self.music_samples < 0:
-            raise SeqgenError(f"--music-samples must be >= 0, got {self.music_samples}")
-        if not self.contexts or min(self.contexts) < 1:
-            raise SeqgenError("--contexts needs positive context lengths, e.g. 64,128,256")
-        if len(self.lengths) < 1 or any(
-            b != 2 * a for a, b in zip(self.lengths, self.lengths[1:], strict=False)
-        ):
-            raise SeqgenError("sampling lengths must each be twice the one before")
-
-
-def model_configs(plan: ComparePlan, dataset: Dataset, device: torch.device) -> dict[str, Any]:
-    """{'transformer': config, 'lstm': config} with matched parameter counts, and each one's
-    training batch size and learning rate (its kind's tuned defaults unless CUDA's recipe)."""
-    vocab = dataset.tokenizer.vocab_size
-    shape = dict(CUDA_TRANSFORMER) if device.type == "cuda" else {}
-    shape.update({k: v for k, v in plan.transformer.items() if v is not None})
-    transformer = model_config("transformer", vocab_size=vocab, **shape)
-    from seqgen.models import build_model, count_parameters
-
-    target = count_parameters(build_model("transformer", transformer))
-    lstm = match_lstm(
-        target, vocab, plan.lstm_layers, block_size=transformer.block_size, dropout=transformer.dropout
-    )
-    return {"transformer": transformer, "lstm": lstm}
-
-
-def _train_options(model: str, mcfg: Any, device: torch.device) -> dict[str, Any]:
-    if device.type == "cuda":
-        return dict(CUDA_TRAIN[model])
-    return {"batch_size": mcfg.batch_size, "learning_rate": mcfg.learning_rate}
-
-
-def machine(device: torch.device) -> dict[str, Any]:
+def machine(device: torch.device) -> Machine:
     """What the figures were measured on."""
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else _cpu_name()
-    return {
-        "type": device.type,
-        "name": name,
-        "cores": os.cpu_count(),
-        "threads": torch.get_num_threads(),
-        "torch": torch.__version__,
-        "python": platform.python_version(),
-    }
+    return Machine(
+        type=device.type,
+        name=name,
+        cores=os.cpu_count(),
+        threads=torch.get_num_threads(),
+        torch=torch.__version__,
+        python=platform.python_version(),
+    )
 
 
 def _cpu_name() -> str:
@@ -149,16 +86,17 @@ def _cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
-def read_curve(run_dir: Path) -> list[dict[str, float]]:
+def read_curve(run_dir: Path) -> list[CurvePoint]:
     """The evaluations a run logged: step, wall-clock seconds, tokens seen, train and val loss."""
-    import json
+    return [
+        CurvePoint(e.step, e.elapsed_s, e.tokens_seen, e.train_loss, e.val_loss)
+        for e in RunDir(run_dir).evaluations()
+    ]
 
-    keys = ("step", "elapsed_s", "tokens_seen", "train_loss", "val_loss")
-    out = []
-    for line in (run_dir / METRICS).read_text().splitlines():
-        record = json.loads(line)
-        out.append({k: record[k] for k in keys})
-    return out
+
+def _context_limit(model: torch.nn.Module) -> int | None:
+    """The longest context the model can see (None: unbounded), from the model contract."""
+    return cast("int | None", model.context_limit)
 
 
 @torch.no_grad()
@@ -169,7 +107,7 @@ def loss_by_position(
     at every `block`-th position of the val split; every model gets the same windows. A model with
     a context limit is scored on its first `limit` positions, an unbounded one on `long`."""
     long = max(1, min(long, len(val) - 1))
-    limit = model.context_limit
+    limit = _context_limit(model)
     length = long if limit is None else min(limit, long)
     starts = np.arange(0, len(val) - long, block)
     sums = torch.zeros(length, dtype=torch.float64)
@@ -191,7 +129,7 @@ def streaming_loss(model: torch.nn.Module, val: np.ndarray, device: torch.device
     every token but the first window's is predicted from at least 3/4 of the context."""
     from seqgen.generate.sampler import slide_step
 
-    limit = model.context_limit
+    limit = _context_limit(model)
     total, count = 0.0, 0
     if limit is None:
         streams = 16 if len(val) > 16 * 64 else 1
@@ -231,37 +169,22 @@ def sample_and_check(
 ) -> dict[str, Any]:
     """Draw `n` samples from a run's best checkpoint (the `seqgen sample` defaults), write them
     under `out`, and for music count those that pass the music check (one try each)."""
-    from seqgen.generate import writer
-    from seqgen.generate.sampler import document_start, sample
+    from seqgen.generate.pipeline import SamplePipeline
 
+    data_kind = kind_named(kind)
+    music = data_kind.music
     model, tokenizer, _ = load_model(run_dir / BEST, device)
-    start = document_start(tokenizer)
-    cfg = SampleConfig(length=DEFAULT_LENGTH[kind] if kind != "text" else 400, num_samples=n, seed=seed)
-    renders: dict[tuple[int, ...], Any] = {}
-
-    def render(ids: list[int]) -> Any:
-        if tuple(ids) not in renders:
-            renders[tuple(ids)] = writer.render(kind, tokenizer, start, ids)
-        return renders[tuple(ids)]
-
-    music = kind != "text"
-    report = sample(
-        model,
-        start,
-        cfg,
-        tokenizer.eos_id,
-        device,
-        check=(lambda ids, ended: writer.check(kind, render(ids), ended)) if music else None,
-    )
-    paths = writer.planned_paths(kind, out, n)
+    # Music at `seqgen sample`'s length; text shorter, to read in the report.
+    cfg = SampleConfig(length=data_kind.default_length if music else 400, num_samples=n, seed=seed)
+    pipe = SamplePipeline(model, tokenizer, data_kind, device, data_kind.prompt_ids(tokenizer))
+    report = pipe.draw(cfg)
     reasons: collections.Counter[str] = collections.Counter()
     example = None
-    for s, group in zip(report.samples, paths, strict=True):
-        writer.write(kind, render(s.ids), group)
-        if music and not s.passed:
-            reasons[s.check.reason] += 1
-        if example is None and s.passed and render(s.ids).text:
-            example = render(s.ids).text
+    for w in pipe.write(report, pipe.plan(out, n, force=True)):
+        if music and not w.sample.passed:
+            reasons[w.sample.check.reason] += 1
+        if example is None and w.sample.passed and w.rendered.text:
+            example = w.rendered.text
     return {
         "samples": n,
         "passed": sum(s.passed for s in report.samples) if music else None,
@@ -284,23 +207,17 @@ def _isolated(fn: Callable[..., dict[str, Any]], *args: Any) -> dict[str, Any]:
         return {"error": "out of memory" if oom else f"{type(e).__name__}: {first}"}
 
 
-def run_compare(plan: ComparePlan, dataset: Dataset, callback: Callback | None = None) -> dict[str, Any]:
-    """Train both models, measure both, and return every figure (see `seqgen.compare.report`). The two
-    runs go to `plan.out`/lstm and `plan.out`/transformer; a comparison that fails before it
-    trained anything leaves no directory behind."""
+def run_compare(plan: ComparePlan, dataset: Dataset, callback: Callback | None = None) -> CompareResults:
+    """Train both models, measure both, and return every figure. The two runs go to
+    `plan.out`/lstm and `plan.out`/transformer; a comparison that fails before it trained
+    anything leaves no directory behind."""
     device = resolve_device(plan.device)
-    configs = model_configs(plan, dataset, device)  # refuses a bad shape before anything is made
-    block = configs["transformer"].block_size
-    if len(dataset.val) < 2 * block + 2:
-        raise SeqgenError(
-            f"the val split of {plan.data} holds {len(dataset.val)} tokens; the comparison scores "
-            f"windows of {block} and needs at least {2 * block + 2}: prepare it with a larger "
-            "--val-fraction, or give a smaller --block-size"
-        )
+    models = model_plans(plan, dataset.tokenizer.vocab_size, device)  # refuses a bad shape first
+    check_val_split(plan, dataset, models["transformer"].config.block_size)
     made = not plan.out.exists()
     plan.out.mkdir(parents=True, exist_ok=True)
     try:
-        return _run(plan, dataset, device, configs, callback or (lambda kind, info: None))
+        return _run(plan, dataset, device, models, callback or (lambda event: None))
     except BaseException:
         if made and plan.out.is_dir() and not any(plan.out.iterdir()):
             plan.out.rmdir()
@@ -308,158 +225,154 @@ def run_compare(plan: ComparePlan, dataset: Dataset, callback: Callback | None =
 
 
 def _run(
-    plan: ComparePlan, dataset: Dataset, device: torch.device, configs: dict[str, Any], say: Callback
-) -> dict[str, Any]:
-    from seqgen.models import build_model, count_parameters
+    plan: ComparePlan, dataset: Dataset, device: torch.device, models: dict[str, ModelPlan], say: Callback
+) -> CompareResults:
+    """Each stage in turn, in the order that keeps the measurements apart (see each stage)."""
+    started, today, where = time.time(), str(date.today()), machine(device)
+    amp = resolve_precision(plan.precision, device)
+    steps: dict[str, TrainStep | Failed] = {}
+    trained: dict[str, ModelResult] = {}
+    for m in MODELS:
+        steps[m] = _time_training_step(plan, models[m], device, say)
+    for m in MODELS:
+        trained[m] = _train(plan, dataset, models[m], steps[m], say)
+    val = _score_val_split(plan, dataset, device, amp, models["transformer"].config.block_size, say)
+    throughput = _throughput_sweep(plan, models, device, say)
+    sampling = _sampling_speed(plan, device, say)
+    samples = _samples(plan, dataset.kind, device, say)
+    return CompareResults(
+        date=today,
+        command=plan.command,
+        machine=where,
+        precision="bf16" if amp else "fp32",
+        data=DataInfo(
+            name=dataset.name,
+            kind=dataset.kind,
+            path=str(plan.data),
+            vocab_size=dataset.tokenizer.vocab_size,
+            train_tokens=len(dataset.train),
+            val_tokens=len(dataset.val),
+        ),
+        budget_min=plan.budget_min,
+        seed=plan.seed,
+        models=trained,
+        train_memory=steps,
+        curves={m: read_curve(plan.out / m) for m in MODELS},
+        val=val,
+        throughput=throughput,
+        sampling=sampling,
+        samples=samples,
+        total_s=time.time() - started,
+    )
+
+
+def _time_training_step(
+    plan: ComparePlan, model: ModelPlan, device: torch.device, say: Callback
+) -> TrainStep | Failed:
+    """1. The training step of one model alone: its speed sets how often it is evaluated (the
+    same number of evaluations for both), and its peak memory is the training peak."""
+    say(StageStarted(f"measuring the {model.name}'s training step"))
+    args = (model.shape(), str(device), plan.precision, "off", plan.timing_steps)
+    return training_row(_isolated(bench.measure_training, *args))
+
+
+def _train(
+    plan: ComparePlan, dataset: Dataset, model: ModelPlan, step: TrainStep | Failed, say: Callback
+) -> ModelResult:
+    """2. Train one model for the plan's wall-clock budget (both get the same)."""
     from seqgen.train.trainer import Trainer
 
-    amp = resolve_precision(plan.precision, device)
-    vocab = dataset.tokenizer.vocab_size
-    started = time.time()
-    results: dict[str, Any] = {
-        "date": str(date.today()),
-        "command": plan.command,
-        "machine": machine(device),
-        "precision": "bf16" if amp else "fp32",
-        "data": {
-            "name": dataset.name,
-            "kind": dataset.kind,
-            "path": str(plan.data),
-            "vocab_size": vocab,
-            "train_tokens": len(dataset.train),
-            "val_tokens": len(dataset.val),
-        },
-        "budget_min": plan.budget_min,
-        "seed": plan.seed,
-        "models": {},
-    }
-    shapes = {}
-    for m in MODELS:
-        mcfg = configs[m]
-        opts = _train_options(m, mcfg, device)
-        shapes[m] = bench.Shape(
-            m,
-            opts["batch_size"],
-            mcfg.block_size,
-            mcfg.n_layer,
-            mcfg.n_embd,
-            getattr(mcfg, "n_head", 0),
-            vocab,
-            mcfg.dropout,
-        )
-        results["models"][m] = {
-            "config": to_dict(mcfg),
-            "parameters": count_parameters(build_model(m, mcfg)),
-            **opts,
-        }
+    m = model.name
+    interval = eval_interval(plan.budget_min, step.step_ms if isinstance(step, TrainStep) else None)
+    cfg = train_config(plan, model, interval)
+    say(ModelTraining(m, cfg))
 
-    # 1. The training step of each model alone: its speed sets how often it is evaluated (the
-    #    same number of evaluations for both), and its peak memory is the training peak.
-    results["train_memory"] = {}
-    for m in MODELS:
-        say("stage", {"text": f"measuring the {m}'s training step"})
-        row = _isolated(
-            bench.measure_training, shapes[m], str(device), plan.precision, "off", plan.timing_steps
-        )
-        results["train_memory"][m] = row
+    def forward(event: TrainEvent) -> None:
+        say(TrainerProgress(m, event))
 
-    # 2. Train both, the same wall-clock budget each.
-    for m in MODELS:
-        step_ms = results["train_memory"][m].get("step_ms") or 100.0
-        interval = max(5, int(plan.budget_min * 60e3 / step_ms / EVALUATIONS))
-        cfg = TrainConfig(
-            data=str(plan.data),
-            model=m,
-            run=m,
-            out_dir=str(plan.out),
-            max_time=plan.budget_min,
-            seed=plan.seed,
-            device=plan.device,
-            precision=plan.precision,
-            compile=plan.compile,
-            eval_interval=interval,
-            checkpoint_every="10m",
-            **{k: results["models"][m][k] for k in ("batch_size", "learning_rate")},
+    result = Trainer(cfg, dataset, model.config, plan.out / m, forward).run()
+    if result.stopped.startswith("SIG"):
+        raise SeqgenError(
+            f"stopped by {result.stopped} while training the {m}; its run is in {plan.out / m} "
+            "(no report was written)"
         )
-        say("train", {"model": m, "config": cfg})
-        result = Trainer(
-            cfg,
-            dataset,
-            configs[m],
-            plan.out / m,
-            lambda k, i, m=m: say("trainer", {"model": m, "kind": k, "info": i}),
-        ).run()
-        if result.stopped.startswith("SIG"):
-            raise SeqgenError(
-                f"stopped by {result.stopped} while training the {m}; its run is in {plan.out / m} "
-                "(no report was written)"
-            )
-        results["models"][m].update(
-            {
-                "run_dir": str(plan.out / m),
-                "steps": result.steps,
-                "elapsed_s": result.elapsed_s,
-                "tokens_per_s": result.tokens_per_sec,
-                "tokens_seen": result.steps * cfg.batch_size * configs[m].block_size,
-                "eval_interval": interval,
-                "best_val_estimate": result.best_val_loss,
-                "compiled": cfg.compile,
-            }
-        )
-        results.setdefault("curves", {})[m] = read_curve(plan.out / m)
+    return ModelResult(
+        config=model.config,
+        parameters=model.parameters,
+        batch_size=model.batch_size,
+        learning_rate=model.learning_rate,
+        run_dir=str(plan.out / m),
+        steps=result.steps,
+        elapsed_s=result.elapsed_s,
+        tokens_per_s=result.tokens_per_sec,
+        tokens_seen=result.steps * model.batch_size * model.config.block_size,
+        eval_interval=interval,
+        best_val_estimate=result.best_val_loss,
+        compiled=cfg.compile,
+    )
 
-    # 3. The trained models on the whole val split: every token in consecutive training-length
-    #    windows (as `seqgen eval`), by position in fresh windows, and streaming.
+
+def _score_val_split(
+    plan: ComparePlan, dataset: Dataset, device: torch.device, amp: Any, block: int, say: Callback
+) -> dict[str, ValScores]:
+    """3. The trained models on the whole val split: every token in consecutive training-length
+    windows (as `seqgen eval`), by position in fresh windows, and streaming."""
     from seqgen.measure.evaluate import token_loss
 
-    say("stage", {"text": "scoring both models on the val split"})
-    block = configs["transformer"].block_size
+    say(StageStarted("scoring both models on the val split"))
     val = dataset.val
-    results["val"] = {}
+    out: dict[str, ValScores] = {}
     for m in MODELS:
         model, _, _ = load_model(plan.out / m / BEST, device)
         whole = token_loss(model, val, device, block)
-        results["val"][m] = {
-            "by_position": loss_by_position(model, val, block, LONG_FACTOR * block, device, amp),
-            "fresh": whole["loss"],
-            "fresh_tokens": whole["tokens"],
-            "streaming": streaming_loss(model, val, device, amp),
-        }
+        out[m] = ValScores(
+            by_position=loss_by_position(model, val, block, LONG_FACTOR * block, device, amp),
+            fresh=whole["loss"],
+            fresh_tokens=whole["tokens"],
+            streaming=streaming_loss(model, val, device, amp),
+        )
         del model
+    return out
 
-    # 4. Training throughput by context length, the same tokens per step for both.
-    results["throughput"] = {m: [] for m in MODELS}
+
+def _throughput_sweep(
+    plan: ComparePlan, models: dict[str, ModelPlan], device: torch.device, say: Callback
+) -> dict[str, list[ThroughputRow]]:
+    """4. Training throughput by context length, the same tokens per step for both."""
+    out: dict[str, list[ThroughputRow]] = {m: [] for m in MODELS}
     for ctx in plan.contexts:
         for m in MODELS:
-            say("stage", {"text": f"measuring training throughput: {m}, context {ctx}"})
-            s = shapes[m]
+            say(StageStarted(f"measuring training throughput: {m}, context {ctx}"))
             batch = max(1, TOKENS_PER_STEP // ctx)
-            shape = bench.Shape(m, batch, ctx, s.n_layer, s.n_embd, s.n_head, vocab, s.dropout)
+            shape = models[m].shape(batch_size=batch, block_size=ctx)
             row = _isolated(
                 bench.measure_training, shape, str(device), plan.precision, "off", plan.timing_steps
             )
-            results["throughput"][m].append({**row, "context": ctx, "batch_size": shape.batch_size})
+            out[m].append(ThroughputRow(ctx, batch, training_row(row)))
+    return out
 
-    # 5. Sampling from the trained checkpoints: batched tokens/s, per-token latency as it grows.
-    results["sampling"] = {}
+
+def _sampling_speed(
+    plan: ComparePlan, device: torch.device, say: Callback
+) -> dict[str, SamplingRun | Failed]:
+    """5. Sampling from the trained checkpoints: batched tokens/s, per-token latency as it grows."""
+    out: dict[str, SamplingRun | Failed] = {}
     for m in MODELS:
-        say("stage", {"text": f"measuring sampling: {m}"})
+        say(StageStarted(f"measuring sampling: {m}"))
         n, length = (10, 500) if plan.lengths[-1] >= 512 else (2, plan.lengths[-1])
-        results["sampling"][m] = _isolated(
-            bench.measure_sampling, str(plan.out / m / BEST), str(device), n, length, plan.lengths
-        )
+        checkpoint = str(plan.out / m / BEST)
+        row = _isolated(bench.measure_sampling, checkpoint, str(device), n, length, plan.lengths)
+        out[m] = sampling_row(row)
+    return out
 
-    # 6. Samples a person can read or play; for music, the share that pass the music check.
-    results["samples"] = {}
-    n = plan.music_samples if dataset.kind != "text" else min(3, plan.music_samples)
-    if n:
-        for m in MODELS:
-            say(
-                "stage",
-                {"text": f"sampling {n} {'tunes' if dataset.kind != 'text' else 'texts'} from the {m}"},
-            )
-            results["samples"][m] = sample_and_check(
-                plan.out / m, dataset.kind, n, plan.seed, device, plan.out / "samples" / m
-            )
-    results["total_s"] = time.time() - started
-    return results
+
+def _samples(plan: ComparePlan, kind: str, device: torch.device, say: Callback) -> dict[str, SampleResult]:
+    """6. Samples a person can read or play; for music, the share that pass the music check."""
+    music = kind_named(kind).music
+    n = plan.music_samples if music else min(3, plan.music_samples)
+    out: dict[str, SampleResult] = {}
+    for m in MODELS if n else ():
+        say(StageStarted(f"sampling {n} {'tunes' if music else 'texts'} from the {m}"))
+        found = sample_and_check(plan.out / m, kind, n, plan.seed, device, plan.out / "samples" / m)
+        out[m] = SampleResult(**found)
+    return out

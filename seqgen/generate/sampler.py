@@ -17,14 +17,7 @@ import torch
 from seqgen.config import SampleConfig
 from seqgen.device import autocast, resolve_precision
 from seqgen.errors import SeqgenError
-
-
-def document_start(tokenizer: Any) -> list[int]:
-    """The ids a sample starts from when no prompt is given: the end-of-document token (a tune
-    starts right after an end-of-tune), or for text without one a newline (else the first id)."""
-    if tokenizer.eos_id is not None:
-        return [tokenizer.eos_id]
-    return tokenizer.encode("\n") if "\n" in tokenizer.stoi else [0]
+from seqgen.models.base import SequenceModel
 
 
 def next_token(
@@ -61,7 +54,7 @@ def slide_step(limit: int) -> int:
 
 @torch.no_grad()
 def generate(
-    model: torch.nn.Module,
+    model: SequenceModel,
     prompt: list[int],
     n: int,
     length: int,
@@ -119,8 +112,8 @@ def generate(
             if on_token is not None:
                 on_token(t, nxt)
             break
-        fresh = bool(limit) and cur - start > limit
-        if fresh:  # the window is full: move its start `step` tokens on
+        fresh = limit is not None and cur - start > limit
+        if fresh and limit is not None:  # the window is full: move its start `step` tokens on
             start = cur - (limit + 1 - step)
         if not use_cache:
             feed, state = hist[:, start:cur], None
@@ -158,7 +151,7 @@ class SampleReport:
 
 
 def sample(
-    model: torch.nn.Module,
+    model: SequenceModel,
     prompt: list[int],
     cfg: SampleConfig,
     eos_id: int | None,
@@ -173,6 +166,9 @@ def sample(
     `check(ids, ended)` returns an object with a boolean `ok`; with no check every sample passes.
     `on_token(t, ids)` sees each token of the first attempt as it is drawn (see `generate`).
     """
+    if cfg.length is None:
+        raise SeqgenError("no sample length: set SampleConfig.length (the data kind's default_length)")
+    length = cfg.length
     seed = cfg.seed if cfg.seed is not None else int(torch.randint(0, 2**31 - 1, (1,)).item())
     device = torch.device(device)
     gen = torch.Generator(device=device).manual_seed(seed)
@@ -186,7 +182,7 @@ def sample(
             model,
             prompt,
             len(pending),
-            cfg.length,
+            length,
             cfg.temperature,
             cfg.top_k,
             cfg.top_p,

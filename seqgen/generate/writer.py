@@ -1,69 +1,28 @@
-"""Turning generated ids into files a person can use: text, ABC + MIDI, or MIDI.
+"""Sample files on disk: naming them, refusing to overwrite them, writing them.
 
-Owns: rendering a sample per data kind ('text' -> .txt; 'abc' -> .abc and .mid; 'midi' -> .mid),
-the music check a sample must pass before it is kept, and refusing to overwrite files. Knows
-nothing about models or the sampling loop.
+Owns: the file names of a batch of samples (`sample_001.abc`, ...; which files a sample becomes
+is its data kind's `sample_suffixes`), refusing to overwrite files, and writing a rendered sample
+(text to .txt/.abc, notes to .mid). Decoding and checking a sample is its data kind's
+(`seqgen.datasets.kinds`); the order of the work is `pipeline`'s. Knows nothing about models.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
+from seqgen.datasets.kinds import DataKind, Rendered
 from seqgen.errors import SeqgenError
 from seqgen.files import atomic_write_text
 
-KIND_SUFFIXES = {"text": [".txt"], "abc": [".abc", ".mid"], "midi": [".mid"]}
+__all__ = ["Rendered", "planned_paths", "refuse_existing", "write"]
 
 
-@dataclass
-class Rendered:
-    """A sample decoded for its data kind: `text` for text and ABC, `notes` for music."""
-
-    text: str | None = None
-    notes: list | None = None
-    tempo_qpm: float = 120.0
-    error: str | None = None  # why the music could not be derived (ABC that does not parse)
-
-
-def render(kind: str, tokenizer: Any, prompt_ids: list[int], ids: list[int]) -> Rendered:
-    """Decode prompt + new ids into the document they form."""
-    full = [i for i in prompt_ids if i != tokenizer.eos_id] + list(ids)
-    if kind == "midi":
-        return Rendered(notes=tokenizer.decode_notes(full))
-    text = tokenizer.decode(full)
-    if kind == "abc":
-        text = text.strip("\n") + "\n"
-        from seqgen.music.abc import abc_to_notes
-
-        try:
-            music = abc_to_notes(text)
-            return Rendered(text=text, notes=music.notes, tempo_qpm=music.tempo_qpm)
-        except SeqgenError as e:
-            return Rendered(text=text, error=str(e))
-    return Rendered(text=text)
-
-
-def check(kind: str, rendered: Rendered, ended: bool):
-    """The music check for ABC and MIDI samples (None for text: any text is accepted)."""
-    if kind == "text":
-        return None
-    from seqgen.music.check import TuneCheck, check_notes, header_problem
-
-    problem = rendered.error or (header_problem(rendered.text or "") if kind == "abc" else None)
-    if problem:
-        return TuneCheck(ok=False, reason=problem, notes=0, seconds=0.0, lowest=None, highest=None)
-    # The notes `render` already parsed; the ABC is not parsed a second time.
-    verdict = check_notes(rendered.notes or [])
-    if verdict.ok and kind == "abc" and not ended:
-        verdict.ok, verdict.reason = False, "the tune did not end within --length"
-    return verdict
-
-
-def planned_paths(kind: str, out_dir: Path, count: int, stem: str = "sample") -> list[list[Path]]:
+def planned_paths(kind: DataKind, out_dir: Path, count: int, stem: str = "sample") -> list[list[Path]]:
+    """The files of `count` samples in `out_dir`: one list per sample, one path per suffix."""
     width = max(3, len(str(count)))
-    return [[out_dir / f"{stem}_{i + 1:0{width}d}{sfx}" for sfx in KIND_SUFFIXES[kind]] for i in range(count)]
+    return [
+        [out_dir / f"{stem}_{i + 1:0{width}d}{sfx}" for sfx in kind.sample_suffixes] for i in range(count)
+    ]
 
 
 def refuse_existing(paths: list[list[Path]], force: bool) -> None:
@@ -75,8 +34,9 @@ def refuse_existing(paths: list[list[Path]], force: bool) -> None:
         )
 
 
-def write(kind: str, rendered: Rendered, paths: list[Path]) -> list[Path]:
-    """Write one rendered sample to its planned paths; returns the files written."""
+def write(rendered: Rendered, paths: list[Path]) -> list[Path]:
+    """Write one rendered sample to its planned paths; returns the files written (a .mid only
+    when the sample has notes)."""
     written = []
     for path in paths:
         if path.suffix in (".txt", ".abc"):

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from seqgen.config import TrainConfig, model_config
+from seqgen.config import TrainConfig
+from seqgen.models import model_config
 
 
 @dataclass
@@ -233,7 +234,7 @@ def measure_sampling(
         from seqgen.train.checkpoint import load_model
 
         model, _, ckpt = load_model(Path(shape), dev)
-        label = ckpt["model_type"]
+        label = ckpt.model_type
 
     def timed(batch: int, new: int) -> float:
         gen = torch.Generator(device=dev).manual_seed(0)
@@ -275,15 +276,16 @@ def measure_sampling(
     }
 
 
-def measure_prepare(kind: str, megabytes: float = 0.0) -> dict[str, Any]:
+def measure_prepare(what: str, megabytes: float = 0.0) -> dict[str, Any]:
     """Seconds and throughput of `seqgen prepare` in-process: the built-in default corpus
     ('corpus'), every built-in tune ('all'), or a generated text file of `megabytes` ('text')."""
     from seqgen.config import PrepareConfig
-    from seqgen.datasets.prepare import prepare_corpus, prepare_text
+    from seqgen.datasets.kinds.abc import prepare_corpus
+    from seqgen.datasets.kinds.text import prepare_text
 
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "d"
-        if kind == "text":
+        if what == "text":
             src = Path(tmp) / "words.txt"
             _write_text(src, megabytes)
             t = time.perf_counter()
@@ -292,13 +294,13 @@ def measure_prepare(kind: str, megabytes: float = 0.0) -> dict[str, Any]:
             from seqgen.datasets.corpus.builtin import ALL, DEFAULT_CORPUS
 
             t = time.perf_counter()
-            meta = prepare_corpus(ALL if kind == "all" else DEFAULT_CORPUS, Path(tmp), PrepareConfig())
+            meta = prepare_corpus(ALL if what == "all" else DEFAULT_CORPUS, Path(tmp), PrepareConfig())
         seconds = time.perf_counter() - t
         size = sum(f.stat().st_size for f in (Path(tmp) / meta["name"]).glob("*.bin"))
     tokens = sum(meta["tokens"].values())
     return {
         "what": {"corpus": "built-in default corpus", "all": "all built-in tunes"}.get(
-            kind, f"text file, {megabytes:g} MB"
+            what, f"text file, {megabytes:g} MB"
         ),
         "tokens": tokens,
         "seconds": seconds,

@@ -1,16 +1,17 @@
 """Scoring: a trained model on held-out tokens, and generated music on what a listener checks.
 
-Owns: the loss of a model over a token stream (and bits per token, perplexity), turning a raw file
-into the tokens a checkpoint reads (as `seqgen prepare` would), and the scores of generated tunes:
-the music check, pitch range, note density, agreement of the notes with the header's key and
-meter, and novelty (the longest run copied verbatim from the training data). Parsing is
-music21's (`seqgen.music.abc`); MIDI reading is mido's. Prints nothing.
+Owns: the loss of a model over a token stream (and bits per token, perplexity), and the scores of
+generated tunes: the music check, pitch range, note density, agreement of the notes with the
+header's key and meter, and novelty (the longest run copied verbatim from the training data).
+Turning a raw file into tokens is its data kind's (`DataKind.file_tokens`). Parsing is music21's
+(`seqgen.music.abc`); MIDI reading is mido's. Prints nothing.
 """
 
 from __future__ import annotations
 
 import math
 import statistics
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -19,20 +20,24 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from seqgen.datasets.kinds import AbcKind, DataKind, MidiKind, kind_named
+from seqgen.datasets.kinds.midi import events_as_text
+from seqgen.datasets.tokenizers import Tokenizer
+from seqgen.datasets.tokenizers.events import EventTokenizer
 from seqgen.device import autocast, resolve_precision
 from seqgen.errors import SeqgenError
 
 
 @torch.no_grad()
 def token_loss(
-    model: torch.nn.Module, tokens: np.ndarray, device: torch.device, window: int
+    model: torch.nn.Module, tokens: np.ndarray, device: torch.device, window: int, precision: str = "auto"
 ) -> dict[str, Any]:
     """Mean next-token loss (nats) over every token of `tokens` but the first, read in consecutive
     windows of `window` tokens that each start fresh, as training reads them; with bits per token
-    (loss / ln 2) and perplexity (e^loss)."""
+    (loss / ln 2) and perplexity (e^loss). `precision`: auto, fp32 or bf16, as in training."""
     if len(tokens) < 2:
         raise SeqgenError("at least 2 tokens are needed to score a next-token prediction")
-    amp = resolve_precision("auto", device)
+    amp = resolve_precision(precision, device)
     total, count = 0.0, 0
     n_full = (len(tokens) - 1) // window
     for i in range(0, n_full, 64):  # 64 windows at a time, converted batch by batch (memory maps)
@@ -54,48 +59,6 @@ def token_loss(
         count += y.numel()
     loss = total / count
     return {"tokens": count, "loss": loss, "bits_per_token": loss / math.log(2), "perplexity": math.exp(loss)}
-
-
-def file_tokens(
-    path: Path, kind: str, tokenizer: Any, abc_options: dict[str, Any] | None = None
-) -> np.ndarray:
-    """The tokens of a raw file as `seqgen prepare` makes them for a model of data `kind`: text as
-    characters; ABC split into normalised tunes (with the options the training data was prepared
-    with, `abc_options`), each followed by the end-of-tune token; MIDI as note events followed by
-    the end token."""
-    if not path.is_file():
-        raise SeqgenError(f"{path} does not exist; give a text, ABC or MIDI file")
-    if kind == "midi":
-        from seqgen.music.midi_io import read_midi
-
-        return np.asarray([*tokenizer.encode_notes(read_midi(path, drums=tokenizer.drums)), tokenizer.eos_id])
-    if kind == "abc":
-        from seqgen.datasets.corpus.abc import AbcOptions, read_abc
-
-        known = {k: v for k, v in (abc_options or {}).items() if k in AbcOptions.__dataclass_fields__}
-        tunes = read_abc([path], AbcOptions(**known)).tunes
-        if not tunes:
-            raise SeqgenError(f"{path} holds no usable ABC tune (no X: line followed by music)")
-        texts = [t.text for t in tunes]
-    else:
-        try:
-            texts = [path.read_text(encoding="utf-8")]
-        except UnicodeDecodeError:
-            raise SeqgenError(
-                f"{path} is not UTF-8 text; convert it first (iconv -f latin1 -t utf-8)"
-            ) from None
-    unknown = sorted({c for t in texts for c in tokenizer.unknown(t)})
-    if unknown:
-        shown = " ".join(repr(c) for c in unknown[:10])
-        raise SeqgenError(
-            f"{path} holds {len(unknown)} character(s) the model never saw ({shown}); it cannot be scored"
-        )
-    ids: list[int] = []
-    for t in texts:
-        ids.extend(tokenizer.encode(t))
-        if tokenizer.eos_id is not None:
-            ids.append(tokenizer.eos_id)
-    return np.asarray(ids)
 
 
 # -- generated music ---------------------------------------------------------------------------
@@ -215,20 +178,20 @@ def _key_name(k: Any) -> str | None:
     return f"{k.sharps:+d} sharps" if k.sharps >= 0 else f"{-k.sharps} flats"
 
 
-def score_midi(name: str, path: Path, corpus: str | None, tokenizer: Any) -> TuneScore:
+def score_midi(name: str, path: Path, corpus: str | None, tokenizer: Tokenizer | None) -> TuneScore:
     """Score one MIDI sample: check, range, density; novelty over event tokens (no header: no key
     or meter agreement)."""
     from seqgen.music.check import check_notes
     from seqgen.music.midi_io import read_midi
 
     try:
-        notes = read_midi(path, drums=getattr(tokenizer, "drums", True))
+        notes = read_midi(path, drums=tokenizer.drums if isinstance(tokenizer, EventTokenizer) else True)
     except SeqgenError as e:  # an unreadable file is a failed sample, not the end of the scoring
         return TuneScore(name, False, str(e), 0, 0.0, None, None, 0.0, None, None, None, None, None, None)
     verdict = check_notes(notes)
     copy = share = None
-    if corpus is not None and tokenizer is not None:
-        text = _as_text(tokenizer.encode_notes(notes))
+    if corpus is not None and isinstance(tokenizer, EventTokenizer):
+        text = events_as_text(tokenizer.encode_notes(notes))
         copy = longest_copy(text, corpus)
         share = copy / len(text) if text else None
     seconds = verdict.seconds
@@ -250,28 +213,23 @@ def score_midi(name: str, path: Path, corpus: str | None, tokenizer: Any) -> Tun
     )
 
 
-def _as_text(ids: Any) -> str:
-    """Token ids as one character each, so that Python's substring search works on tokens."""
-    arr = np.asarray(ids, dtype=np.uint32) + 0x100  # clear of control characters; far below surrogates
-    return arr.astype("<u4").tobytes().decode("utf-32-le")
+def training_corpus(train: np.ndarray, kind: str, tokenizer: Tokenizer) -> str:
+    """The training split of data of `kind` as the string novelty is searched in (see
+    `DataKind.corpus_text`)."""
+    return kind_named(kind).corpus_text(train, tokenizer)
 
 
-def training_corpus(train: np.ndarray, kind: str, tokenizer: Any) -> str:
-    """The training split as the string novelty is searched in: the tunes' text (ABC, documents
-    separated by a NUL that no tune holds) or event tokens one character each (MIDI)."""
-    if kind == "midi":
-        return _as_text(train)
-    eos = tokenizer.eos_id
-    ids = np.asarray(train)
-    if eos is None:
-        return tokenizer.decode(ids.tolist())
-    cuts = np.flatnonzero(ids == eos)
-    docs = np.split(ids, cuts)
-    return "\x00".join(tokenizer.decode([int(i) for i in d if i != eos]) for d in docs)
+def samples_kind(folder: Path) -> DataKind:
+    """The kind of the samples in `folder`, as `score_samples` picks them: ABC when it holds a
+    .abc file, else MIDI."""
+    return kind_named(AbcKind.name if any(folder.glob("*.abc")) else MidiKind.name)
 
 
 def score_samples(
-    folder: Path, corpus: str | None = None, tokenizer: Any = None, on_progress: Any = None
+    folder: Path,
+    corpus: str | None = None,
+    tokenizer: Tokenizer | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, Any]:
     """Score every sample in `folder`: the .abc tunes, or the .mid files when there are none."""
     if not folder.is_dir():
@@ -288,7 +246,11 @@ def score_samples(
             rows.append(score_midi(path.name, path, corpus, tokenizer))
         if on_progress is not None:
             on_progress(i, len(abc or midi))
-    return {"kind": "abc" if abc else "midi", "rows": [asdict(r) for r in rows], "summary": summarise(rows)}
+    return {
+        "kind": AbcKind.name if abc else MidiKind.name,
+        "rows": [asdict(r) for r in rows],
+        "summary": summarise(rows),
+    }
 
 
 def summarise(rows: list[TuneScore]) -> dict[str, Any]:
@@ -304,19 +266,24 @@ def summarise(rows: list[TuneScore]) -> dict[str, Any]:
         return sum(flags) / len(flags) if flags else None
 
     parsed = [r for r in rows if r.notes]
-    copies = [r for r in rows if r.copy_share is not None]
+    ranges = [(r.lowest, r.highest) for r in parsed if r.lowest is not None and r.highest is not None]
+    copies = [
+        (r.longest_copy, r.copy_share)
+        for r in rows
+        if r.longest_copy is not None and r.copy_share is not None
+    ]
     return {
         "samples": len(rows),
         "passed": sum(r.ok for r in rows),
         "pass_share": sum(r.ok for r in rows) / len(rows),
-        "lowest_pitch": min((r.lowest for r in parsed if r.lowest is not None), default=None),
-        "highest_pitch": max((r.highest for r in parsed if r.highest is not None), default=None),
-        "median_pitch_span": median([r.highest - r.lowest for r in parsed if r.lowest is not None]),
+        "lowest_pitch": min((lo for lo, _ in ranges), default=None),
+        "highest_pitch": max((hi for _, hi in ranges), default=None),
+        "median_pitch_span": median([hi - lo for lo, hi in ranges]),
         "median_notes_per_second": median([r.notes_per_second for r in parsed]),
         "median_seconds": median([r.seconds for r in parsed]),
         "key_agreement": share([r.key_agrees for r in rows if r.key_agrees is not None]),
         "mean_full_bars": mean([r.full_bars for r in rows if r.full_bars is not None]),
-        "median_longest_copy": median([r.longest_copy for r in copies]),
-        "median_copy_share": median([r.copy_share for r in copies]),
-        "mostly_copied": share([r.copy_share >= 0.5 for r in copies]),
+        "median_longest_copy": median([n for n, _ in copies]),
+        "median_copy_share": median([c for _, c in copies]),
+        "mostly_copied": share([c >= 0.5 for _, c in copies]),
     }

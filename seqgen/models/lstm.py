@@ -11,9 +11,10 @@ import torch
 import torch.nn as nn
 
 from seqgen.config import LSTMConfig
+from seqgen.models.base import SequenceModel
 
 
-class LSTM(nn.Module):
+class LSTM(SequenceModel):
     def __init__(self, cfg: LSTMConfig):
         super().__init__()
         self.cfg = cfg
@@ -42,10 +43,12 @@ class LSTM(nn.Module):
 
     context_limit = None  # an RNN sees everything it has been fed
 
-    def init_state(self, batch_size: int, device: torch.device):
+    def init_state(self, batch_size: int, device: torch.device) -> None:
         return None  # nn.LSTM reads None as zero (h, c)
 
-    def forward(self, idx: torch.Tensor, state=None):
+    def forward(
+        self, idx: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor] | None = None
+    ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
         x = self.drop(self.wte(idx))  # (B, T, C)
         out, state = self.lstm(x, state)  # (B, T, H)
         logits = self.lm_head(self.drop(out))  # (B, T, V)

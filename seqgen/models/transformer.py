@@ -16,6 +16,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from seqgen.config import TransformerConfig
+from seqgen.models.base import SequenceModel
 
 
 class KVCache:
@@ -32,13 +33,14 @@ class KVCache:
 
     def append(self, layer: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Store k, v (B, nh, T, hs) after the cached tokens; return every key and value so far."""
-        if self.k[layer] is None:
-            self.k[layer] = torch.empty(self.shape, device=self.device, dtype=k.dtype)
-            self.v[layer] = torch.empty(self.shape, device=self.device, dtype=v.dtype)
+        keys, values = self.k[layer], self.v[layer]
+        if keys is None or values is None:
+            keys = self.k[layer] = torch.empty(self.shape, device=self.device, dtype=k.dtype)
+            values = self.v[layer] = torch.empty(self.shape, device=self.device, dtype=v.dtype)
         end = self.length + k.size(2)
-        self.k[layer][:, :, self.length : end] = k
-        self.v[layer][:, :, self.length : end] = v
-        return self.k[layer][:, :, :end], self.v[layer][:, :, :end]
+        keys[:, :, self.length : end] = k
+        values[:, :, self.length : end] = v
+        return keys[:, :, :end], values[:, :, :end]
 
 
 class CausalSelfAttention(nn.Module):
@@ -99,10 +101,11 @@ class Block(nn.Module):
         return x + self.mlp(self.ln_2(x))
 
 
-class Transformer(nn.Module):
+class Transformer(SequenceModel):
     def __init__(self, cfg: TransformerConfig):
         super().__init__()
         self.cfg = cfg
+        self.context_limit = cfg.block_size
         self.wte = nn.Embedding(cfg.vocab_size, cfg.n_embd)
         self.wpe = nn.Embedding(cfg.block_size, cfg.n_embd)
         self.drop = nn.Dropout(cfg.dropout)
@@ -125,14 +128,10 @@ class Transformer(nn.Module):
         elif isinstance(module, nn.Embedding):
             nn.init.normal_(module.weight, mean=0.0, std=0.02)
 
-    @property
-    def context_limit(self) -> int:
-        return self.cfg.block_size
-
     def init_state(self, batch_size: int, device: torch.device) -> KVCache:
         return KVCache(self.cfg, batch_size, device)
 
-    def forward(self, idx: torch.Tensor, state: KVCache | None = None):
+    def forward(self, idx: torch.Tensor, state: KVCache | None = None) -> tuple[torch.Tensor, KVCache | None]:
         _, T = idx.shape
         start = state.length if state is not None else 0
         if start + T > self.cfg.block_size:

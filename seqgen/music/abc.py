@@ -25,6 +25,7 @@ import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from seqgen.errors import SeqgenError
 from seqgen.music.midi_io import write_midi
@@ -190,7 +191,7 @@ def _play_order(part) -> list[int] | None:
     return order
 
 
-Event = tuple[float, float, object]  # (offset, quarter length, music21 note or chord)
+Event = tuple[float, float, Any]  # (offset, quarter length, music21 note or chord: untyped)
 
 
 def _written_events(part) -> list[Event]:
@@ -223,8 +224,9 @@ def _events(score) -> tuple[list[Event], bool]:
     for part in parts:
         part.stripTies(inPlace=True)  # in place: a copy costs as much as the parse
     expanded = [_expanded_events(p) for p in parts]
-    if all(e is not None for e in expanded):
-        return [ev for evs in expanded for ev in evs], True
+    whole = [evs for evs in expanded if evs is not None]
+    if len(whole) == len(expanded):
+        return [ev for evs in whole for ev in evs], True
     return [ev for p in parts for ev in _written_events(p)], False
 
 

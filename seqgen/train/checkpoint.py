@@ -1,56 +1,216 @@
 """The only code that reads or writes checkpoint files.
 
-Owns: the checkpoint format (a dict of tensors and plain JSON-like values, loadable with
-`torch.load(weights_only=True)`: model weights, model and training config, tokenizer, data
-description, counters, and for `last.pt` the optimizer state), atomic writes, finding a run's
-checkpoint, and rebuilding a model from one. Knows nothing about training loops or sampling.
-
-A run directory holds: best.pt (lowest val loss), last.pt (latest, with optimizer state),
-config.json (human-readable copy of the configs) and metrics.jsonl.
+Owns: the checkpoint format, as the typed `Checkpoint` (with `DataInfo`, the dataset it was
+trained on, and `ResumeState`, what last.pt adds for an exact resume). On disk it is a dict of
+tensors and plain JSON-like values, loadable with `torch.load(weights_only=True)`; the keys and
+values are unchanged since format version 1, so older checkpoints keep loading. Also atomic
+writes, and rebuilding a model from a checkpoint. Knows nothing about training loops, sampling or
+the run directory around the file (that is `rundir`).
 """
 
 from __future__ import annotations
 
 import io
-import json
 import pickle
 import re
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
+import torch.nn as nn
 
-from seqgen.datasets.tokenizers import tokenizer_from_dict
+from seqgen import __version__
+from seqgen.config import ModelConfig, TrainConfig, to_dict
+from seqgen.datasets.store import Dataset
+from seqgen.datasets.tokenizers import Tokenizer, tokenizer_from_dict
 from seqgen.errors import SeqgenError
-from seqgen.files import atomic_write, atomic_write_text
-from seqgen.models import MODELS, build_model, config_from_dict
+from seqgen.files import atomic_write
+from seqgen.models import MODELS, SequenceModel, build_model, config_from_dict
+from seqgen.train.runstate import Counters
 
 FORMAT = "seqgen-checkpoint"
 FORMAT_VERSION = 1
-BEST = "best.pt"
-LAST = "last.pt"
-CONFIG = "config.json"
-CONFIG_TOML = "config.toml"  # the same settings as a file `seqgen train --config` reads
-METRICS = "metrics.jsonl"
+# What last.pt must hold to be resumed (older or edited files may lack it).
+RESUME_KEYS = ("counters", "rng", "data_position", "optimizer")
+
+StateDict = dict[str, Any]  # a module's or optimizer's state_dict: tensors and plain values
+RngState = dict[str, Any]  # runstate.rng_state(): every random stream of one process
 
 
-def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
-    """Write atomically: a temp file in the same directory, fsync, then rename over `path`, so a
-    kill at any instant leaves either the old checkpoint or the new one, never a torn file."""
-    # Serialize in memory first: torch's zip writer reports a failed write (a full disk) as a
-    # RuntimeError, while a plain file write raises the OSError that becomes a clear message.
-    buffer = io.BytesIO()
-    torch.save({"format": FORMAT, "format_version": FORMAT_VERSION, **payload}, buffer)
-    atomic_write(path, lambda f: f.write(buffer.getbuffer()))
+@dataclass(frozen=True)
+class DataInfo:
+    """The dataset a model was trained on."""
+
+    name: str
+    kind: str  # text, abc or midi
+    path: str  # absolute, as the run saw it
+
+    def to_dict(self) -> dict[str, str]:
+        return {"name": self.name, "kind": self.kind, "path": self.path}
 
 
-def write_json_atomic(path: Path, obj: Any) -> None:
-    atomic_write_text(path, json.dumps(obj, indent=2) + "\n")
+@dataclass
+class ResumeState:
+    """What last.pt adds to a checkpoint so that a resumed run continues exactly: the optimizer,
+    the counters, and every process's random streams and position in the training data."""
+
+    optimizer: StateDict
+    counters: Counters
+    rng: RngState  # rank 0's
+    data_position: torch.Tensor  # rank 0's BatchSampler state
+    # Every rank's, written only when several processes trained (else rank 0's above is all).
+    rngs: list[RngState] | None = None
+    data_positions: list[torch.Tensor] | None = None
+
+    def of_rank(self, rank: int) -> tuple[RngState, torch.Tensor] | None:
+        """The random streams and data position of `rank`; None when the run had no such rank."""
+        rngs = self.rngs or [self.rng]
+        positions = self.data_positions or [self.data_position]
+        return (rngs[rank], positions[rank]) if rank < len(positions) else None
+
+    def to_payload(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "optimizer": self.optimizer,
+            "counters": self.counters.to_dict(),
+            "rng": self.rng,
+            "data_position": self.data_position,
+        }
+        if self.rngs is not None and self.data_positions is not None:
+            out.update(rngs=self.rngs, data_positions=self.data_positions)
+        return out
+
+    @classmethod
+    def from_payload(cls, d: dict[str, Any]) -> ResumeState:
+        return cls(
+            optimizer=d["optimizer"],
+            counters=Counters(**d["counters"]),
+            rng=d["rng"],
+            data_position=d["data_position"],
+            rngs=d.get("rngs") or None,
+            data_positions=d.get("data_positions") or None,
+        )
+
+
+@dataclass
+class Checkpoint:
+    """One checkpoint file: the model, how to rebuild it, and where its run stood. best.pt has
+    no `resume`; last.pt has one."""
+
+    model_type: str  # a name in the model registry
+    model_config: dict[str, Any]  # config.to_dict of the model's config
+    train_config: dict[str, Any]  # config.to_dict of the run's TrainConfig
+    tokenizer: dict[str, Any]  # the tokenizer's own to_dict()
+    data: DataInfo
+    model: StateDict
+    step: int
+    best_val_loss: float
+    val_loss: float
+    elapsed_s: float
+    tokens_seen: int
+    seqgen_version: str = __version__
+    resume: ResumeState | None = None
+
+    @classmethod
+    def of_run(
+        cls, cfg: TrainConfig, model_cfg: ModelConfig, dataset: Dataset, model: nn.Module, state: Counters
+    ) -> Checkpoint:
+        """A run's checkpoint now: its configs, the dataset's description, the weights, the counters."""
+        return cls(
+            seqgen_version=__version__,
+            model_type=cfg.model,
+            model_config=to_dict(model_cfg),
+            train_config=to_dict(cfg),
+            tokenizer=dataset.tokenizer.to_dict(),
+            data=DataInfo(dataset.name, dataset.kind, str(dataset.path.resolve())),
+            model=model.state_dict(),
+            step=state.step,
+            best_val_loss=state.best_val,
+            val_loss=state.val,
+            elapsed_s=state.elapsed_s,
+            tokens_seen=state.tokens,
+        )
+
+    @property
+    def block_size(self) -> int:
+        return int(self.model_config["block_size"])
+
+    def to_payload(self) -> dict[str, Any]:
+        """The dict written to disk (key order as format version 1 wrote it)."""
+        return {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "seqgen_version": self.seqgen_version,
+            "model_type": self.model_type,
+            "model_config": self.model_config,
+            "train_config": self.train_config,
+            "tokenizer": self.tokenizer,
+            "data": self.data.to_dict(),
+            "model": self.model,
+            "step": self.step,
+            "best_val_loss": self.best_val_loss,
+            "val_loss": self.val_loss,
+            "elapsed_s": self.elapsed_s,
+            "tokens_seen": self.tokens_seen,
+            **(self.resume.to_payload() if self.resume is not None else {}),
+        }
+
+    @classmethod
+    def from_payload(cls, d: dict[str, Any]) -> Checkpoint:
+        """Raises KeyError or TypeError where the dict lacks what a checkpoint holds."""
+        data = d["data"]
+        return cls(
+            model_type=d["model_type"],
+            model_config=d["model_config"],
+            train_config=d.get("train_config", {}),
+            tokenizer=d["tokenizer"],
+            data=DataInfo(str(data.get("name")), str(data.get("kind")), str(data.get("path", ""))),
+            model=d["model"],
+            step=d["step"],
+            best_val_loss=d["best_val_loss"],
+            val_loss=d["val_loss"],
+            elapsed_s=d["elapsed_s"],
+            tokens_seen=d["tokens_seen"],
+            seqgen_version=d.get("seqgen_version", "-"),
+            resume=ResumeState.from_payload(d) if all(k in d for k in RESUME_KEYS) else None,
+        )
+
+    def save(self, path: Path) -> None:
+        """Write atomically: a temp file in the same directory, fsync, then rename over `path`, so
+        a kill at any instant leaves either the old checkpoint or the new one, never a torn file."""
+        # Serialize in memory first: torch's zip writer reports a failed write (a full disk) as a
+        # RuntimeError, while a plain file write raises the OSError that becomes a clear message.
+        buffer = io.BytesIO()
+        torch.save(self.to_payload(), buffer)
+        atomic_write(path, lambda f: f.write(buffer.getbuffer()))
+
+    @classmethod
+    def load(cls, path: Path) -> Checkpoint:
+        """Load and check a checkpoint file (see `load_checkpoint`)."""
+        payload = load_checkpoint(path)
+        try:
+            return cls.from_payload(payload)
+        except (KeyError, TypeError, AttributeError) as e:
+            what = f"{type(e).__name__}: {e}"
+            raise SeqgenError(f"{path} is not a complete seqgen checkpoint ({what})") from None
+
+
+def load_resumable(path: Path) -> Checkpoint:
+    """A last.pt that holds everything an exact resume needs, or an error that says what is missing."""
+    payload = load_checkpoint(path)
+    missing = [k for k in RESUME_KEYS if k not in payload]
+    if missing:
+        raise SeqgenError(
+            f"{path} holds no resume state ({', '.join(missing)} missing; it was written by "
+            f"an older seqgen or edited); start a new run, or sample from it with seqgen sample {path.parent}"
+        )
+    return Checkpoint.from_payload(payload)
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:
-    """Load and check a checkpoint; never unpickles arbitrary objects (weights_only=True)."""
+    """The checked payload dict of a checkpoint file, as it lies on disk (readers want
+    `Checkpoint.load`); never unpickles arbitrary objects (weights_only=True)."""
     path = Path(path)
     if not path.is_file():
         raise SeqgenError(f"checkpoint {path} does not exist")
@@ -81,49 +241,22 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     return ckpt
 
 
-def find_runs(out_dir: Path) -> list[Path]:
-    """Run directories under `out_dir` that hold a checkpoint, newest first."""
-    if not out_dir.is_dir():
-        return []
-    runs = [d for d in out_dir.iterdir() if d.is_dir() and ((d / BEST).is_file() or (d / LAST).is_file())]
-    return sorted(
-        runs,
-        key=lambda d: max((d / f).stat().st_mtime for f in (BEST, LAST) if (d / f).is_file()),
-        reverse=True,
-    )
-
-
-def resolve_checkpoint(target: str | Path | None, out_dir: str | Path = "checkpoints") -> Path:
-    """A checkpoint file from a file, a run directory (best.pt, else last.pt) or None (newest run)."""
-    if target is None:
-        runs = find_runs(Path(out_dir))
-        if not runs:
-            raise SeqgenError(f"no trained run found under {out_dir}/; train one with `seqgen train`")
-        target = runs[0]
-    target = Path(target)
-    if target.is_dir():
-        for name in (BEST, LAST):
-            if (target / name).is_file():
-                return target / name
-        raise SeqgenError(f"{target} holds no checkpoint ({BEST} or {LAST}); is it a seqgen run directory?")
-    if not target.exists():
-        raise SeqgenError(f"{target} does not exist; give a run directory such as checkpoints/RUN")
-    return target
-
-
-def load_model(path: Path, device: torch.device | str = "cpu"):
-    """Rebuild (model in eval mode, tokenizer, checkpoint dict) from a checkpoint file."""
-    ckpt = load_checkpoint(path)
-    if ckpt.get("model_type") not in MODELS:
+def load_model(
+    path: Path, device: torch.device | str = "cpu"
+) -> tuple[SequenceModel, Tokenizer[Any], Checkpoint]:
+    """Rebuild (model in eval mode, tokenizer, checkpoint) from a checkpoint file."""
+    payload = load_checkpoint(path)
+    if payload.get("model_type") not in MODELS:
         raise SeqgenError(
-            f"{path} holds a model of unknown type {ckpt.get('model_type')!r}; "
+            f"{path} holds a model of unknown type {payload.get('model_type')!r}; "
             f"this seqgen has {', '.join(MODELS)}"
         )
     try:
-        cfg = config_from_dict(ckpt["model_type"], ckpt["model_config"])
-        model = build_model(ckpt["model_type"], cfg)
-        model.load_state_dict(ckpt["model"])
-        tokenizer = tokenizer_from_dict(ckpt["tokenizer"])
+        ckpt = Checkpoint.from_payload(payload)
+        cfg = config_from_dict(ckpt.model_type, ckpt.model_config)
+        model = build_model(ckpt.model_type, cfg)
+        model.load_state_dict(ckpt.model)
+        tokenizer = tokenizer_from_dict(ckpt.tokenizer)
     except (KeyError, RuntimeError, TypeError, SeqgenError) as e:
         lines = [x.strip() for x in str(e).splitlines() if x.strip()]
         detail = (lines[1] if len(lines) > 1 else lines[0] if lines else type(e).__name__)[:160]
@@ -135,23 +268,3 @@ def load_model(path: Path, device: torch.device | str = "cpu"):
         )
     model.to(device).eval()
     return model, tokenizer, ckpt
-
-
-def resolve_run(target: str | Path, out_dir: str | Path = "checkpoints") -> Path:
-    """The run directory to resume: a path, or a run name under `out_dir`; it must hold last.pt."""
-    path = Path(target)
-    if not path.exists() and not path.is_absolute() and (Path(out_dir) / path).exists():
-        path = Path(out_dir) / path
-    if path.is_file():
-        if path.name in (LAST, BEST):
-            path = path.parent
-        else:
-            raise SeqgenError(f"--resume {target}: give the run directory (checkpoints/RUN), not a file")
-    if not path.is_dir():
-        raise SeqgenError(
-            f"--resume {target}: no such run (looked for {target} and {Path(out_dir) / target}); "
-            f"the runs are the folders in {out_dir}/"
-        )
-    if not (path / LAST).is_file():
-        raise SeqgenError(f"{path} holds no {LAST}; only a run that saved {LAST} can be resumed")
-    return path

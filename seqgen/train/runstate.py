@@ -1,26 +1,22 @@
-"""What a run carries across a stop: the counters, every random stream, stop signals and the run lock.
+"""What a run carries across a stop: the counters, every random stream and stop signals.
 
 Owns: `Counters` (where a run stands, saved in last.pt), capturing and restoring the Python, NumPy,
-torch CPU and CUDA random states, `StopSignals` (SIGINT/SIGTERM/SIGHUP ask the loop to stop and
-save), and `run_lock` (one trainer per run directory). Knows nothing about models, data or files
-beyond the lock file.
+torch CPU and CUDA random states, and `StopSignals` (SIGINT/SIGTERM/SIGHUP ask the loop to stop and
+save). Knows nothing about models, data or files (the run's lock is `rundir.RunDir.lock`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import random
 import signal
 import threading
-from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
-
-from seqgen.errors import SeqgenError
 
 
 @dataclass
@@ -38,10 +34,13 @@ class Counters:
     lr: float = 0.0  # the learning rate of the latest step
     eval_due: bool = False  # a signal cut this step's evaluation: the resumed run does it first
 
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
 
 def rng_state() -> dict[str, Any]:
     """Every global random stream a step may draw from, as plain tensors and lists."""
-    np_state = np.random.get_state()
+    np_state = cast(tuple[Any, ...], np.random.get_state())  # the legacy tuple form
     state: dict[str, Any] = {
         "python": random.getstate(),
         "numpy": [np_state[0], np_state[1].tolist(), *np_state[2:]],
@@ -94,22 +93,3 @@ class StopSignals:
     def __exit__(self, *exc: object) -> None:
         for s, old in self._old.items():
             signal.signal(s, old)
-
-
-@contextlib.contextmanager
-def run_lock(run_dir: Path) -> Iterator[None]:
-    """Hold an exclusive lock on the run while training it, so two processes never write the same
-    run. The kernel drops the lock when the process ends, however it ends."""
-    try:
-        import fcntl
-    except ImportError:  # Windows: no advisory locks; one trainer per run is then up to the user
-        yield
-        return
-    with open(run_dir / ".lock", "w") as f:
-        try:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise SeqgenError(
-                f"{run_dir} is being trained by another seqgen process; wait for it or stop it first"
-            ) from None
-        yield

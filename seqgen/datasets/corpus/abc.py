@@ -246,7 +246,7 @@ def read_abc(paths: list[Path], options: AbcOptions, on_progress: Progress | Non
     files = _abc_files(paths)
     result = AbcReadResult(tunes=[], files=len(files))
     skipped: Counter[str] = Counter()
-    found: list[tuple[str, str, str | None]] = []  # (text, source, number key)
+    found: list[tuple[str, str, str]] = []  # (text, source, body key)
     groups = _Groups()
     for done, path in enumerate(files, 1):
         raw = path.read_bytes()

@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from seqgen.errors import SeqgenError
-from seqgen.music.midi_io import read_midi
 from seqgen.music.notes import Note
 
 MIDI_SUFFIXES = (".mid", ".midi")
@@ -54,6 +53,8 @@ def read_midi_files(
     A file that cannot be read or holds no notes is skipped and recorded with the reason.
     Raises SeqgenError when a path is missing, no MIDI file is found, or none is readable.
     """
+    from seqgen.music.midi_io import read_midi  # mido: only when MIDI is read
+
     files = find_midi_files(paths)
     if not files:
         where = ", ".join(str(p) for p in paths)

@@ -78,6 +78,13 @@ class CharTokenizer:
                 raise SeqgenError(f"token id {i} is outside the vocabulary (size {self.vocab_size})")
         return "".join(parts)
 
+    def document_start(self) -> list[int]:
+        """The end-of-document id (a tune starts right after an end-of-tune), or for text without
+        one a newline (else the first id)."""
+        if self.eos_id is not None:
+            return [self.eos_id]
+        return self.encode("\n") if "\n" in self.stoi else [0]
+
     def to_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, "chars": list(self.chars), "eos": self.eos}
 

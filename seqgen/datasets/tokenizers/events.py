@@ -256,6 +256,10 @@ class EventTokenizer:
             f"(x{self.step_ms} ms), V0..V{self.velocity_bins - 1}{drums}"
         )
 
+    def document_start(self) -> list[int]:
+        """A piece starts right after an end-of-piece."""
+        return [self.eos_id]
+
     # -- metadata --------------------------------------------------------------------------------
 
     def to_dict(self) -> dict[str, Any]:

@@ -1,0 +1,234 @@
+"""The measured sections of report.md, numbered 1 to 6: one function per section, each returning
+its lines (a line may hold several rows of text).
+
+Owns: the words and tables of those sections and the figure each one shows (`FIGURES`), and how
+music-check failures are grouped (`failure_kind`). Every number comes from a `CompareResults`;
+the title, the short answer and what was compared are `report`'s.
+"""
+
+from __future__ import annotations
+
+import re
+
+from seqgen.compare.plan import TOKENS_PER_STEP
+from seqgen.compare.results import (
+    CompareResults,
+    CurvePoint,
+    Failed,
+    SamplingRun,
+    TrainStep,
+    above_baseline,
+)
+from seqgen.compare.verdicts import mb
+from seqgen.measure.plots import LABELS
+
+FIGURES = {
+    "val": "val_loss.png",
+    "throughput": "throughput.png",
+    "latency": "latency.png",
+    "context": "context.png",
+}
+PAIR = ("lstm", "transformer")
+
+
+def _at_time(curve: list[CurvePoint], seconds: float) -> CurvePoint | None:
+    """The last evaluation at or before `seconds` of wall-clock time (the final one for 100%)."""
+    before = [p for p in curve if p.elapsed_s <= seconds * 1.001]
+    return before[-1] if before else None
+
+
+def val_during_training(r: CompareResults) -> list[str]:
+    """Section 1: the val-loss curves, and the losses at shares of the budget."""
+    lines = [
+        "## 1. Val loss during training\n",
+        f"![val loss against time and tokens]({FIGURES['val']})\n",
+        "Left: against wall-clock time, the budget both models had. Right: against training tokens "
+        "seen, which shows how much each model learns per token regardless of speed. The points are "
+        "each model's own evaluation during training (a sample of val windows); the table above and "
+        "section 5 score the whole val split.\n",
+        "| share of the budget | LSTM val loss | transformer val loss | LSTM tokens | transformer tokens |",
+        "|---:|---:|---:|---:|---:|",
+    ]
+    for share in (0.1, 0.25, 0.5, 0.75, 1.0):
+        curves = r.curves
+        at = {
+            m: curves[m][-1] if share == 1.0 else _at_time(curves[m], share * r.budget_min * 60) for m in PAIR
+        }
+        lstm, transformer = at["lstm"], at["transformer"]
+        if lstm and transformer:
+            lines.append(
+                f"| {share:.0%} | {lstm.val_loss:.4f} | {transformer.val_loss:.4f} | "
+                f"{lstm.tokens_seen:,} | {transformer.tokens_seen:,} |"
+            )
+    lines.append("")
+    return lines
+
+
+def throughput(r: CompareResults) -> list[str]:
+    """Section 2: training tokens per second and memory at each context length."""
+    lines = [
+        "## 2. Training throughput by context length\n",
+        "Tokens per second of one training step (forward, backward, clipping, AdamW, with the "
+        "models' dropout) on random tokens, with the batch of each context holding about "
+        f"{TOKENS_PER_STEP:,} tokens (batch = {TOKENS_PER_STEP:,} / context, at least one sequence): "
+        "the same work per step for both models. Median of timed steps, each context in a fresh "
+        "process (not compiled). Memory: the peak above the process's baseline (section 4).\n",
+        "| context | tokens per step | LSTM tokens/s | transformer tokens/s | transformer / LSTM | "
+        "LSTM memory | transformer memory |",
+        "|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for lr, tr in zip(r.throughput["lstm"], r.throughput["transformer"], strict=True):
+        a, b = lr.step, tr.step
+        ratio = (
+            f"{b.tokens_per_s / a.tokens_per_s:.2f}x"
+            if isinstance(a, TrainStep) and isinstance(b, TrainStep)
+            else "-"
+        )
+        lines.append(
+            f"| {lr.context} | {lr.batch_size * lr.context:,} | {_tps(a)} | {_tps(b)} | {ratio} "
+            f"| {mb(above_baseline(a))} | {mb(above_baseline(b))} |"
+        )
+    lines.append(f"\n![throughput by context]({FIGURES['throughput']})\n")
+    return lines
+
+
+def sampling_speed(r: CompareResults) -> list[str]:
+    """Section 3: milliseconds per new token as one sample grows, and batched tokens/s."""
+    s = r.sampling
+    runs = [row for row in s.values() if isinstance(row, SamplingRun)]
+    lens = sorted({n for row in runs for n in row.latency_ms})
+    batch = next((row.samples for row in runs), 0)
+    lines = [
+        "## 3. Sampling speed as a sample grows\n",
+        "Milliseconds per new token for one sample: the mean cost of the tokens between half the "
+        "length and the length, each timed as it is made (the least of three samples), with the "
+        "trained checkpoints. The LSTM carries a fixed-size "
+        f"state, so its cost should stay flat; the transformer reads a KV cache that grows to its "
+        f"context ({r.block_size}) and then slides.\n",
+    ]
+    if not lens:
+        return lines
+    lines.append(
+        "| model | " + " | ".join(f"@{n:,}" for n in lens) + " | tokens/s, "
+        f"{batch} samples at once | peak memory |"
+    )
+    lines.append("|---|" + "---:|" * (len(lens) + 2))
+    for m, row in s.items():
+        if isinstance(row, SamplingRun):
+            cells = " | ".join(f"{row.latency_ms[n]:.2f}" if n in row.latency_ms else "-" for n in lens)
+            lines.append(f"| {LABELS[m]} | {cells} | {row.tokens_per_s:,.0f} | {mb(row.peak_memory_mb)} |")
+        else:
+            lines.append(f"| {LABELS[m]} | failed: {row.error} |")
+    lines.append(f"\n![latency by length]({FIGURES['latency']})\n")
+    return lines
+
+
+def memory(r: CompareResults) -> list[str]:
+    """Section 4: peak memory to train and to sample."""
+    gpu = r.machine.type == "cuda"
+    lines = [
+        "## 4. Peak memory\n",
+        (
+            "Peak GPU memory allocated by torch. "
+            if gpu
+            else "Peak resident memory of a process that only does this (Linux VmHWM); the baseline is the "
+            "same process with torch loaded, before the model exists. "
+        )
+        + "Training: the model's own batch and window; sampling: the run of section 3.\n",
+        "| model | training peak | above baseline | sampling peak | above baseline |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for m, train in r.train_memory.items():
+        sample = r.sampling[m]
+        lines.append(
+            f"| {LABELS[m]} | {mb(_peak(train))} | {mb(above_baseline(train))} "
+            f"| {mb(_peak(sample))} | {mb(above_baseline(sample))} |"
+        )
+    lines.append("")
+    return lines
+
+
+def context(r: CompareResults) -> list[str]:
+    """Section 5: loss by position in a fresh window (in bands), and when streaming."""
+    block = r.block_size
+    lstm, transformer = r.val["lstm"], r.val["transformer"]
+    lines = [
+        "## 5. How much each model gains from earlier context\n",
+        f"Val loss at each position of windows that start fresh, at every {block}th position of the "
+        "val split (the same windows for both), averaged over bands of positions: the first token "
+        f"is predicted from one token of context, the {block}th from {block}. The transformer sees "
+        f"at most {block} tokens; the LSTM is followed on to "
+        f"{len(lstm.by_position)} tokens, past the {block}-token windows it was "
+        "trained on. The last row reads the val split as one long stream, as generation does: the "
+        "LSTM carries its state through, the transformer slides its window a quarter of its context "
+        "at a time.\n",
+        "| tokens of context | LSTM | transformer |",
+        "|---:|---:|---:|",
+    ]
+    curves = [lstm.by_position, transformer.by_position]
+    lo = 1
+    while lo <= max(len(c) for c in curves):
+        hi = 2 * (lo - 1) if lo > 2 else lo  # 1, 2, 3-4, 5-8, 9-16, ...
+        label = str(lo) if hi == lo else f"{lo}-{hi}"
+        cells = [f"{sum(c[lo - 1 : hi]) / len(c[lo - 1 : hi]):.3f}" if hi <= len(c) else "-" for c in curves]
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+        lo = hi + 1
+    lines.append(f"| mean over the window ({block}) | {lstm.fresh:.3f} | {transformer.fresh:.3f} |")
+    lines.append(f"| streaming through the val split | {lstm.streaming:.3f} | {transformer.streaming:.3f} |")
+    lines.append(f"\n![loss by position in the context]({FIGURES['context']})\n")
+    return lines
+
+
+def samples(r: CompareResults) -> list[str]:
+    """Section 6: the music check's pass share (music) and the first sample of each model."""
+    samples = r.samples
+    if not samples:
+        return []
+    music = r.data.data_kind.music
+    lines = ["## 6. " + ("Sampled tunes and the music check\n" if music else "Samples\n")]
+    if music:
+        first = samples["lstm"]
+        lines.append(
+            f"{first.samples} samples from each model's best checkpoint with "
+            f"`seqgen sample`'s defaults (temperature {first.temperature:g}, seed "
+            f"{first.seed}), one try each. A tune passes when it parses, has notes, lasts "
+            "a plausible time in a playable range and ends by itself. The files (ABC and MIDI) are "
+            "in `samples/`.\n"
+        )
+        lines += ["| model | passed | why the others failed |", "|---|---:|---|"]
+        for m, s in samples.items():
+            kinds: dict[str, int] = {}
+            for reason, n in s.reasons.items():
+                kinds[failure_kind(reason)] = kinds.get(failure_kind(reason), 0) + n
+            why = "; ".join(f"{k} ({n})" for k, n in sorted(kinds.items(), key=lambda x: -x[1])) or "-"
+            lines.append(f"| {LABELS[m]} | {s.passed} of {s.samples} | {why} |")
+        lines.append("")
+    for m, s in samples.items():
+        if s.example:
+            what = "first passing tune" if music else "first sample"
+            text = "\n".join(s.example.strip("\n").splitlines()[:24])
+            lines.append(f"The {LABELS[m]}'s {what}:\n\n```\n{text}\n```\n")
+    return lines
+
+
+def failure_kind(reason: str) -> str:
+    """A music-check reason without the tune's own details, so that like failures count together."""
+    for pattern, kind in (
+        (r"^cannot parse", "does not parse as ABC"),
+        (r"^no notes|^only \d+ note", "too few notes"),
+        (r"^pitch ", "pitch outside the piano"),
+        (r"^lasts .*\(min", "too short"),
+        (r"^lasts .*\(max", "too long"),
+        (r"did not end", "did not end within the length"),
+    ):
+        if re.search(pattern, reason):
+            return kind
+    return reason
+
+
+def _tps(row: TrainStep | Failed) -> str:
+    return f"{row.tokens_per_s:,.0f}" if isinstance(row, TrainStep) else row.error
+
+
+def _peak(row: TrainStep | SamplingRun | Failed) -> float | None:
+    return None if isinstance(row, Failed) else row.peak_memory_mb

@@ -1,0 +1,202 @@
+"""ABC tunebooks: characters, one document per tune, samples that must be playable tunes.
+
+Owns: `AbcKind`: preparing tunebooks (and the built-in folk corpus) into a dataset, reading a file
+as its tunes (with the options the training data was read with), and rendering a sample as ABC
+text plus the notes music21 finds in it, which the music check and the MIDI file share. Does not
+own splitting or normalising tunes (`corpus.abc`) or parsing ABC (`seqgen.music.abc`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from seqgen.datasets.kinds.base import Progress, Rendered, SourceOptions, check_music, no_progress
+from seqgen.datasets.kinds.text import CharKind
+from seqgen.datasets.layout import write_documents
+from seqgen.datasets.tokenizers.base import Tokenizer
+from seqgen.datasets.tokenizers.char import CharTokenizer
+from seqgen.errors import SeqgenError
+
+if TYPE_CHECKING:
+    from seqgen.config import PrepareConfig
+    from seqgen.datasets.corpus.abc import AbcOptions
+    from seqgen.music.check import TuneCheck
+    from seqgen.music.notes import Note
+
+
+class AbcKind(CharKind):
+    name: ClassVar[str] = "abc"
+    label: ClassVar[str] = "ABC"
+    music: ClassVar[bool] = True
+    states_key_and_meter: ClassVar[bool] = True
+    default_length: ClassVar[int] = 2500
+    source_suffixes: ClassVar[tuple[str, ...]] = (".abc",)
+    sample_suffixes: ClassVar[tuple[str, ...]] = (".abc", ".mid")
+    options: ClassVar[tuple[str, ...]] = ("validate", "titles", "comments", "info_fields")
+
+    @staticmethod
+    def abc_options(options: SourceOptions) -> AbcOptions:
+        """What of each tune to keep: the defaults, changed where an option was given."""
+        from seqgen.datasets.corpus.abc import AbcOptions
+
+        opts = AbcOptions()
+        if options.titles is not None:
+            opts.keep_titles = options.titles
+        if options.comments is not None:
+            opts.keep_comments = options.comments
+        if options.info_fields is not None:
+            opts.keep_info_fields = options.info_fields
+        return opts
+
+    def _prepare(
+        self,
+        paths: list[Path],
+        out: Path,
+        cfg: PrepareConfig,
+        options: SourceOptions,
+        force: bool,
+        on_progress: Progress,
+    ) -> dict[str, Any]:
+        return prepare_abc(paths, out, cfg, self.abc_options(options), options.validate, force, on_progress)
+
+    def prepare_builtin(
+        self,
+        corpus: str,
+        data_dir: Path,
+        cfg: PrepareConfig,
+        options: SourceOptions | None = None,
+        force: bool = False,
+        on_progress: Progress = no_progress,
+        out_name: str | None = None,
+    ) -> dict[str, Any]:
+        """Prepare one of music21's bundled folk collections (or 'all') into data_dir/NAME."""
+        options = options or SourceOptions()
+        options.refuse_others("built-in ABC", self.options)
+        return prepare_corpus(
+            corpus, data_dir, cfg, self.abc_options(options), options.validate, force, on_progress, out_name
+        )
+
+    def documents(self, path: Path, dataset: Path | None) -> list[str]:
+        """The file's tunes, normalised with the options the training data was prepared with."""
+        from seqgen.datasets.corpus.abc import AbcOptions, read_abc
+
+        saved: dict[str, Any] = {}
+        meta_path = dataset / "meta.json" if dataset is not None else None
+        if meta_path is not None and meta_path.is_file():
+            saved = json.loads(meta_path.read_text()).get("abc_options") or {}
+        known = {k: v for k, v in saved.items() if k in AbcOptions.__dataclass_fields__}
+        tunes = read_abc([path], AbcOptions(**known)).tunes
+        if not tunes:
+            raise SeqgenError(f"{path} holds no usable ABC tune (no X: line followed by music)")
+        return [t.text for t in tunes]
+
+    def render(self, tokenizer: Tokenizer, prompt_ids: list[int], ids: list[int]) -> Rendered:
+        """The tune's text (one final newline) and, when music21 reads it, its notes."""
+        from seqgen.music.abc import abc_to_notes
+
+        text = self.decode(tokenizer, prompt_ids, ids).strip("\n") + "\n"
+        try:
+            music = abc_to_notes(text)
+        except SeqgenError as e:
+            return Rendered(text=text, error=str(e))
+        return Rendered(text=text, notes=music.notes, tempo_qpm=music.tempo_qpm)
+
+    def notes_of(self, text: str) -> tuple[list[Note], float]:
+        """The notes of one ABC tune, at the tempo its Q: field gives."""
+        from seqgen.music.abc import abc_to_notes
+
+        music = abc_to_notes(text)
+        return music.notes, music.tempo_qpm
+
+    def check(self, rendered: Rendered, ended: bool) -> TuneCheck:
+        """The music check, plus: a header that makes a tune, and a tune that ended by itself."""
+        from seqgen.music.check import header_problem
+
+        verdict = check_music(rendered, header_problem(rendered.text or ""))
+        if verdict.ok and not ended:
+            verdict.ok, verdict.reason = False, "the tune did not end within --length"
+        return verdict
+
+
+def prepare_abc(
+    paths: list[Path],
+    out: Path,
+    cfg: PrepareConfig,
+    options: AbcOptions | None = None,
+    validate: bool = False,
+    force: bool = False,
+    on_progress: Progress = no_progress,
+    corpus: str | None = None,
+) -> dict[str, Any]:
+    """Character dataset from ABC tunebooks: one document per tune, split by tune identity."""
+    from seqgen.datasets.corpus.abc import AbcOptions, read_abc, split_tunes, validate_tunes
+
+    options = options or AbcOptions()
+    result = read_abc(paths, options, on_progress=lambda d, t: on_progress("reading", d, t))
+    tunes = result.tunes
+    dropped: dict[str, int] = {}
+    if validate and tunes:
+        tunes, dropped = validate_tunes(tunes, on_progress=lambda d, t: on_progress("validating", d, t))
+    if not tunes:
+        why = "; ".join(f"{n} {r}" for r, n in {**result.skipped, **dropped}.items()) or "no X: headers found"
+        raise SeqgenError(f"no usable ABC tunes in {', '.join(map(str, paths))} ({why})")
+    train, val = split_tunes(tunes, cfg.val_fraction, cfg.seed)
+    if not val or not train:
+        raise SeqgenError(
+            f"all {len(tunes)} tune(s) are copies or versions of one tune; the train/val split "
+            "needs at least 2 different tunes"
+        )
+    chars: set[str] = set()
+    for t in tunes:
+        chars.update(t.text)
+    tok = CharTokenizer(chars, eos=True)
+    meta = {
+        "kind": AbcKind.name,
+        "corpus": corpus,
+        "sources": [str(p) for p in paths],
+        "counts": {
+            "files": result.files,
+            "tunes": len(train) + len(val),
+            "train_tunes": len(train),
+            "val_tunes": len(val),
+            "characters": sum(len(t.text) for t in train + val),
+            "vocab_size": tok.vocab_size,
+            "skipped": dict(result.skipped),
+            "invalid": dropped,
+        },
+        "split": {"method": "by-tune", "val_fraction": cfg.val_fraction, "seed": cfg.seed},
+        "abc_options": dataclasses.asdict(options),
+    }
+    on_progress("encoding", 0, 1)
+    meta = write_documents(
+        out,
+        tok,
+        (tok.encode_array(t.text) for t in train),
+        (tok.encode_array(t.text) for t in val),
+        meta,
+        force=force,
+    )
+    on_progress("encoding", 1, 1)
+    return meta
+
+
+def prepare_corpus(
+    name: str,
+    data_dir: Path,
+    cfg: PrepareConfig,
+    options: AbcOptions | None = None,
+    validate: bool = False,
+    force: bool = False,
+    on_progress: Progress = no_progress,
+    out_name: str | None = None,
+) -> dict[str, Any]:
+    """Prepare one of music21's bundled folk collections (or 'all') into data_dir/NAME."""
+    from seqgen.datasets.corpus.builtin import corpus_paths
+
+    paths = corpus_paths(name)
+    return prepare_abc(
+        paths, data_dir / (out_name or name), cfg, options, validate, force, on_progress, corpus=name
+    )

@@ -1,0 +1,160 @@
+"""One sample-to-files pipeline, shared by `seqgen sample` and `seqgen compare`.
+
+Owns: the order of the work once a model is loaded: plan the output files and refuse existing
+ones (before any sampling), draw the samples (redrawing those the data kind's check rejects),
+render each sample once (the check, the files and the caller share that one render), write the
+files and, on request, a WAV beside each MIDI file. Knows nothing about options or printing (the
+CLI's), the decoding loop (`sampler`), or what a kind's samples look like (`seqgen.datasets.kinds`).
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from seqgen.config import SampleConfig
+from seqgen.datasets.kinds import DataKind, Rendered
+from seqgen.datasets.tokenizers import Tokenizer
+from seqgen.errors import SeqgenError
+from seqgen.generate import sampler, writer
+from seqgen.models.base import SequenceModel
+
+if TYPE_CHECKING:
+    from seqgen.music.check import TuneCheck
+
+SAMPLES_DIR = Path("samples")  # music samples go to samples/RUN/seed-SEED/ when no --out is given
+
+
+@dataclass
+class WrittenSample:
+    """One sample as drawn, decoded, and written (`files` is empty when nothing was written)."""
+
+    sample: sampler.Sample
+    rendered: Rendered
+    files: list[Path]
+
+
+def fixed_seed(seed: int | None) -> int:
+    """The seed to sample with: `seed`, or a fresh one to print so the run can be repeated."""
+    return random.randrange(2**31 - 1) if seed is None else seed
+
+
+def default_out(checkpoint: Path, seed: int) -> Path:
+    """Where a run's music samples go without --out: samples/RUN/seed-SEED."""
+    return SAMPLES_DIR / checkpoint.parent.name / f"seed-{seed}"
+
+
+def audio_problem(soundfont: Path | None) -> str | None:
+    """Why WAVs cannot be rendered (FluidSynth or a soundfont missing), or None when they can.
+    The MIDI files are written either way."""
+    from seqgen.generate.audio import check_audio
+
+    try:
+        check_audio(soundfont)
+    except SeqgenError as e:
+        return str(e)
+    return None
+
+
+class SamplePipeline:
+    """Samples of one model, from its ids to files. `start`: the ids every sample continues
+    (see `DataKind.prompt_ids`)."""
+
+    def __init__(
+        self,
+        model: SequenceModel,
+        tokenizer: Tokenizer,
+        kind: DataKind,
+        device: torch.device,
+        start: list[int],
+    ) -> None:
+        self.model, self.tokenizer, self.kind = model, tokenizer, kind
+        self.device, self.start = device, start
+        self._renders: dict[tuple[int, ...], Rendered] = {}
+
+    def render(self, ids: list[int]) -> Rendered:
+        """Decode (and for ABC, parse) each sample once: the check and the files share it."""
+        key = tuple(ids)
+        if key not in self._renders:
+            self._renders[key] = self.kind.render(self.tokenizer, self.start, ids)
+        return self._renders[key]
+
+    def check(self, ids: list[int], ended: bool) -> TuneCheck | None:
+        return self.kind.check(self.render(ids), ended)
+
+    def plan(self, out: Path, count: int, force: bool = False, wav: bool = False) -> list[list[Path]]:
+        """The files of `count` samples in `out` (and their WAVs with `wav`); raises SeqgenError
+        when `out` is a file, or when a file exists and not `force`."""
+        if out.exists() and not out.is_dir():
+            raise SeqgenError(f"--out {out} is a file, not a directory; choose a directory")
+        planned = writer.planned_paths(self.kind, out, count)
+        writer.refuse_existing(planned, force)
+        if wav:
+            writer.refuse_existing(
+                [[p.with_suffix(".wav") for p in g if p.suffix == ".mid"] for g in planned], force
+            )
+        return planned
+
+    def draw(
+        self,
+        cfg: SampleConfig,
+        max_retries: int = 0,
+        on_progress: Callable[[int, int], None] | None = None,
+        on_token: Callable[[int, torch.Tensor], None] | None = None,
+    ) -> sampler.SampleReport:
+        """Draw `cfg.num_samples` samples; music that fails the check is redrawn up to
+        `max_retries` times (text is kept as drawn)."""
+        music = self.kind.music
+        return sampler.sample(
+            self.model,
+            self.start,
+            cfg,
+            self.tokenizer.eos_id,
+            self.device,
+            check=self.check if music else None,
+            max_retries=max_retries if music else 0,
+            on_progress=on_progress,
+            on_token=on_token,
+        )
+
+    def write(
+        self,
+        report: sampler.SampleReport,
+        planned: list[list[Path]],
+        wav: bool = False,
+        soundfont: Path | None = None,
+    ) -> list[WrittenSample]:
+        """Write each sample to its planned files (`planned` may be empty: nothing is written),
+        and with `wav` render each MIDI file to a WAV beside it."""
+        out = []
+        for i, s in enumerate(report.samples):
+            rendered = self.render(s.ids)
+            files = writer.write(rendered, planned[i]) if planned else []
+            if wav:
+                from seqgen.generate.audio import render_wav
+
+                for p in [p for p in files if p.suffix == ".mid"]:
+                    render_wav(p, p.with_suffix(".wav"), soundfont)
+                    files.append(p.with_suffix(".wav"))
+            out.append(WrittenSample(s, rendered, files))
+        return out
+
+
+def summary(written: list[WrittenSample]) -> list[dict[str, Any]]:
+    """The samples as plain JSON values: files, tokens, attempts and the check's verdict."""
+    return [
+        {
+            "files": [str(p) for p in w.files],
+            "tokens": len(w.sample.ids),
+            "attempts": w.sample.attempts,
+            "check": None
+            if w.sample.check is None
+            else {"ok": w.sample.check.ok, "reason": w.sample.check.reason},
+        }
+        for w in written
+    ]
