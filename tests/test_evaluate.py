@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 import torch
 
-from seqgen.measure.evaluate import abc_body, longest_copy, score_abc, token_loss
+from seqgen.measure.evaluate import token_loss
+from seqgen.measure.samples import abc_body, longest_copy, score_abc
 from seqgen.models import build_model, model_config
 from tests.conftest import FIXTURES, invoke
 
@@ -110,7 +111,7 @@ def test_score_abc_reads_key_meter_and_copying():
 
 
 def test_full_bars_count_a_section_end_and_its_pickup_as_one_bar():
-    from seqgen.measure.evaluate import full_bar_share
+    from seqgen.measure.samples import full_bar_share
 
     assert full_bar_share([4, 4, 4, 4], 4) == 1.0
     assert full_bar_share([4, 3, 1, 4], 4) == 1.0  # `G2G2 G2z || G |`: 3/4 + 1/4
@@ -161,7 +162,7 @@ def test_eval_cli_scores_the_val_split_and_a_raw_file(tunes_run):
 
 def test_eval_samples_scores_generated_tunes_and_finds_copies(tunes_run):
     from seqgen.datasets.store import open_dataset
-    from seqgen.measure.evaluate import training_corpus
+    from seqgen.measure.samples import training_corpus
 
     Path("gen").mkdir()
     ds = open_dataset("data/reels")

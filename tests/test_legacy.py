@@ -85,3 +85,13 @@ def test_legacy_run_resumes(legacy: Path) -> None:
     assert r.exit_code == 0, r.output
     lines = (legacy / "checkpoints" / "abc-transformer" / "metrics.jsonl").read_text().splitlines()
     assert '"step": 50' in lines[-1]
+
+
+def test_info_describes_each_tokenizer(legacy: Path) -> None:
+    """The summary names what a token is: characters (with the end-of-document id) or MIDI events."""
+    r = invoke("info", "data/midi", "--json")
+    assert r.exit_code == 0, r.output
+    assert "MIDI events (517 ids): note on/off, time shifts of 10 ms" in r.output
+    r = invoke("info", "checkpoints/abc-transformer", "--json")
+    assert r.exit_code == 0, r.output
+    assert "characters: 52 + end-of-document (53 ids)" in r.output

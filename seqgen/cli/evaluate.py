@@ -4,17 +4,14 @@ scored on the music check, range, density, key and meter agreement, and novelty.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
 from seqgen.cli import app, console, emit_json, handle_errors, quiet
+from seqgen.cli._progress import stage_progress
 from seqgen.errors import SeqgenError
-
-if TYPE_CHECKING:
-    from seqgen.datasets.store import Dataset
-    from seqgen.train.checkpoint import Checkpoint
 
 
 @app.command("eval", short_help="Score a model on held-out data (loss, bits, perplexity) or generated tunes.")
@@ -63,7 +60,10 @@ def eval_cmd(
     if samples is not None:
         if file is not None:
             raise SeqgenError("--samples scores a folder of samples; drop the FILE argument")
-        result = _score_samples(samples, checkpoint, data)
+        from seqgen.measure.samples import score_sample_folder
+
+        with stage_progress() as progress:
+            result = score_sample_folder(samples, checkpoint, data, progress)
         if json_out:
             emit_json(result)
         else:
@@ -75,7 +75,10 @@ def eval_cmd(
         raise SeqgenError("give either a FILE or --data, not both")
     if precision not in ("auto", "fp32", "bf16"):
         raise SeqgenError(f"--precision takes auto, fp32 or bf16, got {precision!r}")
-    result = _score_model(checkpoint, file, data, split, device, precision)
+    from seqgen.measure.evaluate import score_model
+
+    with stage_progress() as progress:
+        result = score_model(checkpoint, file, data, split, device, precision, progress)
     if json_out:
         emit_json(result)
         return
@@ -90,100 +93,6 @@ def eval_cmd(
         f"{result['perplexity']:.3f}",
     )
     console.print(table)
-
-
-def _score_model(
-    checkpoint: Path, file: Path | None, data: Path | None, split: str, device: str, precision: str
-) -> dict[str, Any]:
-    """The checkpoint's loss on a raw file (read as its kind of data is prepared) or on a split of
-    a dataset (its own by default)."""
-    from seqgen.datasets.kinds import kind_named
-    from seqgen.device import resolve_device
-    from seqgen.measure.evaluate import token_loss
-    from seqgen.train.checkpoint import load_model
-    from seqgen.train.rundir import resolve_checkpoint
-
-    path = resolve_checkpoint(checkpoint)
-    dev = resolve_device(device)
-    model, tokenizer, ckpt = load_model(path, dev)
-    kind = kind_named(ckpt.data.kind)
-    if file is not None:
-        # Read the file as the training data was read (for ABC, with its options).
-        tokens, source = kind.file_tokens(file, tokenizer, Path(ckpt.data.path)), str(file)
-    else:
-        dataset = _dataset_of(ckpt, data)
-        if dataset.tokenizer.to_dict() != tokenizer.to_dict():
-            raise SeqgenError(
-                f"{dataset.path} has a different vocabulary from {path}'s; evaluate on the run's own "
-                f"kind of data ({ckpt.data.path})"
-            )
-        tokens, source = dataset.split(split), f"{dataset.path} ({split} split)"
-    with console.status(f"scoring {len(tokens):,} tokens ..."):
-        result = token_loss(model, tokens, dev, ckpt.block_size, precision)
-    return {"checkpoint": str(path), "data": source, "unit": kind.short_unit, **result}
-
-
-def _dataset_of(ckpt: Checkpoint, data: Path | None) -> Dataset:
-    from seqgen.datasets.store import open_dataset
-
-    if data is not None:
-        return open_dataset(data)
-    path = Path(ckpt.data.path)
-    if not (path / "meta.json").is_file():
-        raise SeqgenError(f"the run's dataset {path} is gone; give --data DIR or a FILE to score")
-    return open_dataset(path)
-
-
-def _score_samples(folder: Path, checkpoint: Path | None, data: Path | None) -> dict[str, Any]:
-    """Score the samples; novelty needs the training data: --data, or the checkpoint's dataset,
-    or the run the samples came from (samples/RUN/... beside checkpoints/RUN)."""
-    from seqgen.cli._progress import stage_progress
-    from seqgen.measure.evaluate import samples_kind, score_samples
-
-    if not folder.is_dir():
-        raise SeqgenError(f"{folder} is not a directory of samples; give the --out of seqgen sample")
-    dataset = None
-    if data is not None:
-        from seqgen.datasets.store import open_dataset
-
-        dataset = open_dataset(data)
-    else:
-        from seqgen.train.checkpoint import Checkpoint
-        from seqgen.train.rundir import resolve_checkpoint
-
-        run = checkpoint
-        if run is None:  # samples/RUN/seed-N -> checkpoints/RUN; a comparison's DIR/samples/M -> DIR/M
-            parts = folder.resolve().parts
-            if "samples" in parts:
-                at = len(parts) - 1 - parts[::-1].index("samples")
-                if at + 1 < len(parts):
-                    name, base = parts[at + 1], Path(*parts[:at])
-                    for guess in (Path("checkpoints") / name, base / name):
-                        if (guess / "best.pt").is_file() or (guess / "last.pt").is_file():
-                            run = guess
-                            break
-        if run is not None:
-            try:
-                dataset = _dataset_of(Checkpoint.load(resolve_checkpoint(run)), None)
-            except SeqgenError:
-                dataset = None
-    kind = samples_kind(folder)
-    if dataset is not None and dataset.data_kind is not kind:
-        raise SeqgenError(
-            f"{folder} holds {kind.label} samples but {dataset.path} is {dataset.kind} data; "
-            "give --data the dataset the samples' model was trained on"
-        )
-    corpus = None
-    if dataset is not None:
-        with console.status("reading the training data for the novelty check ..."):
-            corpus = dataset.data_kind.corpus_text(dataset.train, dataset.tokenizer)
-    with stage_progress() as progress:
-        result = score_samples(
-            folder, corpus, dataset.tokenizer if dataset else None, lambda d, t: progress("scoring", d, t)
-        )
-    result["folder"] = str(folder)
-    result["training_data"] = str(dataset.path) if dataset else None
-    return result
 
 
 def _fmt(x: Any, spec: str = ".2f") -> str:

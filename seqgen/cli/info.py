@@ -34,6 +34,8 @@ def info_cmd(
     """
     if json_out:
         quiet()
+    from seqgen.measure.info import checkpoint_info, dataset_info
+
     if (target / "meta.json").is_file():
         info = dataset_info(target)
     elif target.exists():
@@ -59,80 +61,3 @@ def _show(value: Any) -> str:
     if isinstance(value, dict):
         return ", ".join(f"{k} {_show(v)}" for k, v in value.items() if v is not None)
     return str(value)
-
-
-def tokenizer_summary(d: dict[str, Any], vocab_size: int) -> str:
-    if d.get("kind") == "char":
-        chars = "".join(c for c in d["chars"] if c.isprintable() and c != " ")
-        shown = chars if len(chars) <= 60 else chars[:60] + "..."
-        eos = " + end-of-document" if d.get("eos") else ""
-        return f"characters: {len(d['chars'])}{eos} ({vocab_size} ids): {shown}"
-    if d.get("kind") == "events":
-        return (
-            f"MIDI events ({vocab_size} ids): note on/off, time shifts of {d['step_ms']} ms up to "
-            f"{d['max_shift_steps']} steps, {d['velocity_bins']} velocity bins, "
-            f"drums {'on' if d['drums'] else 'off'}"
-        )
-    return f"{d.get('kind')} ({vocab_size} ids)"
-
-
-def dataset_info(path: Path) -> dict[str, Any]:
-    from seqgen.datasets.store import open_dataset
-
-    ds = open_dataset(path)
-    meta = ds.meta
-    counts = {k: v for k, v in meta.get("counts", {}).items() if not isinstance(v, dict | list)}
-    sources = meta.get("sources", [])
-    return {
-        "title": f"dataset {path}",
-        "name": ds.name,
-        "kind": ds.kind,
-        "tokens": {"train": len(ds.train), "val": len(ds.val)},
-        "counts": counts,
-        "split": meta.get("split", {}),
-        "tokenizer": tokenizer_summary(meta["tokenizer"], ds.tokenizer.vocab_size),
-        "sources": f"{len(sources)} file(s)" + (f", e.g. {sources[0]}" if sources else ""),
-        "created": meta.get("created", "-"),
-    }
-
-
-def checkpoint_info(target: Path) -> dict[str, Any]:
-    """The model of `target` (a run's best.pt, or the file given) and, from the run's last.pt, how
-    long the whole run trained."""
-    from seqgen.models import count_parameters
-    from seqgen.train.checkpoint import Checkpoint, load_model
-    from seqgen.train.rundir import BEST, RunDir, resolve_checkpoint
-
-    path = resolve_checkpoint(target)
-    model, tokenizer, ckpt = load_model(path)
-    run = RunDir(path.parent)
-    last = ckpt
-    if path.name == BEST and run.last.is_file():
-        last = Checkpoint.load(run.last)
-    cfg, shape = ckpt.train_config, ckpt.model_config
-    evaluations = len(run.evaluations(strict=False)) if run.metrics.is_file() else 0
-    return {
-        "title": f"checkpoint {path}",
-        "model": ckpt.model_type,
-        "parameters": count_parameters(model),
-        "shape": {
-            k: shape.get(k) for k in ("n_layer", "n_head", "n_embd", "hidden_size", "block_size", "dropout")
-        },
-        "trained": {
-            "steps": last.step,
-            "minutes": round(last.elapsed_s / 60, 2),
-            "tokens_seen": last.tokens_seen,
-            "evaluations": evaluations,
-        },
-        "best_val_loss": ckpt.best_val_loss,
-        "this_checkpoint": {"step": ckpt.step, "val_loss": ckpt.val_loss},
-        "optimizer": {
-            "learning_rate": cfg.get("learning_rate"),
-            "batch_size": cfg.get("batch_size"),
-            "weight_decay": cfg.get("weight_decay"),
-            "seed": cfg.get("seed"),
-        },
-        "data": f"{ckpt.data.name} ({ckpt.data.kind}) at {ckpt.data.path}",
-        "tokenizer": tokenizer_summary(ckpt.tokenizer, tokenizer.vocab_size),
-        "seqgen_version": ckpt.seqgen_version,
-    }

@@ -85,6 +85,12 @@ class CharTokenizer:
             return [self.eos_id]
         return self.encode("\n") if "\n" in self.stoi else [0]
 
+    def summary(self) -> str:
+        chars = "".join(c for c in self.chars if c.isprintable() and c != " ")
+        shown = chars if len(chars) <= 60 else chars[:60] + "..."
+        eos = " + end-of-document" if self.eos else ""
+        return f"characters: {len(self.chars)}{eos} ({self.vocab_size} ids): {shown}"
+
     def to_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, "chars": list(self.chars), "eos": self.eos}
 

@@ -248,6 +248,13 @@ class EventTokenizer:
             ids.append(i)
         return ids
 
+    def summary(self) -> str:
+        return (
+            f"MIDI events ({self.vocab_size} ids): note on/off, time shifts of {self.step_ms} ms up to "
+            f"{self.max_shift_steps} steps, {self.velocity_bins} velocity bins, "
+            f"drums {'on' if self.drums else 'off'}"
+        )
+
     def describe(self) -> str:
         """One line naming the token families and their ranges."""
         drums = ", DRUM0..DRUM127" if self.drums else ""
