@@ -163,6 +163,10 @@ def parse_interval(text: str) -> tuple[int | None, float | None]:
     return None, value * (1.0 if found.group(3) == "s" else 60.0)
 
 
+# `seqgen sample` on music: redraw a tune that fails the music check up to this many times.
+MAX_RETRIES = 3
+
+
 @dataclass
 class SampleConfig:
     temperature: float = 0.8

@@ -98,3 +98,18 @@ def test_malicious_checkpoint_is_refused_without_running_it():
     with pytest.raises(SeqgenError, match=r"refusing to load evil.pt: it would import posix.system"):
         load_checkpoint(Path("evil.pt"))
     assert not Path("pwned.txt").exists()
+
+
+def test_a_context_longer_than_the_data_counts_the_tokens_each_step_reads(text_file: Path):
+    """The training window is cut to the split's length; the tokens per step, tokens_seen and
+    tokens/s count what a step really reads, not the configured context."""
+    prepare_text([text_file], Path("data/t"), PrepareConfig())
+    ds = open_dataset("data/t")
+    mcfg = model_config("lstm", vocab_size=ds.tokenizer.vocab_size, n_layer=1, n_embd=16, block_size=100_000)
+    cfg = TrainConfig(data="data/t", model="lstm", max_iters=2, eval_interval=2, eval_iters=1, batch_size=2)
+    events = []
+    Trainer(cfg, ds, mcfg, Path("checkpoints") / "long", events.append).run()
+    read = 2 * (len(ds.train) - 1)
+    (started,) = [e for e in events if isinstance(e, TrainStarted)]
+    assert started.tokens_per_step == read
+    assert [e for e in events if isinstance(e, Evaluated)][-1].tokens_seen == 2 * read

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import platform
-from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -12,10 +10,9 @@ import typer
 from rich.table import Table
 
 from seqgen.cli import app, console, handle_errors
-from seqgen.errors import SeqgenError
+from seqgen.measure.suite import PARTS, BenchPlan
 
-PARTS = ("train", "sample", "prepare")
-LATENCY_LENGTHS = [128, 256, 512, 1024, 2048]
+DOING = {"train": "training", "sample": "sampling", "prepare": "preparation"}
 
 
 @app.command("bench", short_help="Measure training, sampling and preparation speed on this machine.")
@@ -27,10 +24,12 @@ def bench_cmd(
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     precision: Annotated[str, typer.Option(help="auto, fp32 or bf16 (as seqgen train).")] = "auto",
     compile: Annotated[str, typer.Option(help="auto, on or off (as seqgen train).")] = "auto",
-    steps: Annotated[int, typer.Option(help="Timed training steps per model (after 3 warm-up steps).")] = 30,
+    steps: Annotated[
+        int, typer.Option(help="Timed training steps per model (after 3 warm-up steps).")
+    ] = BenchPlan.steps,
     text_mb: Annotated[
         float, typer.Option(help="Size of the generated text file to prepare, in MB.")
-    ] = 100.0,
+    ] = BenchPlan.text_mb,
     quick: Annotated[
         bool, typer.Option("--quick", help="Tiny models and sizes: checks the bench runs, in seconds.")
     ] = False,
@@ -50,76 +49,24 @@ def bench_cmd(
 
       [bold]seqgen bench --only train --device cuda --compile on --json bench.json[/]
     """
-    import torch
+    from seqgen.measure import suite
 
-    from seqgen.device import resolve_device
-    from seqgen.measure import bench
-
-    parts = [p.strip() for p in only.split(",") if p.strip()]
-    wrong = [p for p in parts if p not in PARTS]
-    if wrong or not parts:
-        raise SeqgenError(f"--only takes {', '.join(PARTS)} (comma-separated), got {only!r}")
-    if steps < 1:
-        raise SeqgenError(f"--steps must be at least 1, got {steps}")
-    if text_mb <= 0:
-        raise SeqgenError(f"--text-mb must be positive, got {text_mb:g}")
-    if precision not in ("auto", "fp32", "bf16") or compile not in ("auto", "on", "off"):
-        raise SeqgenError("--precision takes auto, fp32 or bf16 and --compile auto, on or off")
-    # The matmul peak MFU is measured against (only needed for training).
-    peak = bench.run_isolated(bench.device_peak, device, precision) if "train" in parts else None
-    cuda = resolve_device(device).type == "cuda"
-    name = torch.cuda.get_device_name() if cuda else platform.processor() or platform.machine()
+    plan = BenchPlan(BenchPlan.parse_parts(only), device, precision, compile, steps, text_mb, quick)
+    report = suite.machine(plan)
+    peak = report["peak"]
     console.print(
-        f"seqgen bench, {date.today()}: {name}, {torch.get_num_threads()} threads, torch {torch.__version__}"
+        f"seqgen bench, {report['date']}: {report['device']}, {report['threads']} threads, "
+        f"torch {report['torch']}"
         + (f"; measured {peak['dtype']} matmul peak {peak['flops'] / 1e12:.2f} TFLOP/s" if peak else ""),
         highlight=False,
     )
-    report: dict[str, Any] = {
-        "date": str(date.today()),
-        "device": name,
-        "torch": torch.__version__,
-        "peak": peak,
-    }
-    if "train" in parts:
-        shapes = bench.QUICK_SHAPES if quick else bench.GPU_SHAPES if cuda else bench.CPU_SHAPES
-        rows = []
-        with console.status("measuring training ...") as status:
-            for shape in shapes:
-                status.update(
-                    f"measuring training: {shape.label}, batch {shape.batch_size} x {shape.block_size}"
-                )
-                row = bench.run_isolated(
-                    bench.measure_training, shape, device, precision, compile, 3 if quick else steps
-                )
-                assert peak is not None  # measured above whenever training is
-                row["mfu"] = row["tokens_per_s"] * row["flops_per_token"] / peak["flops"]
-                rows.append(row)
-        report["train"] = rows
-        _show(_train_table(rows))
-    if "sample" in parts:
-        shapes = (
-            bench.QUICK_SHAPES if quick else [bench.CPU_SHAPES[1], bench.CPU_SHAPES[0], bench.CPU_SHAPES[2]]
-        )
-        lengths = [16, 32] if quick else LATENCY_LENGTHS
-        rows = []
-        with console.status("measuring sampling ...") as status:
-            for shape in shapes:
-                status.update(f"measuring sampling: {shape.label}")
-                n, length = (2, 16) if quick else (10, 500)
-                rows.append(bench.run_isolated(bench.measure_sampling, shape, device, n, length, lengths))
-        report["sample"] = rows
-        _show(_sample_table(rows, lengths))
-    if "prepare" in parts:
-        jobs = (
-            [("corpus", 0.0), ("text", 0.5)] if quick else [("corpus", 0.0), ("all", 0.0), ("text", text_mb)]
-        )
-        rows = []
-        with console.status("measuring preparation ...") as status:
-            for kind, mb in jobs:
-                status.update(f"measuring preparation: {kind}")
-                rows.append(bench.run_isolated(bench.measure_prepare, kind, mb))
-        report["prepare"] = rows
-        _show(_prepare_table(rows))
+    tables = {"train": _train_table, "sample": _sample_table, "prepare": _prepare_table}
+    for part in [p for p in suite.PARTS if p in plan.parts]:
+        with console.status(f"measuring {DOING[part]} ...") as status:
+            rows = suite.measure_part(plan, part, report, status.update)
+        report[part] = rows
+        _show(tables[part](rows, plan))
+    report = {k: v for k, v in report.items() if k not in ("threads", "cuda")}
     if json_out is not None:
         from seqgen.files import atomic_write_text
 
@@ -132,7 +79,7 @@ def _show(table: Table) -> None:
     console.print(table, width=None if console.is_terminal else 160)
 
 
-def _train_table(rows: list[dict[str, Any]]) -> Table:
+def _train_table(rows: list[dict[str, Any]], plan: BenchPlan) -> Table:
     table = Table(title="Training (median step: forward, backward, clip, fused AdamW)", title_justify="left")
     peak = "peak GPU MB" if rows and rows[0]["device"] == "cuda" else "peak RSS MB"
     for col in ("model", "parameters", "batch x block", "precision", "step ms", "tokens/s", peak, "MFU"):
@@ -151,7 +98,10 @@ def _train_table(rows: list[dict[str, Any]]) -> Table:
     return table
 
 
-def _sample_table(rows: list[dict[str, Any]], lengths: list[int]) -> Table:
+def _sample_table(rows: list[dict[str, Any]], plan: BenchPlan) -> Table:
+    from seqgen.measure.suite import latency_lengths
+
+    lengths = latency_lengths(plan)
     table = Table(
         title="Sampling (batched tokens/s; ms per token of one sample as it grows)", title_justify="left"
     )
@@ -177,7 +127,7 @@ def _sample_table(rows: list[dict[str, Any]], lengths: list[int]) -> Table:
     return table
 
 
-def _prepare_table(rows: list[dict[str, Any]]) -> Table:
+def _prepare_table(rows: list[dict[str, Any]], plan: BenchPlan) -> Table:
     table = Table(title="Data preparation (in-process)", title_justify="left")
     for col in ("input", "tokens", "seconds", "tokens/s", "peak MB"):
         table.add_column(col, justify="left" if col == "input" else "right")

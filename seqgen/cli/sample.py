@@ -14,7 +14,7 @@ import typer
 from rich.table import Table
 
 from seqgen.cli import app, console, err_console, handle_errors
-from seqgen.config import SampleConfig
+from seqgen.config import MAX_RETRIES, SampleConfig
 from seqgen.datasets.kinds import AbcKind, DataKind, TextKind
 from seqgen.errors import SeqgenError
 
@@ -80,7 +80,7 @@ def sample_cmd(
     ] = None,
     max_retries: Annotated[
         int, typer.Option(help="Music: regenerate a tune that fails the check up to N times.")
-    ] = 3,
+    ] = MAX_RETRIES,
     out_dir: Annotated[Path, typer.Option(help="Where runs are looked up when RUN is not given.")] = Path(
         "checkpoints"
     ),

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Literal
 
 from seqgen.config import ModelConfig, TrainConfig, TransformerConfig
 from seqgen.errors import SeqgenError
+from seqgen.measure.bench import LATENCY_LENGTHS
 
 if TYPE_CHECKING:  # kept out of the import: `seqgen --help` reads this module's defaults
     import torch
@@ -26,7 +27,6 @@ if TYPE_CHECKING:  # kept out of the import: `seqgen --help` reads this module's
 ModelName = Literal["lstm", "transformer"]
 MODELS: tuple[ModelName, ModelName] = ("lstm", "transformer")
 CONTEXTS = [64, 128, 256, 512, 1024]
-LATENCY_LENGTHS = [128, 256, 512, 1024, 2048]
 TOKENS_PER_STEP = 4096  # the throughput sweep: batch = 4096 // context sequences, the same work per step
 EVALUATIONS = 30  # points on each val-loss curve
 LONG_FACTOR = 4  # the LSTM's loss by position is followed to 4x the training context

@@ -11,10 +11,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from seqgen.compare.plan import MODELS
 from seqgen.compare.results import CompareResults, Failed, SamplingRun, TrainStep, above_baseline
 
 TIE = 1.05  # timings and memory closer than 5% are noise on a shared machine: called even
-MODELS = ("lstm", "transformer")
 
 
 def other(m: str) -> str:

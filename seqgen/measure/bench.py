@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 from seqgen.config import TrainConfig
-from seqgen.models import model_config
 
 
 @dataclass
@@ -41,6 +40,8 @@ class Shape:
 
     def config(self):
         extra = {"n_head": self.n_head} if self.model == "transformer" else {}
+        from seqgen.models import model_config  # imports torch: not at module level (see measure_prepare)
+
         return model_config(
             self.model,
             vocab_size=self.vocab_size,
@@ -53,6 +54,9 @@ class Shape:
 
 
 # The CPU defaults, nanoGPT's shakespeare_char shape (6 layers, 384 wide, context 256) and two LSTMs.
+# Sample lengths at which the per-token latency of one growing sample is read (bench and compare).
+LATENCY_LENGTHS = [128, 256, 512, 1024, 2048]
+
 CPU_SHAPES = [
     Shape("transformer", 12, 64, 4, 128, 4),
     Shape("transformer", 8, 256, 6, 384, 6),

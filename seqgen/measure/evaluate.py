@@ -26,7 +26,7 @@ from seqgen.train.checkpoint import Checkpoint
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
 
 
-def _no_progress(stage: str, done: int, total: int) -> None:
+def no_progress(stage: str, done: int, total: int) -> None:
     pass
 
 
@@ -93,7 +93,7 @@ def score_model(
                 f"kind of data ({ckpt.data.path})"
             )
         tokens, source = dataset.split(split), f"{dataset.path} ({split} split)"
-    report = on_progress or _no_progress
+    report = on_progress or no_progress
     report("scoring", 0, len(tokens))
     result = token_loss(model, tokens, dev, ckpt.block_size, precision)
     report("scoring", len(tokens), len(tokens))

@@ -22,7 +22,7 @@ from seqgen.datasets.store import open_dataset
 from seqgen.datasets.tokenizers import Tokenizer
 from seqgen.datasets.tokenizers.events import EventTokenizer
 from seqgen.errors import SeqgenError
-from seqgen.measure.evaluate import Progress, _no_progress, dataset_of
+from seqgen.measure.evaluate import Progress, dataset_of, no_progress
 from seqgen.train.checkpoint import Checkpoint
 from seqgen.train.rundir import resolve_checkpoint
 
@@ -288,7 +288,7 @@ def score_sample_folder(
             f"{folder} holds {kind.label} samples but {dataset.path} is {dataset.kind} data; "
             "give --data the dataset the samples' model was trained on"
         )
-    report = on_progress or _no_progress
+    report = on_progress or no_progress
     corpus = None
     if dataset is not None:
         report("reading", 0, 1)  # the training data, for the novelty check

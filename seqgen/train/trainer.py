@@ -84,7 +84,9 @@ class Trainer:
         self.optimizer = make_optimizer(self.model, cfg, self.lr, self.device)
         self.block_size = model_cfg.block_size
         self.train_batches = BatchSampler(dataset.train, self.batch_size, self.block_size, seed, self.device)
-        self.tokens_per_step = self.batch_size * self.block_size * cfg.grad_accum * self.dist.world
+        # The sampler's window: the context, or shorter where the training split is shorter.
+        window = self.train_batches.block_size
+        self.tokens_per_step = self.batch_size * window * cfg.grad_accum * self.dist.world
         self.policy = StopPolicy(cfg)
         self._config_written = resume is None  # a new run writes its config when the run begins
         # The loop's own: the next batch, the sampler's state before it (the position last.pt

@@ -17,7 +17,7 @@ from seqgen.datasets.corpus.text import find_text_files, iter_text_chunks
 from seqgen.datasets.kinds.base import DataKind, Progress, Rendered, SourceOptions, no_progress
 from seqgen.datasets.layout import DatasetWriter
 from seqgen.datasets.tokenizers.base import Tokenizer
-from seqgen.datasets.tokenizers.char import CharTokenizer, _codepoints
+from seqgen.datasets.tokenizers.char import CharTokenizer, codepoints
 from seqgen.errors import SeqgenError
 
 if TYPE_CHECKING:
@@ -140,7 +140,7 @@ def prepare_text(
     for f, size in zip(files, sizes, strict=False):
         n = 0
         for chunk in iter_text_chunks(f, encoding):
-            seen[_codepoints(chunk)] = True
+            seen[codepoints(chunk)] = True
             n += len(chunk)
         n_chars.append(n)
         done += size

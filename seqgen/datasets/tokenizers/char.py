@@ -18,13 +18,14 @@ from seqgen.errors import SeqgenError
 EOS_TEXT = "\n"
 
 
-def _codepoints(text: str) -> np.ndarray:
+def codepoints(text: str) -> np.ndarray:
+    """The Unicode code points of `text` as a uint32 array (T,)."""
     return np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
 
 
 def chars_of(text: str) -> set[str]:
     """The set of distinct characters in `text` (fast for large strings)."""
-    return {chr(c) for c in np.unique(_codepoints(text)).tolist()}
+    return {chr(c) for c in np.unique(codepoints(text)).tolist()}
 
 
 class CharTokenizer:
@@ -56,7 +57,7 @@ class CharTokenizer:
 
     def encode_array(self, text: str) -> np.ndarray:
         """Encode to an int64 array (T,); raises SeqgenError naming any unknown characters."""
-        cp = _codepoints(text)
+        cp = codepoints(text)
         ids = np.where(cp < len(self._lut), self._lut[np.minimum(cp, len(self._lut) - 1)], -1)
         if (ids < 0).any():
             bad = ", ".join(repr(c) for c in self.unknown(text)[:20])
