@@ -132,3 +132,11 @@ def test_prepare_never_imports_torch(text_file: Path):
     assert r.returncode == 0, r.stderr
     imported = {line.rsplit("|", 1)[-1].strip() for line in r.stderr.splitlines() if "|" in line}
     assert "numpy" in imported and "torch" not in imported
+
+
+def test_prepare_summary_headline_stays_on_one_line_in_a_pipe(text_file):
+    """Piped output (80 columns) keeps the headline whole; it used to wrap to the table's width."""
+    r = invoke("prepare", text_file, "--name", "poem")
+    assert r.exit_code == 0, r.output
+    (line,) = [ln for ln in r.output.splitlines() if ln.startswith("Prepared ")]
+    assert line.startswith("Prepared data/poem (text) in ") and line.rstrip().endswith(" s")

@@ -132,7 +132,9 @@ def _default_name(paths: list[Path]) -> str:
 
 def _show_summary(meta: dict, out: Path, seconds: float) -> None:
     counts = meta["counts"]
-    table = Table(title=f"Prepared {out} ({meta['kind']}) in {seconds:.2f} s", title_justify="left")
+    # The headline is a line of its own: as a table title it would wrap to the narrow table's width.
+    console.print(f"Prepared {out} ({meta['kind']}) in {seconds:.2f} s", highlight=False)
+    table = Table()
     table.add_column("what")
     table.add_column("value", justify="right")
     for key, value in counts.items():
