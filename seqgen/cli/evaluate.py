@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from seqgen.cli import app, console, emit_json, handle_errors, quiet
+from seqgen.cli import app, console, emit_json, err_console, handle_errors, quiet
 from seqgen.cli._progress import stage_progress
 from seqgen.errors import SeqgenError
 
@@ -62,7 +62,7 @@ def eval_cmd(
             raise SeqgenError("--samples scores a folder of samples; drop the FILE argument")
         from seqgen.measure.samples import score_sample_folder
 
-        with stage_progress() as progress:
+        with stage_progress(hidden=not err_console.is_terminal) as progress:
             result = score_sample_folder(samples, checkpoint, data, progress)
         if json_out:
             emit_json(result)
@@ -77,7 +77,7 @@ def eval_cmd(
         raise SeqgenError(f"--precision takes auto, fp32 or bf16, got {precision!r}")
     from seqgen.measure.evaluate import score_model
 
-    with stage_progress() as progress:
+    with stage_progress(hidden=not err_console.is_terminal) as progress:
         result = score_model(checkpoint, file, data, split, device, precision, progress)
     if json_out:
         emit_json(result)

@@ -49,7 +49,7 @@ class BenchPlan:
     def parse_parts(cls, only: str) -> tuple[str, ...]:
         """'train,sample' -> ('train', 'sample'); an unknown or empty list is refused."""
         parts = tuple(p.strip() for p in only.split(",") if p.strip())
-        if not parts:
+        if not parts or any(p not in PARTS for p in parts):
             raise SeqgenError(f"--only takes {', '.join(PARTS)} (comma-separated), got {only!r}")
         return parts
 
