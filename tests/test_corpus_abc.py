@@ -197,6 +197,34 @@ def test_val_gets_about_the_fraction(n_groups, per_group):
     assert len({t.key for t in val}) * per_group == len(val)  # whole groups only
 
 
+def test_a_large_merged_group_never_swells_val_past_its_share():
+    """One identity group of 8 versions among 12 single tunes: whatever the seed puts first, val
+    holds about 10% of the tunes (2) and never the large group."""
+    big = [Tune(text=f"X:1\nT:big-{k}\nK:C\nE{k}F|\n", key="big", source=f"b{k}") for k in range(8)]
+    tunes = big + _synthetic(12)
+    for seed in range(40):
+        train, val = split_tunes(tunes, val_fraction=0.1, seed=seed)
+        assert len(train) + len(val) == 20 and 1 <= len(val) <= 2, (seed, len(val))
+        assert all(t.key != "big" for t in val), seed
+
+
+def test_val_takes_the_smallest_group_when_none_fits():
+    """Groups of 5, 4 and 3 tunes, a 10% share of 12 fits none: val takes the smallest group the
+    split may use (the group last in hash order always stays in train)."""
+    tunes = [
+        Tune(text=f"X:1\nT:{g}-{k}\nK:C\nC{g}D{k}|\n", key=f"g{g}", source=f"s{g}-{k}")
+        for g in range(3)
+        for k in range(5 - g)
+    ]
+    for seed in range(20):
+        train, val = split_tunes(tunes, val_fraction=0.1, seed=seed)
+        keys = {t.key for t in val}
+        assert len(keys) == 1, seed
+        assert len(val) in (3, 4), seed
+        if len(val) == 4:  # g2, the smallest, must then be the group kept in train
+            assert sum(t.key == "g2" for t in train) == 3, seed
+
+
 def test_two_groups_give_one_val_group_and_bad_fraction_fails():
     train, val = split_tunes(_synthetic(2), val_fraction=0.01)
     assert len(train) == 1 and len(val) == 1

@@ -168,3 +168,19 @@ def test_rejected_samples_are_regenerated():
     assert all(s.ended for s in report.samples)
     assert [s.attempts for s in report.samples] == [2, 2] and report.first_try == 0
     assert all(s.passed for s in report.samples)
+
+
+@pytest.mark.parametrize(("temperature", "attempts", "greedy"), [(0.0, 1, True), (1.0, 4, False)])
+def test_greedy_sampling_makes_no_pointless_retries(temperature, attempts, greedy):
+    """At temperature 0 a redraw repeats the rejected sample: no retry is made, and the report
+    says why; at temperature 1 every allowed retry is used."""
+    cfg = SampleConfig(num_samples=2, seed=1, length=8, temperature=temperature)
+    report = sample(
+        tiny("lstm"), [1, 2, 3], cfg, eos_id=None, check=lambda ids, ended: _Reject(), max_retries=3
+    )
+    assert [s.attempts for s in report.samples] == [attempts, attempts]
+    assert report.greedy is greedy and not any(s.passed for s in report.samples)
+
+
+class _Reject:
+    ok = False

@@ -255,6 +255,11 @@ def _table(written: list[WrittenSample], title: str) -> Table:
 def _check_line(report: SampleReport, max_retries: int) -> str:
     n = len(report.samples)
     passed = sum(1 for s in report.samples if s.passed)
+    if report.greedy:
+        return (
+            f"{passed} of {n} passed the music check; no retries: --temperature 0 is greedy and "
+            "would draw the same tune again (raise it to retry)."
+        )
     return (
         f"{report.first_try} of {n} passed the music check on the first try; "
         f"{passed} of {n} after retries (--max-retries {max_retries})."

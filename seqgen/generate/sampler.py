@@ -144,6 +144,8 @@ class Sample:
 class SampleReport:
     samples: list[Sample] = field(default_factory=list)
     seed: int = 0
+    retries: int = 0  # the redraws allowed for a sample the check rejects
+    greedy: bool = False  # temperature 0: a redraw would repeat the sample, so none was made
 
     @property
     def first_try(self) -> int:
@@ -172,7 +174,10 @@ def sample(
     seed = cfg.seed if cfg.seed is not None else int(torch.randint(0, 2**31 - 1, (1,)).item())
     device = torch.device(device)
     gen = torch.Generator(device=device).manual_seed(seed)
-    report = SampleReport(seed=seed)
+    # Greedy decoding draws the same ids for the same prompt every time: a retry cannot help.
+    greedy = cfg.temperature == 0 and max_retries > 0
+    max_retries = 0 if greedy else max_retries
+    report = SampleReport(seed=seed, retries=max_retries, greedy=greedy)
     pending = list(range(cfg.num_samples))
     results: dict[int, Sample] = {}
     attempt = 0

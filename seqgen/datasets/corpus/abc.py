@@ -277,9 +277,10 @@ def split_tunes(
     """Split into (train, val) by identity group, so no tune has a version on both sides.
 
     Tunes with identical text are kept once. Tunes sharing a key or a `body_key` form one group.
-    Groups are ordered by a hash of (seed, group name) and taken into val until it holds about
-    `val_fraction` of the tunes (at least one group when there are two or more), so the split
-    depends only on the tunes and the seed, not on their order. Each side keeps input order.
+    Groups are ordered by a hash of (seed, group name) and taken into val while they fit within
+    `val_fraction` of the tunes (when none fits, the smallest group: at least one group when there
+    are two or more), so the split depends only on the tunes and the seed, not on their order, and
+    a large merged group never swells val past its share. Each side keeps input order.
     """
     if not 0.0 <= val_fraction < 1.0:
         raise SeqgenError(f"val_fraction must be in [0, 1), got {val_fraction}")
@@ -299,13 +300,18 @@ def split_tunes(
         target = max(target, 1)
     val_groups: set[str] = set()
     n_val = 0
-    for g in order[:-1]:  # the last group always stays in train
+    candidates = order[:-1]  # the last group always stays in train
+    for g in candidates:
         if n_val >= target:
             break
-        if n_val and n_val + sizes[g] > target:
+        if n_val + sizes[g] > target:
             continue  # too big to fit; a smaller group further on may
         val_groups.add(g)
         n_val += sizes[g]
+    if not val_groups and target and candidates:
+        # Every group is larger than the target: take the smallest one (the first in hash order
+        # among equals), never a large merged group that happens to come first.
+        val_groups.add(min(candidates, key=lambda g: sizes[g]))
     train = [t for t in unique if groups.find(t.key) not in val_groups]
     val = [t for t in unique if groups.find(t.key) in val_groups]
     return train, val
