@@ -17,6 +17,11 @@ from typing import Any, Literal
 from seqgen.errors import SeqgenError
 
 DEFAULT_MAX_TIME_MIN = 10.0  # `seqgen train` with no budget: good folk tunes on a laptop CPU
+# Sample length (new tokens) by default, read by the data kinds: a screenful of text; room for the
+# longest corpus tune (2,439 chars) or a minute or two of MIDI events. Music stops earlier, at the
+# end of the tune. Here rather than on the kinds so `seqgen --help` shows them without loading them.
+TEXT_SAMPLE_LENGTH = 500
+MUSIC_SAMPLE_LENGTH = 2500
 
 
 def _check(cond: bool, msg: str) -> None:

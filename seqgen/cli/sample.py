@@ -14,13 +14,13 @@ import typer
 from rich.table import Table
 
 from seqgen.cli import app, console, err_console, handle_errors
-from seqgen.config import MAX_RETRIES, SampleConfig
-from seqgen.datasets.kinds import AbcKind, DataKind, TextKind
+from seqgen.config import MAX_RETRIES, MUSIC_SAMPLE_LENGTH, TEXT_SAMPLE_LENGTH, SampleConfig
 from seqgen.errors import SeqgenError
 
 if TYPE_CHECKING:
     import torch
 
+    from seqgen.datasets.kinds import DataKind
     from seqgen.datasets.tokenizers import Tokenizer
     from seqgen.generate.pipeline import WrittenSample
     from seqgen.generate.sampler import SampleReport
@@ -57,7 +57,7 @@ def sample_cmd(
         int | None,
         typer.Option(
             help="Max new tokens per sample (music stops at the end of "
-            f"a tune). Default: {TextKind.default_length} text, {AbcKind.default_length} music."
+            f"a tune). Default: {TEXT_SAMPLE_LENGTH} text, {MUSIC_SAMPLE_LENGTH} music."
         ),
     ] = None,
     num_samples: Annotated[int, typer.Option(help="How many samples.")] = S.num_samples,

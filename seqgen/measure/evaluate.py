@@ -9,7 +9,6 @@ nothing; reports progress through a callback.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,13 +20,8 @@ from seqgen.datasets.kinds import kind_named
 from seqgen.datasets.store import Dataset, open_dataset
 from seqgen.device import autocast, resolve_precision
 from seqgen.errors import SeqgenError
+from seqgen.progress import Progress, no_progress
 from seqgen.train.checkpoint import Checkpoint
-
-Progress = Callable[[str, int, int], None]  # (stage, done, total)
-
-
-def no_progress(stage: str, done: int, total: int) -> None:
-    pass
 
 
 @torch.no_grad()

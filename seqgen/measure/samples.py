@@ -22,7 +22,8 @@ from seqgen.datasets.store import open_dataset
 from seqgen.datasets.tokenizers import Tokenizer
 from seqgen.datasets.tokenizers.events import EventTokenizer
 from seqgen.errors import SeqgenError
-from seqgen.measure.evaluate import Progress, dataset_of, no_progress
+from seqgen.measure.evaluate import dataset_of
+from seqgen.progress import Progress, no_progress
 from seqgen.train.checkpoint import Checkpoint
 from seqgen.train.rundir import resolve_checkpoint
 

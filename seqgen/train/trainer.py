@@ -63,8 +63,7 @@ class Trainer:
         """`resume`: a loaded last.pt whose run (in `run_dir`) this trainer continues. `dist`: this
         process's place among the torchrun processes training one model (default: alone)."""
         self.cfg, self.dataset, self.model_cfg = cfg, dataset, model_cfg
-        self.run_dir = Path(run_dir)
-        self.rundir = RunDir(self.run_dir)
+        self.rundir = RunDir(run_dir)
         self.dist = dist or Dist()
         self.callback = callback if self.dist.main else None  # rank 0 alone reports
         self.resume = resume
@@ -177,7 +176,7 @@ class Trainer:
     def run(self) -> TrainResult:
         """Train until the budget, `patience` or a signal stops the run; returns how it ended."""
         if self.resume is not None:
-            self.policy.check_budget_left(self.run_dir, self.state.step, self.state.elapsed_s)
+            self.policy.check_budget_left(self.rundir.path, self.state.step, self.state.elapsed_s)
         if not self.dist.main:  # other ranks train and take part in every collective; rank 0 writes
             if self.dist.any_(False, self.device):
                 raise SeqgenError("rank 0 could not set up the run directory (its error says why)")
@@ -186,7 +185,7 @@ class Trainer:
         created = announced = False
         try:
             if self.resume is None:
-                RunDir.create(self.run_dir)
+                RunDir.create(self.rundir.path)
                 created = True  # only now is the directory ours to remove if the run fails
             with self.rundir.lock(), StopSignals() as stop:
                 self._open_run_dir()
@@ -217,7 +216,7 @@ class Trainer:
         return TrainStarted(
             parameters=parameters,
             device=str(self.device),
-            run_dir=self.run_dir,
+            run_dir=self.rundir.path,
             precision="bf16" if self.amp_dtype else "fp32",
             compiled=self.compiled,
             lr=self.lr,
@@ -253,7 +252,7 @@ class Trainer:
         finally:
             s.elapsed_s += time.perf_counter() - self._session_start
         result = TrainResult(
-            self.run_dir,
+            self.rundir.path,
             s.step,
             s.best_val,
             s.val,

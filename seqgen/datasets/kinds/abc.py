@@ -13,12 +13,14 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from seqgen.datasets.kinds.base import Progress, Rendered, SourceOptions, check_music, no_progress
+from seqgen.config import MUSIC_SAMPLE_LENGTH
+from seqgen.datasets.kinds.base import Rendered, SourceOptions, check_music
 from seqgen.datasets.kinds.text import CharKind
 from seqgen.datasets.layout import write_documents
 from seqgen.datasets.tokenizers.base import Tokenizer
 from seqgen.datasets.tokenizers.char import CharTokenizer
 from seqgen.errors import SeqgenError
+from seqgen.progress import Progress, no_progress
 
 if TYPE_CHECKING:
     from seqgen.config import PrepareConfig
@@ -32,7 +34,7 @@ class AbcKind(CharKind):
     label: ClassVar[str] = "ABC"
     music: ClassVar[bool] = True
     states_key_and_meter: ClassVar[bool] = True
-    default_length: ClassVar[int] = 2500
+    default_length: ClassVar[int] = MUSIC_SAMPLE_LENGTH
     source_suffixes: ClassVar[tuple[str, ...]] = (".abc",)
     sample_suffixes: ClassVar[tuple[str, ...]] = (".abc", ".mid")
     options: ClassVar[tuple[str, ...]] = ("validate", "titles", "comments", "info_fields")

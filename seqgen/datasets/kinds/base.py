@@ -11,7 +11,6 @@ the sampling loop or writing sample files (`seqgen.generate`).
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -21,16 +20,11 @@ import numpy as np
 from seqgen.datasets.tokenizers.base import Tokenizer
 from seqgen.errors import SeqgenError
 from seqgen.music.notes import Note
+from seqgen.progress import Progress, no_progress
 
 if TYPE_CHECKING:
     from seqgen.config import PrepareConfig
     from seqgen.music.check import TuneCheck
-
-Progress = Callable[[str, int, int], None]  # (stage, done, total)
-
-
-def no_progress(stage: str, done: int, total: int) -> None:
-    pass
 
 
 @dataclass

@@ -14,12 +14,14 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
+from seqgen.config import MUSIC_SAMPLE_LENGTH
 from seqgen.datasets.corpus.midi import MIDI_SUFFIXES
-from seqgen.datasets.kinds.base import DataKind, Progress, Rendered, SourceOptions, check_music, no_progress
+from seqgen.datasets.kinds.base import DataKind, Rendered, SourceOptions, check_music
 from seqgen.datasets.layout import write_documents
 from seqgen.datasets.tokenizers.base import Tokenizer
 from seqgen.datasets.tokenizers.events import EventTokenizer
 from seqgen.errors import SeqgenError
+from seqgen.progress import Progress, no_progress
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -42,7 +44,7 @@ class MidiKind(DataKind):
     unit: ClassVar[str] = "event token"
     short_unit: ClassVar[str] = "token"
     streams: ClassVar[bool] = False  # a sample is note events, not text to print
-    default_length: ClassVar[int] = 2500
+    default_length: ClassVar[int] = MUSIC_SAMPLE_LENGTH
     source_suffixes: ClassVar[tuple[str, ...]] = MIDI_SUFFIXES
     sample_suffixes: ClassVar[tuple[str, ...]] = (".mid",)
     options: ClassVar[tuple[str, ...]] = ("drums",)

@@ -13,12 +13,14 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
+from seqgen.config import TEXT_SAMPLE_LENGTH
 from seqgen.datasets.corpus.text import find_text_files, iter_text_chunks
-from seqgen.datasets.kinds.base import DataKind, Progress, Rendered, SourceOptions, no_progress
+from seqgen.datasets.kinds.base import DataKind, Rendered, SourceOptions
 from seqgen.datasets.layout import DatasetWriter
 from seqgen.datasets.tokenizers.base import Tokenizer
 from seqgen.datasets.tokenizers.char import CharTokenizer, codepoints
 from seqgen.errors import SeqgenError
+from seqgen.progress import Progress, no_progress
 
 if TYPE_CHECKING:
     from seqgen.config import PrepareConfig
@@ -101,7 +103,7 @@ class TextKind(CharKind):
     name: ClassVar[str] = "text"
     label: ClassVar[str] = "text"
     music: ClassVar[bool] = False
-    default_length: ClassVar[int] = 500
+    default_length: ClassVar[int] = TEXT_SAMPLE_LENGTH
     source_suffixes: ClassVar[tuple[str, ...]] = ()  # the fallback: whatever is not music
     sample_suffixes: ClassVar[tuple[str, ...]] = (".txt",)
     options: ClassVar[tuple[str, ...]] = ("encoding",)
