@@ -95,6 +95,9 @@ class LSTMConfig:
 ModelConfig = TransformerConfig | LSTMConfig  # the registry naming them is seqgen.models.MODELS
 
 
+WindowChoice = Literal["auto", "random", "tunes", "streams"]
+
+
 @dataclass
 class TrainConfig:
     data: str = ""  # dataset directory (data/NAME)
@@ -122,6 +125,9 @@ class TrainConfig:
     # a killed run loses at most that much work; 10 minutes bounds the loss when evals are rare.
     checkpoint_every: str = "10m"
     patience: int | None = None  # stop after this many evaluations without a better val loss
+    # Where training windows are placed (see seqgen.datasets.batches): "auto" -> "streams" for a
+    # model that carries a state (the LSTM) on data of whole pieces (ABC, MIDI), else "random".
+    windows: WindowChoice = "auto"
     model_config: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -145,6 +151,10 @@ class TrainConfig:
         _check(self.precision in ("auto", "fp32", "bf16"), "--precision must be auto, fp32 or bf16")
         _check(self.compile in ("auto", "on", "off"), "--compile must be auto, on or off")
         _check(self.patience is None or self.patience >= 1, "--patience must be at least 1 (evaluations)")
+        _check(
+            self.windows in ("auto", "random", "tunes", "streams"),
+            "--windows must be auto, random, tunes or streams",
+        )
         parse_interval(self.checkpoint_every)
 
     @property

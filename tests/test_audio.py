@@ -131,7 +131,8 @@ def _abc_run() -> None:
         invoke("prepare", FIXTURES / "abc_reels.abc", "--name", "reels", "--val-fraction", "0.2").exit_code
         == 0
     )
-    args = ["--n-layer", "1", "--n-head", "2", "--n-embd", "32", "--block-size", "32", "--max-iters", "30"]
+    args = ["--model", "transformer", "--n-layer", "1", "--n-head", "2", "--n-embd", "32"]
+    args += ["--block-size", "32", "--max-iters", "30"]
     r = invoke(
         "train", "--data", "data/reels", *args, "--eval-interval", "30", "--eval-iters", "2", "--run", "m"
     )

@@ -17,6 +17,7 @@ from seqgen.compare.report import failure_kind, write_markdown
 from seqgen.compare.results import (
     CompareResults,
     DataInfo,
+    JudgeCounts,
     Machine,
     SampleResult,
     SamplingRun,
@@ -205,6 +206,81 @@ def test_failure_reasons_are_grouped_without_the_tunes_details():
     assert failure_kind("lasts 1.0 s (min 2)") == "too short"
     assert failure_kind("the tune did not end within --length") == "did not end within the length"
     assert failure_kind("no K: field") == "no K: field"
+    # The tune judge's reasons, by criterion (a verdict's reason is its first failed criterion's).
+    assert (
+        failure_kind("rhythm: 3 of 14 inner bars do not fill 6/8")
+        == "rhythm: bars that do not fill the metre"
+    )
+    assert (
+        failure_kind("mode: ends on the 5th, not on a cadence of K:Gm") == "mode: ends off the key's cadences"
+    )
+    assert failure_kind("mode: 9 of 40 notes are foreign to K:D") == "mode: notes foreign to the key"
+    assert failure_kind("form: 8 bars played: a reel has two parts of eight bars") == "form: too short"
+    assert failure_kind("form: 160 bars played: a runaway") == "form: a runaway loop or repeat"
+    assert failure_kind("form: one bar 4 times in a row") == "form: a runaway loop or repeat"
+    assert failure_kind("plagiarism: 80% of it is copied from a training tune") == (
+        "plagiarism: copied from a training tune"
+    )
+    assert failure_kind("rhythm: music21 cannot read it (bad)") == "does not parse as ABC"
+
+
+def _judged(r: dict) -> CompareResults:
+    """`_typed` results whose samples went before the tune judge: the LSTM's 3 passing tunes of
+    20 and the transformer's 15, with their counts criterion by criterion."""
+    typed = _typed(r)
+    counts = {
+        "lstm": JudgeCounts(19, {"rhythm": 10, "mode": 12, "form": 18, "plagiarism": 19}, 9, 200, 150),
+        "transformer": JudgeCounts(
+            20, {"rhythm": 18, "mode": 17, "form": 19, "plagiarism": 20}, 16, 300, 291
+        ),
+    }
+    for m, s in typed.samples.items():
+        s.judge = counts[m]
+        s.reasons = {
+            "rhythm: 3 of 14 inner bars do not fill 6/8": 5,
+            "the tune did not end within --length": 2,
+        }
+    return typed
+
+
+def test_the_tune_judge_is_reported_criterion_by_criterion():
+    from seqgen.compare.sections import samples as samples_section
+
+    v = verdicts(_judged(_results(1.60, 1.50)))
+    assert "more sampled tunes pass the tune judge (15 of 20 against 3)" in v.wins["transformer"]
+    lines = "\n".join(samples_section(_judged(_results(1.60, 1.50))))
+    assert lines.startswith("## 6. Sampled tunes and the tune judge")
+    assert (
+        "| LSTM | 3 of 20 | rhythm: bars that do not fill the metre (5); did not end within the length (2) |"
+        in lines
+    )
+    assert (
+        "| plays (the music check) | 95% | 100% |" in lines
+        and "| rhythm | 50% | 90% |" in lines
+        and "| plagiarism | 95% | 100% |" in lines
+    )
+    assert "| passed: it plays and meets all four | 15% | 75% |" in lines
+    assert "| ends on the tonic | 45% | 80% |" in lines
+    assert "| inner bars that fill the metre | 75% | 97% |" in lines  # 150 / 200 and 291 / 300
+    # Results from before the judge keep the music check's words.
+    old = "\n".join(samples_section(_typed(_results(1.60, 1.50))))
+    assert "## 6. Sampled tunes and the music check" in old and "tune judge" not in old
+
+
+def test_results_with_the_judge_load_back_and_older_ones_without_it():
+    r = _judged(_results(1.60, 1.50))
+    doc = r.samples["lstm"].to_json()
+    assert doc["judge"] == {
+        "judged": 19,
+        "criteria": {"rhythm": 10, "mode": 12, "form": 18, "plagiarism": 19},
+        "ends_on_tonic": 9,
+        "inner_bars": 200,
+        "full_inner_bars": 150,
+    }
+    assert SampleResult.from_json(json.loads(json.dumps(doc))) == r.samples["lstm"]
+    del doc["judge"]  # a results.json written before the judge
+    old = SampleResult.from_json(doc)
+    assert old.judge is None and "judge" not in old.to_json()
 
 
 TINY = ["--n-layer", "1", "--n-embd", "16", "--n-head", "2", "--block-size", "16", "--quick"]
@@ -252,6 +328,11 @@ def test_compare_on_abc_writes_the_report_plots_and_tunes():
     assert re.search(r"\| LSTM \| \d+ of 2 \|", report) and re.search(
         r"\| transformer \| \d+ of 2 \|", report
     )
+    assert "## 6. Sampled tunes and the tune judge" in report
+    assert re.search(r"\| rhythm \| \d+% \| \d+% \|", report)
+    judged = json.loads(Path("cmp/results.json").read_text())["samples"]["lstm"]["judge"]
+    assert set(judged["criteria"]) == {"rhythm", "mode", "form", "plagiarism"}
+    assert "tunes passing the tune judge" in r.output and "rhythm" in r.output
     assert len(list(Path("cmp/samples/lstm").glob("*.abc"))) == 2  # (a .mid for those that parse)
     assert "LSTM vs transformer on tunes" in r.output and "winner on val loss" in r.output
     # --redraw rewrites the same report and plots from results.json, training nothing.

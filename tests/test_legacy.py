@@ -85,6 +85,9 @@ def test_legacy_run_resumes(legacy: Path) -> None:
     assert r.exit_code == 0, r.output
     lines = (legacy / "checkpoints" / "abc-transformer" / "metrics.jsonl").read_text().splitlines()
     assert '"step": 50' in lines[-1]
+    # It was trained on random windows, and goes on with them (new ABC runs start at tunes).
+    saved = (legacy / "checkpoints" / "abc-transformer" / "config.toml").read_text()
+    assert 'windows = "random"' in saved
 
 
 def test_info_describes_each_tokenizer(legacy: Path) -> None:

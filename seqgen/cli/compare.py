@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import shlex
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -66,7 +66,10 @@ def compare_cmd(
         str, typer.Option(help="Context lengths of the throughput measurement, comma-separated.")
     ] = ",".join(map(str, CONTEXTS)),
     music_samples: Annotated[
-        int, typer.Option(help="Music data: tunes sampled from each model for the music check.")
+        int,
+        typer.Option(
+            help="Music data: tunes sampled from each model for the music check (ABC: the tune judge)."
+        ),
     ] = P.music_samples,
     quick: Annotated[
         bool, typer.Option("--quick", help="Short measurements (tiny contexts and samples): checks it runs.")
@@ -83,8 +86,8 @@ def compare_cmd(
     """Which model suits your data, measured: an LSTM and a transformer with matched parameter counts,
     each trained for the same --budget minutes on the same data, split and seed. Then both are
     measured (val loss over time and tokens, throughput by context length, sampling latency as a
-    sample grows, peak memory, loss by position in the context, the music check) and report.md with
-    PNG plots is written to --out.
+    sample grows, peak memory, loss by position in the context, sampled tunes: the music check and,
+    for ABC, the tune judge) and report.md with PNG plots is written to --out.
 
     It takes about twice the budget plus a few minutes. Run it with nothing else busy on the machine.
 
@@ -208,7 +211,28 @@ def _summary(r: CompareResults) -> Table:
     memory = {m: above_baseline(r.train_memory[m]) for m in models}
     row("train memory above baseline, MB", memory, ",.0f", True, timing=True)
     if r.samples and r.samples["lstm"].passed is not None:
-        passed = {m: r.samples[m].passed for m in models}
-        row("tunes passing the music check", passed, "d", False)
+        _sample_rows(r, row)
     table.caption = f"winner on val loss: {verdicts(r).winner}"
     return table
+
+
+def _sample_rows(r: CompareResults, row: Callable[..., None]) -> None:
+    """The sampled tunes: those passing the check and, with the tune judge (ABC), the share
+    passing each criterion, ending on the tonic, and the inner bars that fill the metre."""
+    models = ("lstm", "transformer")
+    passed = {m: r.samples[m].passed for m in models}
+    judges = {m: r.samples[m].judge for m in models}
+    if not all(judges.values()):  # MIDI, or results from before the judge
+        row("tunes passing the music check", passed, "d", False)
+        return
+    n = {m: r.samples[m].samples for m in models}
+    row("tunes passing the tune judge", passed, "d", False)
+    plays = {m: j.judged / n[m] if j is not None and n[m] else None for m, j in judges.items()}
+    row("  plays (the music check)", plays, ".0%", False)
+    for name in next(j.criteria for j in judges.values() if j is not None):
+        share = {m: j.criteria[name] / n[m] if j is not None and n[m] else None for m, j in judges.items()}
+        row(f"  {name}", share, ".0%", False)
+    tonic = {m: j.ends_on_tonic / n[m] if j is not None and n[m] else None for m, j in judges.items()}
+    row("  ends on the tonic", tonic, ".0%", False)
+    fill = {m: j.bar_fill if j is not None else None for m, j in judges.items()}
+    row("  inner bars that fill the metre", fill, ".0%", False)

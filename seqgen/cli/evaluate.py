@@ -1,5 +1,6 @@
 """`seqgen eval`: a checkpoint's loss, bits per token and perplexity on data; or generated music
-scored on the music check, range, density, key and meter agreement, and novelty."""
+scored: for ABC the tune judge beside the dataset's held-out tunes; the music check, range,
+density, key agreement and novelty."""
 
 from __future__ import annotations
 
@@ -8,9 +9,11 @@ from typing import Annotated, Any
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from seqgen.cli import app, console, emit_json, err_console, handle_errors, quiet
 from seqgen.cli._progress import stage_progress
+from seqgen.cli._tunes import pct, plural
 from seqgen.errors import SeqgenError
 
 
@@ -40,10 +43,15 @@ def eval_cmd(
     json_out: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
 ) -> None:
     """Score a trained model on held-out data (loss in nats per token, bits per character or token,
-    perplexity), or score generated tunes (`--samples DIR`): the share that pass the music check
-    (it parses, has notes, a plausible length and range; whether a tune ended by itself is known
-    only while sampling), pitch range, note density, whether the notes agree with the header's key
-    and meter, and how much was copied verbatim from the training tunes (memorisation or invention?).
+    perplexity), or score generated tunes (`--samples DIR`). ABC tunes go before the tune judge
+    (rhythm: inner bars that fill the M: metre; mode: notes and a last note that fit the K: key;
+    form: long enough, no runaway loops; plagiarism: no long passage copied from the training
+    tunes), each tune with its reasons, and the summary sets the samples beside the dataset's
+    held-out tunes judged the same way. Every sample also gets the music check (it parses, has
+    notes, a plausible length and range; whether a tune ended by itself is known only while
+    sampling), its pitch range and note density, and how much it copies verbatim from the training
+    data (memorisation or invention?). Plagiarism, novelty and the held-out tunes need the training
+    data: --data, or found from the checkpoint or the samples' folder.
 
     Examples:
 
@@ -100,58 +108,96 @@ def _fmt(x: Any, spec: str = ".2f") -> str:
 
 
 def _show_samples(result: dict[str, Any]) -> None:
+    """One block per sample, then the summary: for ABC the tune judge's figures beside the
+    held-out tunes' in a narrow table; then pitches, key agreement and novelty in sentences."""
+    from seqgen.cli._tunes import show
     from seqgen.datasets.kinds import kind_named
 
     kind = kind_named(result["kind"])
-    abc = kind.states_key_and_meter
-    table = Table(title=f"{len(result['rows'])} samples in {result['folder']}", title_justify="left")
-    cols = ["sample", "check", "notes", "seconds", "pitches", "notes/s"]
-    cols += ["key (header / notes)", "full bars"] if abc else []
-    cols += ["longest copy", "copied"]
-    for col in cols:
-        table.add_column(
-            col, justify="left" if col in ("sample", "check", "key (header / notes)") else "right"
+    rows, s = result["rows"], result["summary"]
+    console.print(f"{len(rows)} samples in {result['folder']}:", highlight=False)
+    show([_sample_entry(r, kind.short_unit) for r in rows])
+    lines = []
+    if s["judge"] is not None:
+        console.print(_judge_table(s["judge"], result["held_out"]))
+        lines.append(
+            f"{s['passed']} of {s['samples']} samples play (the music check: notes, a sane length "
+            f"and range); {s['passed_all']} of {s['samples']} play and pass the tune judge."
         )
-    for r in result["rows"]:
-        row = [
-            r["name"],
-            "[green]ok[/]" if r["ok"] else f"[red]{r['reason']}[/]",
-            str(r["notes"]),
-            f"{r['seconds']:.1f}",
-            f"{r['lowest']}-{r['highest']}" if r["lowest"] is not None else "-",
-            f"{r['notes_per_second']:.1f}",
-        ]
-        if abc:
-            agree = {True: "[green]agree[/]", False: "[yellow]differ[/]", None: ""}[r["key_agrees"]]
-            row += [f"{r['header_key'] or '-'} / {r['found_key'] or '-'} {agree}", _pct(r["full_bars"])]
-        row += [_fmt(r["longest_copy"], "d"), _pct(r["copy_share"])]
-        table.add_row(*row)
-    console.print(table)
-    s = result["summary"]
-    lines = [
-        f"{s['passed']} of {s['samples']} pass the music check ({_pct(s['pass_share'])}).",
+    else:
+        lines.append(f"{s['passed']} of {s['samples']} pass the music check ({pct(s['pass_share'])}).")
+    lines.append(
         f"Pitches {s['lowest_pitch']}-{s['highest_pitch']} "
         f"(median span {_fmt(s['median_pitch_span'], '.0f')} semitones); "
         f"median {_fmt(s['median_notes_per_second'], '.1f')} notes/s over "
-        f"{_fmt(s['median_seconds'], '.0f')} s.",
-    ]
-    if abc:
+        f"{_fmt(s['median_seconds'], '.0f')} s."
+    )
+    if kind.states_key_and_meter:
         lines.append(
-            f"Key: the notes agree with the header's key signature in {_pct(s['key_agreement'])} of tunes; "
-            f"{_pct(s['mean_full_bars'])} of inner bars are as long as the meter says."
+            f"Key: the notes agree with the K: field's key signature in {pct(s['key_agreement'])} "
+            "of the tunes (music21's key analysis)."
         )
     if result["training_data"]:
         lines.append(
             f"Novelty against {result['training_data']}: the longest run copied from a training tune is "
             f"{_fmt(s['median_longest_copy'], '.0f')} {kind.short_unit}s (median), "
-            f"{_pct(s['median_copy_share'])} of a tune; "
-            f"{_pct(s['mostly_copied'])} of the tunes with music copy half of it or more."
+            f"{pct(s['median_copy_share'])} of a tune; "
+            f"{pct(s['mostly_copied'])} of the tunes with music copy half of it or more."
         )
     else:
-        lines.append("Novelty: not measured (give --data DIR, the dataset the model was trained on).")
+        what = "Novelty, plagiarism and the held-out tunes" if s["judge"] is not None else "Novelty"
+        lines.append(f"{what}: not measured (give --data DIR, the dataset the model was trained on).")
     for line in lines:
         console.print(line, highlight=False)
 
 
-def _pct(x: float | None) -> str:
-    return "-" if x is None else f"{100 * x:.0f}%"
+def _sample_entry(r: dict[str, Any], unit: str) -> Text:
+    """One sample's block: for ABC the judge's verdict (after the music check's, when it fails);
+    for MIDI the music check, the notes and copying."""
+    from seqgen.cli._tunes import entry, judge_details
+    from seqgen.measure.samples import CriterionScore, JudgeScore
+
+    judge = r["judge"]
+    failed = [] if r["ok"] else [f"music check: {r['reason']}"]
+    if judge is not None:
+        criteria = {name: CriterionScore(**c) for name, c in judge["criteria"].items()}
+        details = judge_details(JudgeScore(**{**judge, "criteria": criteria}), unit, r["longest_copy"])
+        return entry(r["name"], r["passed"], failed + details)
+    details = failed
+    if r["notes"]:
+        pitches = f", pitches {r['lowest']}-{r['highest']}" if r["lowest"] is not None else ""
+        details.append(
+            f"{r['notes']} notes, {r['seconds']:.1f} s{pitches}, {r['notes_per_second']:.1f} notes/s"
+        )
+    if r["copy_share"] is not None:
+        details.append(f"copy {pct(r['copy_share'])} ({plural(r['longest_copy'], unit)})")
+    return entry(r["name"], r["ok"], details)
+
+
+def _judge_table(samples: dict[str, Any], held_out: dict[str, Any] | None) -> Table:
+    """The tune judge's figures: the samples, and beside them the held-out tunes (when known)."""
+    table = Table(title="The tune judge", title_justify="left")
+    table.add_column("criterion")
+    table.add_column("samples", justify="right")
+    other = held_out["judge"] if held_out else None
+    if other is not None:
+        table.add_column("held-out tunes", justify="right")
+    ours = _judge_cells(samples)
+    theirs = _judge_cells(other) if other is not None else {}
+    for key, cell in ours.items():
+        label = "all but plagiarism" if key == "all four" and not samples["plagiarism_measured"] else key
+        table.add_row(label, cell, *([theirs[key]] if theirs else []))
+    return table
+
+
+def _judge_cells(j: dict[str, Any]) -> dict[str, str]:
+    """A `judge_summary` as the table's cells, by row label."""
+    cells = {name: pct(share) for name, share in j["criteria"].items()}
+    return cells | {
+        "all four": pct(j["all"]),
+        "ends on the tonic": pct(j["ends_on_tonic"]),
+        "inner bars fill the metre": pct(j["inner_bars_full"]),
+        "median bars played": _fmt(j["median_bars_played"], ".0f"),
+        "median copy share": pct(j["median_copy_share"]),
+        "tunes": str(j["tunes"]),
+    }

@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.table import Table
 
 from seqgen.cli import app, console, err_console, handle_errors
 from seqgen.config import MAX_RETRIES, MUSIC_SAMPLE_LENGTH, TEXT_SAMPLE_LENGTH, SampleConfig
@@ -19,11 +18,14 @@ from seqgen.errors import SeqgenError
 
 if TYPE_CHECKING:
     import torch
+    from rich.console import Console
 
     from seqgen.datasets.kinds import DataKind
     from seqgen.datasets.tokenizers import Tokenizer
     from seqgen.generate.pipeline import WrittenSample
     from seqgen.generate.sampler import SampleReport
+    from seqgen.music.header import TuneHeader
+    from seqgen.music.judge import Verdict
 
 S = SampleConfig
 
@@ -52,6 +54,28 @@ def sample_cmd(
         str | None,
         typer.Option(help="Text/ABC to start from; \\n means newline, e.g. 'X:1\\nM:6/8\\nK:D\\n'."),
     ] = None,
+    meter: Annotated[
+        str | None,
+        typer.Option(help="ABC models: the tune's metre, written as M:, e.g. 6/8, 3/4, C (4/4) or C| (2/2)."),
+    ] = None,
+    key: Annotated[
+        str | None,
+        typer.Option(
+            help="ABC models: the tune's key, written as K:, a tonic A-G with optional # or b and a mode "
+            "(maj, min/m, mix, dor, phr, lyd, ion, aeo), e.g. D, Em, Dmix, F#dor."
+        ),
+    ] = None,
+    rhythm: Annotated[
+        str | None, typer.Option(help="ABC models: the tune type, written as R:, e.g. jig, reel, hornpipe.")
+    ] = None,
+    title: Annotated[str | None, typer.Option(help="ABC models: the tune's title, written as T:.")] = None,
+    start: Annotated[
+        str | None,
+        typer.Option(
+            help="ABC models: the opening music, written after the K: line, so it needs --key; "
+            "\\n means newline, e.g. 'D E F'."
+        ),
+    ] = None,
     primer: Annotated[Path | None, typer.Option(help="MIDI models: a .mid file to continue.")] = None,
     length: Annotated[
         int | None,
@@ -79,7 +103,10 @@ def sample_cmd(
         ),
     ] = None,
     max_retries: Annotated[
-        int, typer.Option(help="Music: regenerate a tune that fails the check up to N times.")
+        int,
+        typer.Option(
+            help="Music: regenerate a tune that fails the check (ABC: the tune judge) up to N times."
+        ),
     ] = MAX_RETRIES,
     out_dir: Annotated[Path, typer.Option(help="Where runs are looked up when RUN is not given.")] = Path(
         "checkpoints"
@@ -109,11 +136,23 @@ def sample_cmd(
 
       [bold]seqgen sample checkpoints/RUN --prompt 'X:1\\nM:6/8\\nK:D\\n' --seed 7[/]
 
+      [bold]seqgen sample checkpoints/RUN --meter 6/8 --key Dmix --rhythm jig --start 'D E F'[/]
+
       [bold]seqgen sample checkpoints/shakespeare-transformer --prompt 'ROMEO:' --length 300 --top-p 0.9[/]
 
       [bold]seqgen sample checkpoints/RUN --num-samples 5 --wav[/]          (tunes as ABC, MIDI and WAV)
 
       [bold]seqgen sample checkpoints/RUN --stream[/]                     (watch one tune being written)
+
+    Conditioning (ABC models, instead of --prompt): each tune starts with the header X:1, T:,
+    M:, L:1/8, R:, K: (the O'Neill corpus's order; T:, M:, R: and K: only when --title, --meter,
+    --rhythm, --key are given), then --start. The summary counts the tunes whose every M: and K:
+    field is still the one asked.
+
+    Checks: an ABC tune must play (the music check) and pass the tune judge (rhythm, mode, form,
+    and plagiarism against the training data when it is still there); each sample's line names the
+    criteria it failed. A MIDI sample must pass the music check. Failed samples are redrawn up to
+    --max-retries times.
     """
     from seqgen.cli import emit_json, quiet
     from seqgen.cli._progress import stage_progress
@@ -125,6 +164,7 @@ def sample_cmd(
 
     if max_retries < 0:
         raise SeqgenError(f"--max-retries must be >= 0, got {max_retries}")
+    header = _tune_header(prompt, meter, key, rhythm, title, start)
     cfg = SampleConfig(
         temperature=temperature,
         top_k=top_k,
@@ -132,7 +172,7 @@ def sample_cmd(
         length=length,
         num_samples=num_samples,
         seed=seed,
-        prompt=prompt or "",
+        prompt=header.text() if header else prompt or "",
         window_step=window_step,
     )
     if json_out:
@@ -142,20 +182,24 @@ def sample_cmd(
     model, tokenizer, ckpt = load_model(path, dev)
     kind = kind_named(ckpt.data.kind)
     cfg.length = cfg.length or kind.default_length
-    start = kind.prompt_ids(tokenizer, unescape(prompt or ""), primer)
+    if header is None:
+        start_ids = kind.prompt_ids(tokenizer, unescape(prompt or ""), primer)
+    else:
+        start_ids = _header_ids(kind, tokenizer, header, primer)
     if stream:
         _check_stream(kind, num_samples, json_out)
         max_retries = 0  # what was streamed is the sample: no silent redraw
     if wav and not kind.music:
         raise SeqgenError("--wav renders music; this model writes text")
     audio_problem = pipeline.audio_problem(soundfont) if wav else None
-    pipe = pipeline.SamplePipeline(model, tokenizer, kind, dev, start)
+    corpus = pipeline.training_text(ckpt.data.path, kind, tokenizer)
+    pipe = pipeline.SamplePipeline(model, tokenizer, kind, dev, start_ids, corpus)
     # Fix the seed and the output paths before any work, so an existing file stops us early.
     cfg.seed = pipeline.fixed_seed(cfg.seed)
     if out is None and kind.music:
         out = pipeline.default_out(path, cfg.seed)
     planned = pipe.plan(out, cfg.num_samples, force, wav) if out is not None else []
-    on_token = _stream(tokenizer, start) if stream else None
+    on_token = _stream(tokenizer, start_ids) if stream else None
     with stage_progress(hidden=stream) as progress:
         report = pipe.draw(cfg, max_retries, lambda d, t: progress("sampling", d, t), on_token)
     if stream:
@@ -165,25 +209,92 @@ def sample_cmd(
     if out is None:
         _print_texts(written, report.seed, path, stream, json_out)
         return
-    # Streamed music: stdout holds the tune alone, so the table goes to stderr.
+    # Streamed music: stdout holds the tune alone, so the per-sample lines go to stderr.
     show = err_console if stream else console
-    show.print(_table(written, f"{len(written)} samples from {path} (seed {report.seed}) -> {out}"))
+    judged = kind.states_key_and_meter  # ABC: the check ends with the tune judge
+    show.print(f"{len(written)} samples from {path} (seed {report.seed}) -> {out}", highlight=False)
+    _show_samples(written, judged, show)
     if audio_problem:
         from seqgen.cli import warn
 
         warn(f"no audio: {audio_problem}")
     if json_out:
-        emit_json(
-            {
-                "checkpoint": str(path),
-                "seed": report.seed,
-                "out": str(out),
-                "samples": pipeline.summary(written),
-                "audio_error": audio_problem,
-            }
-        )
+        samples = pipeline.summary(written)
+        result = {"checkpoint": str(path), "seed": report.seed, "out": str(out), "samples": samples}
+        if kind.music:
+            result["checked_by"] = "tune judge" if judged else "music check"
+        if judged:
+            result["judge"] = _judge_json(written, samples, pipe.corpus is not None)
+        if header is not None:
+            result["header"] = _header_summary(header, written, samples)
+        emit_json({**result, "audio_error": audio_problem})
     if kind.music:
-        show.print(_check_line(report, max_retries), highlight=False)
+        verdicts = _verdicts(written) if judged else None
+        show.print(_check_line(report, max_retries, verdicts, pipe.corpus is not None), highlight=False)
+    if header is not None and header.asks_key_or_meter:
+        show.print(_kept_line(header, written), highlight=False)
+
+
+def _tune_header(
+    prompt: str | None,
+    meter: str | None,
+    key: str | None,
+    rhythm: str | None,
+    title: str | None,
+    start: str | None,
+) -> TuneHeader | None:
+    """The header the conditioning options ask for (checked), or None when none is given."""
+    from seqgen.music.header import TuneHeader
+
+    options = {"--meter": meter, "--key": key, "--rhythm": rhythm, "--title": title, "--start": start}
+    given = [flag for flag, v in options.items() if v is not None]
+    if not given:
+        return None
+    if prompt is not None:
+        raise SeqgenError(
+            f"--prompt cannot be combined with {', '.join(given)}: they build the prompt; "
+            "use one or the other"
+        )
+    return TuneHeader(meter, key, rhythm, title, unescape(start) if start is not None else None)
+
+
+def _header_ids(kind: DataKind, tokenizer: Tokenizer, header: TuneHeader, primer: Path | None) -> list[int]:
+    """The prompt ids of the header, refused for a kind whose samples state no key or meter, and
+    with the option named when its text holds characters the model never saw."""
+    given = header.given()
+    if not kind.states_key_and_meter:
+        flags = ", ".join(flag for flag, _ in given)
+        verb = "applies" if len(given) == 1 else "apply"
+        raise SeqgenError(f"{flags} {verb} to ABC models only; this model was trained on {kind.label}")
+    for flag, value in given:
+        try:
+            kind.prompt_ids(tokenizer, value)
+        except SeqgenError as e:
+            raise SeqgenError(f"{flag} {value!r}: {e}") from None
+    text = header.text()
+    try:
+        return kind.prompt_ids(tokenizer, text, primer)
+    except SeqgenError as e:
+        raise SeqgenError(f"the header {text!r} built from {', '.join(f for f, _ in given)}: {e}") from None
+
+
+def _header_summary(
+    header: TuneHeader, written: list[WrittenSample], samples: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """The --json account of the header: what was asked and, when an M: or K: was, which samples
+    kept it (also marked on each sample as `kept_header`)."""
+    kept = None
+    if header.asks_key_or_meter:
+        for w, s in zip(written, samples, strict=True):
+            s["kept_header"] = header.kept(w.rendered.text or "")
+        kept = sum(1 for s in samples if s["kept_header"])
+    return {"text": header.text(), "meter": header.meter, "key": header.key, "kept": kept}
+
+
+def _kept_line(header: TuneHeader, written: list[WrittenSample]) -> str:
+    asked = " and ".join(f"{f}:{v}" for f, v in (("M", header.meter), ("K", header.key)) if v is not None)
+    kept = sum(1 for w in written if header.kept(w.rendered.text or ""))
+    return f"{kept} of {len(written)} kept the asked {asked} (every M: and K: field in the tune)."
 
 
 def _check_stream(kind: DataKind, num_samples: int, json_out: bool) -> None:
@@ -230,37 +341,93 @@ def _print_texts(written: list[WrittenSample], seed: int, path: Path, streamed: 
     err_console.print(f"[dim](seed {seed})[/]")
 
 
-def _table(written: list[WrittenSample], title: str) -> Table:
-    table = Table(title=title, title_justify="left")
-    for col in ("#", "files", "tokens", "notes", "seconds", "pitches", "tries", "check"):
-        table.add_column(col, justify="left" if col in ("files", "check") else "right")
-    for i, w in enumerate(written):
+def _show_samples(written: list[WrittenSample], judged: bool, to: Console) -> None:
+    """One block per sample: its files, pass or fail, tries, and for ABC the tune judge's verdict
+    (each failed criterion with its reason) or the music check's reason."""
+    from seqgen.cli._tunes import entry, judge_details, show
+    from seqgen.measure.samples import judge_score
+
+    entries = []
+    for w in written:
         s, c = w.sample, w.sample.check
-        row = [str(i + 1), " ".join(p.name for p in w.files), str(len(s.ids))]
-        if c is not None:
-            pitches = f"{c.lowest}-{c.highest}" if c.lowest is not None else "-"
-            row += [
-                str(c.notes),
-                f"{c.seconds:.1f}",
-                pitches,
-                str(s.attempts),
-                "[green]ok[/]" if c.ok else f"[red]{c.reason}[/]",
-            ]
-        else:
-            row += ["-", "-", "-", "1", "-"]
-        table.add_row(*row)
-    return table
+        name = " ".join([w.files[0].name, *(p.suffix for p in w.files[1:])]) if w.files else "-"
+        if c is None:
+            entries.append(entry(name, None, [f"{len(s.ids)} tokens"], to.width))
+            continue
+        details = [f"{s.attempts} {'try' if s.attempts == 1 else 'tries'}"]
+        if c.judge is not None:
+            details += judge_details(judge_score(c.judge))
+        elif not c.ok:
+            details.append(f"music check: {c.reason}" if judged else c.reason or "failed")
+        if c.notes:
+            pitches = f", pitches {c.lowest}-{c.highest}" if c.lowest is not None else ""
+            details.append(f"{c.notes} notes, {c.seconds:.1f} s{pitches}")
+        entries.append(entry(name, c.ok, details, to.width))
+    show(entries, to)
 
 
-def _check_line(report: SampleReport, max_retries: int) -> str:
+def _verdicts(written: list[WrittenSample]) -> list[Verdict | None]:
+    """The tune judge's verdict on each sample; None where the music check failed before it."""
+    return [w.sample.check.judge if w.sample.check is not None else None for w in written]
+
+
+def _judge_json(
+    written: list[WrittenSample], samples: list[dict[str, Any]], plagiarism: bool
+) -> dict[str, Any]:
+    """The --json account of the tune judge: its verdict on each sample (also set on each sample
+    as `judge`, null where the music check failed first), and the counts passing each criterion."""
+    from seqgen.measure.samples import judge_json
+    from seqgen.music.judge import CRITERIA
+
+    verdicts = _verdicts(written)
+    for v, s in zip(verdicts, samples, strict=True):
+        s["judge"] = judge_json(v)
+    judged = [v for v in verdicts if v is not None]
+    return {
+        "judged": len(judged),
+        "passed": sum(v.ok for v in judged),
+        "criteria": {name: sum(v.passed(name) for v in judged) for name in CRITERIA},
+        "ends_on_tonic": sum(v.ends_on_tonic for v in judged),
+        "plagiarism_measured": plagiarism,
+    }
+
+
+def _check_line(
+    report: SampleReport, max_retries: int, verdicts: list[Verdict | None] | None, plagiarism: bool
+) -> str:
+    """How many passed the check on the first try and after retries; with the tune judge's
+    `verdicts` (ABC), the tunes written criterion by criterion."""
     n = len(report.samples)
     passed = sum(1 for s in report.samples if s.passed)
+    check = "the music check" if verdicts is None else "the tune judge"
     if report.greedy:
-        return (
-            f"{passed} of {n} passed the music check; no retries: --temperature 0 is greedy and "
+        line = (
+            f"{passed} of {n} passed {check}; no retries: --temperature 0 is greedy and "
             "would draw the same tune again (raise it to retry)."
         )
-    return (
-        f"{report.first_try} of {n} passed the music check on the first try; "
-        f"{passed} of {n} after retries (--max-retries {max_retries})."
-    )
+    else:
+        line = (
+            f"{report.first_try} of {n} passed {check} on the first try; "
+            f"{passed} of {n} after retries (--max-retries {max_retries})."
+        )
+    return line if verdicts is None else f"{line} {_criteria_line(verdicts, plagiarism)}"
+
+
+def _criteria_line(verdicts: list[Verdict | None], plagiarism: bool) -> str:
+    """The tunes as written, criterion by criterion (a tune the music check refused counts as
+    failing each)."""
+    from seqgen.music.judge import CRITERIA
+
+    n = len(verdicts)
+    judged = [v for v in verdicts if v is not None]
+    counts = [
+        f"{name} {sum(v.passed(name) for v in judged)}/{n}"
+        for name in CRITERIA
+        if plagiarism or name != "plagiarism"
+    ]
+    line = f"The tunes written: {', '.join(counts)}"
+    line += "" if plagiarism else ", plagiarism not measured (the training data was not found)"
+    line += f"; {sum(v.ends_on_tonic for v in judged)} of {n} end on the tonic"
+    if len(judged) < n:
+        line += f"; {n - len(judged)} not judged (refused by the music check first)"
+    return line + "."

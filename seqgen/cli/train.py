@@ -35,7 +35,14 @@ def train_cmd(
             help="A prepared dataset (data/NAME). Default: the built-in folk corpus, prepared on first use."
         ),
     ] = None,
-    model: Annotated[str, typer.Option(help="transformer or lstm.")] = T.model,
+    model: Annotated[
+        str | None,
+        typer.Option(
+            help="transformer or lstm. Default: the data's own (the LSTM on ABC tunes, whose tunes "
+            "pass the tune judge most often; the transformer on text and MIDI).",
+            show_default=False,
+        ),
+    ] = None,
     run: Annotated[
         str | None,
         typer.Option(
@@ -98,6 +105,14 @@ def train_cmd(
         str,
         typer.Option(help="Save last.pt every N steps ('500') or minutes ('10m'), besides every evaluation."),
     ] = T.checkpoint_every,
+    windows: Annotated[
+        str,
+        typer.Option(
+            help="Where training windows start: auto (the LSTM on tunes and MIDI pieces: each "
+            "piece read window by window, the state carried; otherwise anywhere), random, tunes "
+            "(at piece starts) or streams."
+        ),
+    ] = T.windows,
     patience: Annotated[
         int | None,
         typer.Option(help="Stop early after N evaluations without a better val loss."),

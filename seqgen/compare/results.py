@@ -185,8 +185,26 @@ class ThroughputRow:
 
 
 @dataclass
+class JudgeCounts:
+    """The tune judge on one model's sampled tunes (ABC), in tunes. A tune the music check refused
+    before the judge read it counts as failing every criterion."""
+
+    judged: int  # tunes that played (passed the music check) and so went before the judge
+    criteria: dict[str, int]  # tunes passing each criterion, by name ("rhythm", "mode", ...)
+    ends_on_tonic: int  # tunes whose last note is the K: field's tonic
+    inner_bars: int  # the judged tunes' inner bars, those that must fill the metre
+    full_inner_bars: int  # of them, the bars that do
+
+    @property
+    def bar_fill(self) -> float | None:
+        """Full inner bars / inner bars, over all the tunes."""
+        return self.full_inner_bars / self.inner_bars if self.inner_bars else None
+
+
+@dataclass
 class SampleResult:
-    """Samples drawn from a trained model's best checkpoint, and for music the check's verdicts."""
+    """Samples drawn from a trained model's best checkpoint, and for music the check's verdicts:
+    `passed` counts the tunes the kind's check kept (ABC: the music check, then the tune judge)."""
 
     samples: int
     passed: int | None  # None for text (no check)
@@ -195,6 +213,18 @@ class SampleResult:
     dir: str
     seed: int
     temperature: float
+    judge: JudgeCounts | None = None  # ABC; None for other kinds and in results from before the judge
+
+    def to_json(self) -> JSON:
+        d = dataclasses.asdict(self)
+        if self.judge is None:  # a results.json from before the judge is written back as it was
+            del d["judge"]
+        return d
+
+    @classmethod
+    def from_json(cls, d: JSON) -> SampleResult:
+        judge = d.get("judge")
+        return cls(**{**d, "judge": JudgeCounts(**judge) if judge is not None else None})
 
 
 @dataclass
@@ -245,7 +275,7 @@ class CompareResults:
             "val": {m: v.to_json() for m, v in self.val.items()},
             "throughput": {m: [row.to_json() for row in rows] for m, rows in self.throughput.items()},
             "sampling": {m: dataclasses.asdict(r) for m, r in self.sampling.items()},
-            "samples": {m: dataclasses.asdict(s) for m, s in self.samples.items()},
+            "samples": {m: s.to_json() for m, s in self.samples.items()},
             "total_s": self.total_s,
         }
 
@@ -265,7 +295,7 @@ class CompareResults:
             val={m: ValScores.from_json(d) for m, d in r["val"].items()},
             throughput={m: [ThroughputRow.from_json(d) for d in rows] for m, rows in r["throughput"].items()},
             sampling={m: sampling_row(d) for m, d in r["sampling"].items()},
-            samples={m: SampleResult(**d) for m, d in r.get("samples", {}).items()},
+            samples={m: SampleResult.from_json(d) for m, d in r.get("samples", {}).items()},
             total_s=r["total_s"],
         )
 

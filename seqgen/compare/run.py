@@ -4,9 +4,10 @@ on the same data, tokenizer, split and seed, then measured side by side.
 Owns: the order of the work (time each training step, train both, score both on the val split,
 sweep throughput by context, time sampling, draw samples) and the measurements that need a
 trained model (val loss by position in the context window, loss when streaming through the val
-split, the music check's pass share); it returns a `CompareResults`. The plan and model sizing
-are `plan`'s; training is the trainer's; throughput, sampling latency and peak memory are
-`bench`'s measurements, each in a fresh process. Prints nothing; reports through a callback.
+split, the share of sampled tunes the music check and the tune judge pass); it returns a
+`CompareResults`. The plan and model sizing are `plan`'s; training is the trainer's; throughput,
+sampling latency and peak memory are `bench`'s measurements, each in a fresh process. Prints
+nothing; reports through a callback.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import time
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import torch
@@ -41,6 +42,7 @@ from seqgen.compare.results import (
     CurvePoint,
     DataInfo,
     Failed,
+    JudgeCounts,
     Machine,
     ModelResult,
     SampleResult,
@@ -60,6 +62,9 @@ from seqgen.measure import bench
 from seqgen.train.checkpoint import load_model
 from seqgen.train.events import TrainEvent
 from seqgen.train.rundir import BEST, RunDir
+
+if TYPE_CHECKING:
+    from seqgen.music.judge import Verdict
 
 
 def machine(device: torch.device) -> Machine:
@@ -165,10 +170,12 @@ def streaming_loss(model: torch.nn.Module, val: np.ndarray, device: torch.device
 
 
 def sample_and_check(
-    run_dir: Path, kind: str, n: int, seed: int, device: torch.device, out: Path
-) -> dict[str, Any]:
+    run_dir: Path, kind: str, n: int, seed: int, device: torch.device, out: Path, corpus: str | None = None
+) -> SampleResult:
     """Draw `n` samples from a run's best checkpoint (the `seqgen sample` defaults), write them
-    under `out`, and for music count those that pass the music check (one try each)."""
+    under `out`, and for music count those that pass the kind's check, one try each: for ABC the
+    music check then the tune judge, with plagiarism judged against `corpus` (the training data's
+    text, `DataKind.corpus_text`; None: not judged)."""
     from seqgen.generate.pipeline import SamplePipeline
 
     data_kind = kind_named(kind)
@@ -176,7 +183,7 @@ def sample_and_check(
     model, tokenizer, _ = load_model(run_dir / BEST, device)
     # Music at `seqgen sample`'s length; text shorter, to read in the report.
     cfg = SampleConfig(length=data_kind.default_length if music else 400, num_samples=n, seed=seed)
-    pipe = SamplePipeline(model, tokenizer, data_kind, device, data_kind.prompt_ids(tokenizer))
+    pipe = SamplePipeline(model, tokenizer, data_kind, device, data_kind.prompt_ids(tokenizer), corpus)
     report = pipe.draw(cfg)
     reasons: collections.Counter[str] = collections.Counter()
     example = None
@@ -185,15 +192,36 @@ def sample_and_check(
             reasons[w.sample.check.reason] += 1
         if example is None and w.sample.passed and w.rendered.text:
             example = w.rendered.text
-    return {
-        "samples": n,
-        "passed": sum(s.passed for s in report.samples) if music else None,
-        "reasons": dict(reasons.most_common()),
-        "example": example,
-        "dir": str(out),
-        "seed": report.seed,
-        "temperature": cfg.temperature,
-    }
+    checks = [s.check for s in report.samples]
+    return SampleResult(
+        samples=n,
+        passed=sum(s.passed for s in report.samples) if music else None,
+        reasons=dict(reasons.most_common()),
+        example=example,
+        dir=str(out),
+        seed=report.seed,
+        temperature=cfg.temperature,
+        judge=judge_counts([c.judge if c is not None else None for c in checks])
+        if data_kind.states_key_and_meter
+        else None,
+    )
+
+
+def judge_counts(verdicts: list[Verdict | None]) -> JudgeCounts:
+    """The tune judge's verdicts on a model's tunes as counts (None: a tune the music check
+    refused before the judge read it, failing every criterion)."""
+    from seqgen.measure.samples import judge_score
+    from seqgen.music.judge import CRITERIA
+
+    scores = [judge_score(v) for v in verdicts if v is not None]
+    metred = [s for s in scores if s.full_inner_bars is not None]
+    return JudgeCounts(
+        judged=len(scores),
+        criteria={name: sum(s.criteria[name].ok for s in scores) for name in CRITERIA},
+        ends_on_tonic=sum(s.ends_on_tonic for s in scores),
+        inner_bars=sum(s.inner_bars for s in metred),
+        full_inner_bars=sum(s.full_inner_bars or 0 for s in metred),
+    )
 
 
 def _isolated(fn: Callable[..., dict[str, Any]], *args: Any) -> dict[str, Any]:
@@ -239,7 +267,7 @@ def _run(
     val = _score_val_split(plan, dataset, device, amp, models["transformer"].config.block_size, say)
     throughput = _throughput_sweep(plan, models, device, say)
     sampling = _sampling_speed(plan, device, say)
-    samples = _samples(plan, dataset.kind, device, say)
+    samples = _samples(plan, dataset, device, say)
     return CompareResults(
         date=today,
         command=plan.command,
@@ -366,13 +394,19 @@ def _sampling_speed(
     return out
 
 
-def _samples(plan: ComparePlan, kind: str, device: torch.device, say: Callback) -> dict[str, SampleResult]:
-    """6. Samples a person can read or play; for music, the share that pass the music check."""
-    music = kind_named(kind).music
+def _samples(
+    plan: ComparePlan, dataset: Dataset, device: torch.device, say: Callback
+) -> dict[str, SampleResult]:
+    """6. Samples a person can read or play; for music, the share that pass the kind's check (ABC:
+    the tune judge, plagiarism judged against the training split)."""
+    data_kind = dataset.data_kind
+    music = data_kind.music
     n = plan.music_samples if music else min(3, plan.music_samples)
+    corpus = data_kind.corpus_text(dataset.train, dataset.tokenizer) if music and n else None
     out: dict[str, SampleResult] = {}
     for m in MODELS if n else ():
         say(StageStarted(f"sampling {n} {'tunes' if music else 'texts'} from the {m}"))
-        found = sample_and_check(plan.out / m, kind, n, plan.seed, device, plan.out / "samples" / m)
-        out[m] = SampleResult(**found)
+        out[m] = sample_and_check(
+            plan.out / m, dataset.kind, n, plan.seed, device, plan.out / "samples" / m, corpus
+        )
     return out

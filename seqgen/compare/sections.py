@@ -2,8 +2,8 @@
 its lines (a line may hold several rows of text).
 
 Owns: the words and tables of those sections and the figure each one shows (`FIGURES`), and how
-music-check failures are grouped (`failure_kind`). Every number comes from a `CompareResults`;
-the title, the short answer and what was compared are `report`'s.
+the failures of the music check and the tune judge are grouped (`failure_kind`). Every number
+comes from a `CompareResults`; the title, the short answer and what was compared are `report`'s.
 """
 
 from __future__ import annotations
@@ -180,21 +180,20 @@ def context(r: CompareResults) -> list[str]:
 
 
 def samples(r: CompareResults) -> list[str]:
-    """Section 6: the music check's pass share (music) and the first sample of each model."""
+    """Section 6: the share of sampled tunes that pass (music; for ABC criterion by criterion of the
+    tune judge) and the first sample of each model."""
     samples = r.samples
     if not samples:
         return []
     music = r.data.data_kind.music
-    lines = ["## 6. " + ("Sampled tunes and the music check\n" if music else "Samples\n")]
+    judged = music and all(s.judge is not None for s in samples.values())
+    if judged:
+        lines = ["## 6. Sampled tunes and the tune judge\n", _judge_intro(r)]
+    elif music:
+        lines = ["## 6. Sampled tunes and the music check\n", _music_check_intro(r)]
+    else:
+        lines = ["## 6. Samples\n"]
     if music:
-        first = samples["lstm"]
-        lines.append(
-            f"{first.samples} samples from each model's best checkpoint with "
-            f"`seqgen sample`'s defaults (temperature {first.temperature:g}, seed "
-            f"{first.seed}), one try each. A tune passes when it parses, has notes, lasts "
-            "a plausible time in a playable range and ends by itself. The files (ABC and MIDI) are "
-            "in `samples/`.\n"
-        )
         lines += ["| model | passed | why the others failed |", "|---|---:|---|"]
         for m, s in samples.items():
             kinds: dict[str, int] = {}
@@ -203,6 +202,8 @@ def samples(r: CompareResults) -> list[str]:
             why = "; ".join(f"{k} ({n})" for k, n in sorted(kinds.items(), key=lambda x: -x[1])) or "-"
             lines.append(f"| {LABELS[m]} | {s.passed} of {s.samples} | {why} |")
         lines.append("")
+    if judged:
+        lines += _judge_table(r)
     for m, s in samples.items():
         if s.example:
             what = "first passing tune" if music else "first sample"
@@ -211,15 +212,83 @@ def samples(r: CompareResults) -> list[str]:
     return lines
 
 
+def _music_check_intro(r: CompareResults) -> str:
+    """Section 6's opening for results from before the tune judge (the music check alone)."""
+    first = r.samples["lstm"]
+    return (
+        f"{first.samples} samples from each model's best checkpoint with "
+        f"`seqgen sample`'s defaults (temperature {first.temperature:g}, seed "
+        f"{first.seed}), one try each. A tune passes when it parses, has notes, lasts "
+        "a plausible time in a playable range and ends by itself. The files (ABC and MIDI) are "
+        "in `samples/`.\n"
+    )
+
+
+def _judge_intro(r: CompareResults) -> str:
+    first = r.samples["lstm"]
+    return (
+        f"{first.samples} samples from each model's best checkpoint with `seqgen sample`'s defaults "
+        f"(temperature {first.temperature:g}, seed {first.seed}), one try each. A tune passes when "
+        "it plays (it parses, has notes, lasts a plausible time in a playable range and ends by "
+        "itself) and then passes the tune judge, modelled on the first stage of the AI Music "
+        "Generation Challenge: rhythm (its inner bars fill the M: metre), mode (its notes and its "
+        "last note fit the K: key), form (long enough once its repeats are played, no runaway "
+        "loop) and plagiarism (no passage of more than half the tune copied from the training "
+        "tunes). The files (ABC and MIDI) are in `samples/`.\n"
+    )
+
+
+def _judge_table(r: CompareResults) -> list[str]:
+    """Each criterion's pass share by model (a tune the music check refused fails every one), the
+    tunes that end on the tonic, and the inner bars that fill the metre over all their tunes."""
+    judges = {m: s.judge for m, s in r.samples.items() if s.judge is not None}
+    n = {m: r.samples[m].samples for m in judges}
+    lines = [
+        "The tune judge criterion by criterion (the share of each model's tunes; a tune that does "
+        "not play fails every criterion):\n",
+        "| | " + " | ".join(LABELS[m] for m in judges) + " |",
+        "|---|" + "---:|" * len(judges),
+        "| plays (the music check) | " + " | ".join(_share(j.judged, n[m]) for m, j in judges.items()) + " |",
+    ]
+    for name in next(iter(judges.values())).criteria:
+        cells = " | ".join(_share(j.criteria[name], n[m]) for m, j in judges.items())
+        lines.append(f"| {name} | {cells} |")
+    lines.append(
+        "| passed: it plays and meets all four | "
+        + " | ".join(_share(r.samples[m].passed or 0, n[m]) for m in judges)
+        + " |"
+    )
+    lines.append(
+        "| ends on the tonic | " + " | ".join(_share(j.ends_on_tonic, n[m]) for m, j in judges.items()) + " |"
+    )
+    fill = [f"{j.bar_fill:.0%}" if j.bar_fill is not None else "-" for j in judges.values()]
+    lines.append("| inner bars that fill the metre | " + " | ".join(fill) + " |")
+    lines.append("")
+    return lines
+
+
+def _share(k: int, n: int) -> str:
+    return f"{k / n:.0%}" if n else "-"
+
+
 def failure_kind(reason: str) -> str:
-    """A music-check reason without the tune's own details, so that like failures count together."""
+    """A check's reason without the tune's own details, so that like failures count together: the
+    music check's, and the tune judge's by criterion."""
     for pattern, kind in (
-        (r"^cannot parse", "does not parse as ABC"),
+        (r"^cannot parse|music21 cannot read", "does not parse as ABC"),
         (r"^no notes|^only \d+ note", "too few notes"),
         (r"^pitch ", "pitch outside the piano"),
         (r"^lasts .*\(min", "too short"),
         (r"^lasts .*\(max", "too long"),
         (r"did not end", "did not end within the length"),
+        (r"^rhythm: .*do not fill", "rhythm: bars that do not fill the metre"),
+        (r"^rhythm: ", "rhythm: no metre"),
+        (r"^mode: .*foreign", "mode: notes foreign to the key"),
+        (r"^mode: ends ", "mode: ends off the key's cadences"),
+        (r"^mode: ", "mode: no key"),
+        (r"^form: .*(too short|two parts)", "form: too short"),
+        (r"^form: ", "form: a runaway loop or repeat"),
+        (r"^plagiarism: ", "plagiarism: copied from a training tune"),
     ):
         if re.search(pattern, reason):
             return kind

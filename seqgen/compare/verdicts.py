@@ -148,12 +148,14 @@ def _music(r: CompareResults, v: Verdicts) -> None:
     if len(passed) != 2:
         return
     total = r.samples["lstm"].samples
+    judged = all(s.judge is not None for s in r.samples.values())
+    check = "the tune judge" if judged else "the music check"  # results from before the judge
     if passed["lstm"] == passed["transformer"]:
-        v.even.append(f"tunes passing the music check ({passed['lstm']} of {total} each)")
+        v.even.append(f"tunes passing {check} ({passed['lstm']} of {total} each)")
     else:
         good = max(passed, key=lambda m: passed[m])
         v.win(
             good,
-            f"more sampled tunes pass the music check ({passed[good]} of "
+            f"more sampled tunes pass {check} ({passed[good]} of "
             f"{r.samples[good].samples} against {passed[other(good)]})",
         )

@@ -61,6 +61,23 @@ def audio_problem(soundfont: Path | None) -> str | None:
     return None
 
 
+def training_text(data_path: str | Path, kind: DataKind, tokenizer: Tokenizer) -> str | None:
+    """The training split's text of the dataset a music model was trained on, for the check of
+    copying; None for text, or when that dataset is gone or no longer matches the model."""
+    from seqgen.datasets.store import open_dataset
+
+    path = Path(data_path)
+    if not kind.music or not (path / "meta.json").is_file():
+        return None
+    try:
+        dataset = open_dataset(path)
+    except SeqgenError:
+        return None
+    if dataset.tokenizer.to_dict() != tokenizer.to_dict():
+        return None
+    return kind.corpus_text(dataset.train, tokenizer)
+
+
 class SamplePipeline:
     """Samples of one model, from its ids to files. `start`: the ids every sample continues
     (see `DataKind.prompt_ids`)."""
@@ -72,9 +89,12 @@ class SamplePipeline:
         kind: DataKind,
         device: torch.device,
         start: list[int],
+        corpus: str | None = None,
     ) -> None:
+        """`corpus`: the training data's text (`DataKind.corpus_text`), so the check can refuse a
+        tune copied from it; None: copying is not checked."""
         self.model, self.tokenizer, self.kind = model, tokenizer, kind
-        self.device, self.start = device, start
+        self.device, self.start, self.corpus = device, start, corpus
         self._renders: dict[tuple[int, ...], Rendered] = {}
 
     def render(self, ids: list[int]) -> Rendered:
@@ -85,7 +105,7 @@ class SamplePipeline:
         return self._renders[key]
 
     def check(self, ids: list[int], ended: bool) -> TuneCheck | None:
-        return self.kind.check(self.render(ids), ended)
+        return self.kind.check(self.render(ids), ended, self.corpus)
 
     def plan(self, out: Path, count: int, force: bool = False, wav: bool = False) -> list[list[Path]]:
         """The files of `count` samples in `out` (and their WAVs with `wav`); raises SeqgenError

@@ -1,9 +1,11 @@
 """Scoring generated music on what a listener checks (`seqgen eval --samples DIR`).
 
-Owns: the scores of generated tunes: the music check, pitch range, note density, agreement of the
-notes with the header's key and meter, and novelty (the longest run copied verbatim from the
-training data), per tune and summarised; and finding the training data a folder of samples came
-from. Parsing is music21's (`seqgen.music.abc`); MIDI reading is mido's. Prints nothing.
+Owns: the scores of generated tunes, per tune and summarised: the music check, pitch range, note
+density, agreement of the notes with the header's key, novelty (the longest run copied verbatim
+from the training data) and, for ABC, the tune judge's verdict (`JudgeScore`, `judge_summary`), also
+for the dataset's held-out tunes, so that samples are read beside real tunes judged the same way;
+and finding the training data a folder of samples came from. The judge is `seqgen.music.judge`'s;
+parsing is music21's (`seqgen.music.abc`); MIDI reading is mido's. Prints nothing.
 """
 
 from __future__ import annotations
@@ -12,26 +14,129 @@ import statistics
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from seqgen.datasets.kinds import AbcKind, DataKind, MidiKind, kind_named
 from seqgen.datasets.kinds.midi import events_as_text
-from seqgen.datasets.store import open_dataset
+from seqgen.datasets.store import Dataset, open_dataset
 from seqgen.datasets.tokenizers import Tokenizer
 from seqgen.datasets.tokenizers.events import EventTokenizer
 from seqgen.errors import SeqgenError
 from seqgen.measure.evaluate import dataset_of
+from seqgen.music.judge import CRITERIA, abc_body, copy_share, judge_tune, longest_copy
 from seqgen.progress import Progress, no_progress
 from seqgen.train.checkpoint import Checkpoint
 from seqgen.train.rundir import resolve_checkpoint
+
+if TYPE_CHECKING:
+    from seqgen.music.judge import Verdict
+
+
+@dataclass
+class CriterionScore:
+    ok: bool
+    reason: str | None  # why it failed, e.g. "3 of 14 inner bars do not fill 6/8"; None when ok
+
+
+@dataclass
+class JudgeScore:
+    """The tune judge's verdict on one ABC tune as plain values (see `seqgen.music.judge`)."""
+
+    ok: bool  # passed all four criteria
+    criteria: dict[str, CriterionScore]  # by name, in `CRITERIA`'s order
+    readable: bool  # music21 read it (else every musical criterion failed)
+    ends_on_tonic: bool  # the last note is the K: field's tonic
+    meter: str | None  # the M: field
+    played_bars: float | None  # bars of the metre played, repeats included; None: they run away
+    inner_bars: int  # the bars that must fill the metre (not a section's first or last, no volta)
+    full_inner_bars: int | None  # of them, those that do; None: no metre to fill
+    copy_share: float | None  # the longest passage copied from the training tunes / its music
+
+    @property
+    def failed(self) -> list[str]:
+        """The failed criteria as "name: reason"."""
+        return [f"{name}: {c.reason}" for name, c in self.criteria.items() if not c.ok]
+
+
+def judge_score(verdict: Verdict) -> JudgeScore:
+    """A `judge_tune` verdict as a `JudgeScore`."""
+    r = verdict.reading
+    inner = len(r.bar_lengths) if r is not None else 0
+    full = inner - r.bad_bars if r is not None and r.bar_quarters is not None else None
+    return JudgeScore(
+        ok=verdict.ok,
+        criteria={c.name: CriterionScore(c.ok, c.reason) for c in verdict.criteria},
+        readable=r is not None and r.error is None,
+        ends_on_tonic=verdict.ends_on_tonic,
+        meter=r.meter if r is not None else None,
+        played_bars=r.played_bars if r is not None else None,
+        inner_bars=inner,
+        full_inner_bars=full,
+        copy_share=verdict.copy_share,
+    )
+
+
+def judge_json(verdict: Verdict | None) -> dict[str, Any] | None:
+    """A verdict as the plain values of `seqgen sample --json` and `seqgen eval --json`."""
+    return None if verdict is None else asdict(judge_score(verdict))
+
+
+def _median(values: list[float]) -> float | None:
+    return statistics.median(values) if values else None
+
+
+def _share(flags: list[bool]) -> float | None:
+    return sum(flags) / len(flags) if flags else None
+
+
+def judge_summary(scores: list[JudgeScore], plagiarism: bool) -> dict[str, Any]:
+    """The judge's figures over many tunes: the share passing each criterion and all four, ending
+    on the tonic, and filling the metre (full inner bars / inner bars, over all tunes); the median
+    bars played and copy share. `plagiarism`: whether copying was measured (else its share is None)."""
+    metred = [s for s in scores if s.full_inner_bars is not None]
+    inner = sum(s.inner_bars for s in metred)
+    played = [s.played_bars for s in scores if s.played_bars is not None]
+    return {
+        "tunes": len(scores),
+        "criteria": {
+            name: _share([s.criteria[name].ok for s in scores])
+            if plagiarism or name != "plagiarism"
+            else None
+            for name in CRITERIA
+        },
+        "all": _share([s.ok for s in scores]),
+        "ends_on_tonic": _share([s.ends_on_tonic for s in scores]),
+        "inner_bars_full": sum(s.full_inner_bars or 0 for s in metred) / inner if inner else None,
+        "median_bars_played": _median(played),
+        "median_copy_share": _median([s.copy_share for s in scores if s.copy_share is not None]),
+        "plagiarism_measured": plagiarism,
+    }
+
+
+def held_out_tunes(dataset: Dataset) -> list[str]:
+    """The tunes of a dataset's val split, as text (`corpus_text` separates them with a NUL)."""
+    text = dataset.data_kind.corpus_text(dataset.val, dataset.tokenizer)
+    return [tune.strip("\n") + "\n" for tune in text.split("\x00") if tune.strip()]
+
+
+def judge_tunes(
+    tunes: list[str], corpus: str | None, on_progress: Callable[[int, int], None] | None = None
+) -> list[JudgeScore]:
+    """Judge each tune; plagiarism against `corpus` (the training tunes' text), None: unmeasured."""
+    out = []
+    for i, text in enumerate(tunes, 1):
+        out.append(judge_score(judge_tune(text, copy_share(text, corpus))))
+        if on_progress is not None:
+            on_progress(i, len(tunes))
+    return out
 
 
 @dataclass
 class TuneScore:
     name: str
-    ok: bool  # passed the music check
+    ok: bool  # passed the music check (it plays: notes, a sane length and range)
     reason: str | None
     notes: int
     seconds: float
@@ -41,39 +146,19 @@ class TuneScore:
     key_agrees: bool | None  # the key found in the notes has the header's key signature (ABC)
     header_key: str | None
     found_key: str | None
-    full_bars: float | None  # share of inner bars as long as the header's meter says (ABC)
     longest_copy: int | None  # the longest run (characters / tokens) copied from the training data
     copy_share: float | None  # that run as a share of the tune's music
+    judge: JudgeScore | None = None  # the tune judge's verdict (ABC)
 
-
-def longest_copy(sample: str, corpus: str) -> int:
-    """Length of the longest substring of `sample` that occurs verbatim in `corpus`. Two pointers:
-    if sample[i:j] occurs, so does sample[i+1:j], so j never moves back (about 2 x len(sample)
-    substring searches, each CPython's fast search)."""
-    best, j = 0, 0
-    for i in range(len(sample)):
-        j = max(j, i)
-        while j < len(sample) and sample[i : j + 1] in corpus:
-            j += 1
-        best = max(best, j - i)
-        if j == len(sample):
-            break
-    return best
-
-
-def abc_body(text: str) -> str:
-    """The music of an ABC tune: everything after its K: line."""
-    lines = text.splitlines()
-    for i, line in enumerate(lines):
-        if line.startswith("K:"):
-            return "\n".join(lines[i + 1 :]).strip("\n")
-    return text
+    @property
+    def passed(self) -> bool:
+        """Passed the music check and, for ABC, the tune judge."""
+        return self.ok and (self.judge is None or self.judge.ok)
 
 
 def score_abc(name: str, text: str, corpus: str | None) -> TuneScore:
     """Score one ABC tune (see TuneScore); `corpus`: the training tunes' text, or None."""
     from music21 import key as m21key
-    from music21 import meter
 
     from seqgen.music.abc import abc_to_notes, parse_abc
     from seqgen.music.check import check_notes, header_problem
@@ -81,6 +166,7 @@ def score_abc(name: str, text: str, corpus: str | None) -> TuneScore:
     body = abc_body(text)
     copy = longest_copy(body, corpus) if corpus is not None and body else None
     share = copy / len(body) if copy is not None and body else None
+    judged = judge_score(judge_tune(text, share))  # a tune without music copies nothing
     problem = header_problem(text)
     try:
         if problem:
@@ -88,19 +174,12 @@ def score_abc(name: str, text: str, corpus: str | None) -> TuneScore:
         music = abc_to_notes(text)
         score = parse_abc(text)
     except SeqgenError as e:
-        return TuneScore(name, False, str(e), 0, 0.0, None, None, 0.0, None, None, None, None, copy, share)
+        return TuneScore(name, False, str(e), 0, 0.0, None, None, 0.0, None, None, None, copy, share, judged)
     verdict = check_notes(music.notes)
     seconds = music.seconds
     header = next(iter(score.recurse().getElementsByClass(m21key.KeySignature)), None)
     found = score.analyze("key") if music.notes else None
     agrees = None if header is None or found is None else header.sharps == found.sharps
-    ts = next(iter(score.recurse().getElementsByClass(meter.TimeSignature)), None)
-    full = None
-    if ts is not None and score.parts:
-        bars = list(score.parts[0].getElementsByClass("Measure"))
-        inner = bars[1:-1] if len(bars) > 2 else bars  # a pickup and a last bar may be short
-        if inner:
-            full = full_bar_share([b.duration.quarterLength for b in inner], ts.barDuration.quarterLength)
     return TuneScore(
         name,
         verdict.ok,
@@ -113,25 +192,10 @@ def score_abc(name: str, text: str, corpus: str | None) -> TuneScore:
         agrees,
         _key_name(header),
         _key_name(found),
-        full,
         copy,
         share,
+        judged,
     )
-
-
-def full_bar_share(lengths: list[float], bar: float) -> float:
-    """The share of bars as long as the meter says. Two short bars that make one full bar
-    together count as full: a section that ends short before its next pickup, as folk tunes
-    write them (`... G2z || G | ...`)."""
-    ok, i = 0, 0
-    while i < len(lengths):
-        if abs(lengths[i] - bar) < 1e-6:
-            ok, i = ok + 1, i + 1
-        elif i + 1 < len(lengths) and abs(lengths[i] + lengths[i + 1] - bar) < 1e-6:
-            ok, i = ok + 2, i + 2
-        else:
-            i += 1
-    return ok / len(lengths)
 
 
 def _key_name(k: Any) -> str | None:
@@ -144,14 +208,14 @@ def _key_name(k: Any) -> str | None:
 
 def score_midi(name: str, path: Path, corpus: str | None, tokenizer: Tokenizer | None) -> TuneScore:
     """Score one MIDI sample: check, range, density; novelty over event tokens (no header: no key
-    or meter agreement)."""
+    agreement, no tune judge)."""
     from seqgen.music.check import check_notes
     from seqgen.music.midi_io import read_midi
 
     try:
         notes = read_midi(path, drums=tokenizer.drums if isinstance(tokenizer, EventTokenizer) else True)
     except SeqgenError as e:  # an unreadable file is a failed sample, not the end of the scoring
-        return TuneScore(name, False, str(e), 0, 0.0, None, None, 0.0, None, None, None, None, None, None)
+        return TuneScore(name, False, str(e), 0, 0.0, None, None, 0.0, None, None, None, None, None)
     verdict = check_notes(notes)
     copy = share = None
     if corpus is not None and isinstance(tokenizer, EventTokenizer):
@@ -168,7 +232,6 @@ def score_midi(name: str, path: Path, corpus: str | None, tokenizer: Tokenizer |
         verdict.lowest,
         verdict.highest,
         verdict.notes / seconds if seconds > 0 else 0.0,
-        None,
         None,
         None,
         None,
@@ -212,23 +275,14 @@ def score_samples(
             on_progress(i, len(abc or midi))
     return {
         "kind": AbcKind.name if abc else MidiKind.name,
-        "rows": [asdict(r) for r in rows],
-        "summary": summarise(rows),
+        "rows": [asdict(r) | {"passed": r.passed} for r in rows],
+        "summary": summarise(rows, plagiarism=corpus is not None),
     }
 
 
-def summarise(rows: list[TuneScore]) -> dict[str, Any]:
-    """The figures over all samples: pass share, medians, agreement shares, novelty."""
-
-    def median(values: list[float]) -> float | None:
-        return statistics.median(values) if values else None
-
-    def mean(values: list[float]) -> float | None:
-        return statistics.fmean(values) if values else None
-
-    def share(flags: list[bool]) -> float | None:
-        return sum(flags) / len(flags) if flags else None
-
+def summarise(rows: list[TuneScore], plagiarism: bool = False) -> dict[str, Any]:
+    """The figures over all samples: pass shares, medians, key agreement, novelty and, for ABC,
+    the tune judge's figures (`judge_summary`; `plagiarism`: whether copying was measured)."""
     parsed = [r for r in rows if r.notes]
     ranges = [(r.lowest, r.highest) for r in parsed if r.lowest is not None and r.highest is not None]
     copies = [
@@ -236,21 +290,47 @@ def summarise(rows: list[TuneScore]) -> dict[str, Any]:
         for r in rows
         if r.longest_copy is not None and r.copy_share is not None
     ]
+    judged = [r.judge for r in rows if r.judge is not None]
     return {
         "samples": len(rows),
-        "passed": sum(r.ok for r in rows),
+        "passed": sum(r.ok for r in rows),  # the music check
         "pass_share": sum(r.ok for r in rows) / len(rows),
+        "passed_all": sum(r.passed for r in rows),  # the music check and the tune judge
         "lowest_pitch": min((lo for lo, _ in ranges), default=None),
         "highest_pitch": max((hi for _, hi in ranges), default=None),
-        "median_pitch_span": median([hi - lo for lo, hi in ranges]),
-        "median_notes_per_second": median([r.notes_per_second for r in parsed]),
-        "median_seconds": median([r.seconds for r in parsed]),
-        "key_agreement": share([r.key_agrees for r in rows if r.key_agrees is not None]),
-        "mean_full_bars": mean([r.full_bars for r in rows if r.full_bars is not None]),
-        "median_longest_copy": median([n for n, _ in copies]),
-        "median_copy_share": median([c for _, c in copies]),
-        "mostly_copied": share([c >= 0.5 for _, c in copies]),
+        "median_pitch_span": _median([hi - lo for lo, hi in ranges]),
+        "median_notes_per_second": _median([r.notes_per_second for r in parsed]),
+        "median_seconds": _median([r.seconds for r in parsed]),
+        "key_agreement": _share([r.key_agrees for r in rows if r.key_agrees is not None]),
+        "median_longest_copy": _median([n for n, _ in copies]),
+        "median_copy_share": _median([c for _, c in copies]),
+        "mostly_copied": _share([c >= 0.5 for _, c in copies]),
+        "judge": judge_summary(judged, plagiarism) if judged else None,
     }
+
+
+def _training_dataset(folder: Path, checkpoint: Path | None, data: Path | None) -> Dataset | None:
+    """The data the samples' model was trained on: --data, or the checkpoint's dataset, or the run
+    the samples came from (samples/RUN/... beside checkpoints/RUN); None when none is found."""
+    if data is not None:
+        return open_dataset(data)
+    run = checkpoint
+    if run is None:  # samples/RUN/seed-N -> checkpoints/RUN; a comparison's DIR/samples/M -> DIR/M
+        parts = folder.resolve().parts
+        if "samples" in parts:
+            at = len(parts) - 1 - parts[::-1].index("samples")
+            if at + 1 < len(parts):
+                name, base = parts[at + 1], Path(*parts[:at])
+                for guess in (Path("checkpoints") / name, base / name):
+                    if (guess / "best.pt").is_file() or (guess / "last.pt").is_file():
+                        run = guess
+                        break
+    if run is None:
+        return None
+    try:
+        return dataset_of(Checkpoint.load(resolve_checkpoint(run)))
+    except SeqgenError:
+        return None
 
 
 def score_sample_folder(
@@ -259,30 +339,12 @@ def score_sample_folder(
     data: Path | None = None,
     on_progress: Progress | None = None,
 ) -> dict[str, Any]:
-    """Score the samples; novelty needs the training data: --data, or the checkpoint's dataset,
-    or the run the samples came from (samples/RUN/... beside checkpoints/RUN)."""
+    """Score the samples. Novelty (and the judge's plagiarism) needs the training data: --data, or
+    the checkpoint's dataset, or the run the samples came from. With it, ABC samples are shown
+    beside the dataset's held-out tunes, judged the same way (`held_out`)."""
     if not folder.is_dir():
         raise SeqgenError(f"{folder} is not a directory of samples; give the --out of seqgen sample")
-    dataset = None
-    if data is not None:
-        dataset = open_dataset(data)
-    else:
-        run = checkpoint
-        if run is None:  # samples/RUN/seed-N -> checkpoints/RUN; a comparison's DIR/samples/M -> DIR/M
-            parts = folder.resolve().parts
-            if "samples" in parts:
-                at = len(parts) - 1 - parts[::-1].index("samples")
-                if at + 1 < len(parts):
-                    name, base = parts[at + 1], Path(*parts[:at])
-                    for guess in (Path("checkpoints") / name, base / name):
-                        if (guess / "best.pt").is_file() or (guess / "last.pt").is_file():
-                            run = guess
-                            break
-        if run is not None:
-            try:
-                dataset = dataset_of(Checkpoint.load(resolve_checkpoint(run)))
-            except SeqgenError:
-                dataset = None
+    dataset = _training_dataset(folder, checkpoint, data)
     kind = samples_kind(folder)
     if dataset is not None and dataset.data_kind is not kind:
         raise SeqgenError(
@@ -299,4 +361,9 @@ def score_sample_folder(
     result = score_samples(folder, corpus, tokenizer, lambda d, t: report("scoring", d, t))
     result["folder"] = str(folder)
     result["training_data"] = str(dataset.path) if dataset else None
+    result["held_out"] = None
+    if dataset is not None and kind.states_key_and_meter:  # the judge reads the K: and M: fields
+        tunes = held_out_tunes(dataset)
+        scores = judge_tunes(tunes, corpus, lambda d, t: report("judging held-out tunes", d, t))
+        result["held_out"] = {"data": str(dataset.path), "judge": judge_summary(scores, plagiarism=True)}
     return result

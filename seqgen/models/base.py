@@ -19,6 +19,9 @@ class SequenceModel(nn.Module):
     """Base of every model in the registry; subclasses set `context_limit` and implement both methods."""
 
     context_limit: int | None = None
+    # The state `forward` returns can be fed back for the next window of the same stream (an RNN):
+    # training then carries it from window to window, as sampling carries it from token to token.
+    carries_state: bool = False
 
     def init_state(self, batch_size: int, device: torch.device) -> Any:
         """The state to pass to the first incremental `forward` (None: the model starts from zeros)."""
@@ -26,3 +29,8 @@ class SequenceModel(nn.Module):
 
     def forward(self, idx: torch.Tensor, state: Any = None) -> tuple[torch.Tensor, Any]:
         raise NotImplementedError
+
+    def restart_rows(self, state: Any, rows: torch.Tensor) -> Any:
+        """`state` with the batch rows where `rows` (B,) is True set back to the start (a model
+        that `carries_state` reading a new document in those rows)."""
+        raise NotImplementedError(f"{type(self).__name__} does not carry a state between windows")

@@ -15,6 +15,8 @@ from seqgen.models.base import SequenceModel
 
 
 class LSTM(SequenceModel):
+    carries_state = True
+
     def __init__(self, cfg: LSTMConfig):
         super().__init__()
         self.cfg = cfg
@@ -45,6 +47,15 @@ class LSTM(SequenceModel):
 
     def init_state(self, batch_size: int, device: torch.device) -> None:
         return None  # nn.LSTM reads None as zero (h, c)
+
+    def restart_rows(
+        self, state: tuple[torch.Tensor, torch.Tensor] | None, rows: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """(h, c) with the rows where `rows` is True zeroed: those rows start a new tune."""
+        if state is None:
+            return None
+        keep = (~rows).to(state[0].dtype)[None, :, None]  # (1, B, 1): layers, batch, width
+        return state[0] * keep, state[1] * keep
 
     def forward(
         self, idx: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor] | None = None

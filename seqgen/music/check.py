@@ -10,10 +10,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from seqgen.errors import SeqgenError
 from seqgen.music.abc import abc_to_notes
 from seqgen.music.notes import Note, total_seconds
+
+if TYPE_CHECKING:
+    from seqgen.music.judge import Verdict
 
 PIANO_RANGE = (21, 108)  # A0..C8, MIDI pitches
 _K_FIELD = re.compile(r"(?m)^K:")
@@ -28,6 +32,7 @@ class TuneCheck:
     seconds: float
     lowest: int | None  # MIDI pitch
     highest: int | None
+    judge: Verdict | None = None  # the tune judge's verdict (ABC), when the tune got that far
 
 
 def check_notes(

@@ -1,7 +1,8 @@
 """MIDI files in and out, through mido.
 
 Owns: writing a list of `Note`s to a Standard MIDI File, reading one back into notes, and the
-cleaning every reader needs (pairing note-ons with note-offs, resolving same-pitch overlaps).
+cleaning every reader needs (pairing note-ons with note-offs, telling music21's zero-length grace
+notes from stray note-offs, resolving same-pitch overlaps).
 Knows nothing about tokens, ABC or directories of files (see `seqgen.datasets.corpus.midi`).
 """
 
@@ -79,7 +80,9 @@ def read_midi(path: str | Path, drums: bool = True) -> list[Note]:
     the file. The result is cleaned by `resolve_overlaps`. Music21 writes a zero-length grace
     note as a note-off then a note-on at one tick, which would otherwise hang until the next
     note-off of that pitch: an unmatched note-off followed at the same tick by a note-on of its
-    key is read as such a grace note and dropped.
+    key is read as such a grace note and dropped, unless that would leave a later note-off of
+    the key unmatched; then the note-off was a stray and the note-on a real note (as in legato
+    repeats after a stray note-off), so no note is lost.
     Raises SeqgenError when the file cannot be read or holds no notes.
     """
     path = Path(path)
@@ -96,54 +99,83 @@ def read_midi(path: str | Path, drums: bool = True) -> list[Note]:
     return notes
 
 
+_Event = tuple[float, bool, int]  # (seconds, is note-on, velocity) on one (channel, pitch)
+
+
 def _parse(mid: mido.MidiFile) -> list[Note]:
     now = 0.0
-    events: list[tuple[float, bool, int, int, int]] = []  # (seconds, is note-on, channel, pitch, velocity)
+    by_key: dict[tuple[int, int], list[_Event]] = {}  # (channel, pitch) -> its events, in order
     for msg in mid:
         now += msg.time
         if msg.type == "note_on" or msg.type == "note_off":
-            events.append(
-                (now, msg.type == "note_on" and msg.velocity > 0, msg.channel, msg.note, msg.velocity)
-            )
-    after: list[int | None] = [None] * len(events)  # index of the next event on the same key
-    seen: dict[tuple[int, int], int] = {}
-    for i in range(len(events) - 1, -1, -1):
-        key = events[i][2:4]
-        after[i], seen[key] = seen.get(key), i
-
+            is_on = msg.type == "note_on" and msg.velocity > 0
+            by_key.setdefault((msg.channel, msg.note), []).append((now, is_on, msg.velocity))
     notes: list[Note] = []
-
-    def emit(key: tuple[int, int], start: float, end: float, velocity: int) -> None:
-        if end > start:
-            notes.append(Note(start, end, key[1], velocity, key[0] == DRUM_CHANNEL))
-
-    sounding: dict[tuple[int, int], deque[tuple[float, int]]] = {}
-    skipped: set[int] = set()
-    grace: dict[tuple[int, int], tuple[float, int]] = {}  # key -> a note-on taken for a grace note
-    for i, (t, is_on, channel, pitch, velocity) in enumerate(events):
-        key = (channel, pitch)
-        queue = sounding.setdefault(key, deque())
-        if i in skipped:
-            continue
-        if is_on:
-            queue.append((t, velocity))
-            grace.pop(key, None)
-        elif queue:
-            start, vel = queue.popleft()
-            emit(key, start, t, vel)
-        elif (j := after[i]) is not None and events[j][1] and events[j][0] == t:
-            # An unmatched note-off then a note-on of the key at the same instant: music21's
-            # zero-length grace note. Drop that note-on, unless a later unmatched note-off shows
-            # it was a real note after all.
-            skipped.add(j)
-            grace[key] = (t, events[j][4])
-        elif key in grace:
-            start, vel = grace.pop(key)
-            emit(key, start, t, vel)
-    for key, queue in sounding.items():
-        for start, vel in queue:
-            emit(key, start, now, vel)
+    for (channel, pitch), events in by_key.items():
+        for start, end, velocity in _pair(events, now):
+            if end > start:
+                notes.append(Note(start, end, pitch, velocity, channel == DRUM_CHANNEL))
     return notes
+
+
+def _pair(events: list[_Event], end_of_file: float) -> list[tuple[float, float, int]]:
+    """One key's note-ons paired first-in first-out with its note-offs: (start, end, velocity).
+
+    A note-off with nothing sounding, followed at the same instant by a note-on of the key, is
+    either music21's zero-length grace note (drop both) or a stray note-off before a real note
+    (keep the note-on). It is read as the grace note unless that would leave a later note-off of
+    the key unmatched (`_strays_ahead`); then the note-on is real and that note-off ends a note.
+    So the reading has the fewest stray note-offs and notes left sounding, and of equally good
+    readings keeps the most notes. Notes still sounding at `end_of_file` close there.
+    """
+    strays_ahead = _strays_ahead(events)
+    sounding: deque[tuple[float, int]] = deque()
+    pairs: list[tuple[float, float, int]] = []
+    i = 0
+    while i < len(events):
+        t, is_on, velocity = events[i]
+        if is_on:
+            sounding.append((t, velocity))
+        elif sounding:
+            start, vel = sounding.popleft()
+            pairs.append((start, t, vel))
+        elif _opens_grace(events, i) and not strays_ahead[i + 2]:
+            i += 1  # a grace note: skip its note-on too
+        i += 1
+    pairs.extend((start, end_of_file, vel) for start, vel in sounding)
+    return pairs
+
+
+def _opens_grace(events: list[_Event], i: int) -> bool:
+    """Whether note-off `i` is followed, at the same instant, by a note-on of its key."""
+    return i + 1 < len(events) and events[i + 1][1] and events[i + 1][0] == events[i][0]
+
+
+def _strays_ahead(events: list[_Event]) -> list[bool]:
+    """For each index j (and len(events)): reading events[j:] from silence, with every possible
+    grace note (`_opens_grace`) read as one, is some note-off left unmatched?
+
+    If so, a grace-note candidate whose note-on is at j - 1 was a real note after all: read as
+    real, it leaves one more note sounding, and that note-off ends a note instead of being a
+    stray. If not, read as real it would leave a note sounding to the end of the file.
+    """
+    # note-on j -> the first note-off by which as many note-offs as note-ons follow j (the count
+    # of sounding notes drops back below what it was before j); None when there is none
+    closes: list[int | None] = [None] * len(events)
+    open_ons: list[int] = []
+    for j, (_, is_on, _) in enumerate(events):
+        if is_on:
+            open_ons.append(j)
+        elif open_ons:
+            closes[open_ons.pop()] = j
+    ahead = [False] * (len(events) + 2)
+    for j in range(len(events) - 1, -1, -1):
+        if events[j][1]:
+            c = closes[j]
+            ahead[j] = c is not None and ahead[c + 1]
+        else:
+            ahead[j] = ahead[j + 2] if _opens_grace(events, j) else True
+    return ahead
 
 
 def resolve_overlaps(notes: list[Note]) -> list[Note]:

@@ -1,7 +1,9 @@
 """The periodic evaluation of a training run: mean train and val loss on fixed windows.
 
 Owns: which windows an evaluation reads (the same ones at every evaluation, from seeds of their
-own, so two evaluations of a run are comparable) and averaging them over the processes. Knows
+own, so two evaluations of a run are comparable; placed as the run places its training windows:
+at tune starts, or as streams whose state is carried from window to window, so the loss measures
+what training teaches) and averaging them over the processes. Knows
 nothing about checkpoints, metrics files or when an evaluation is due (the trainer decides).
 """
 
@@ -9,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -31,19 +34,22 @@ class Windows:
     block_size: int
     seeds: tuple[int, int]
     eval_iters: int
+    placement: str = "random"  # as the training windows: "random", "tunes" or "streams"
 
 
 @torch.no_grad()
 def evaluate(
     model: SequenceModel,
-    loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    loss: Callable[[torch.Tensor, torch.Tensor, Any], tuple[torch.Tensor, Any]],
     windows: Windows,
     dist: Dist,
     device: torch.device,
     stop: StopSignals | None = None,
 ) -> dict[str, float] | None:
-    """Mean `loss(x, y)` per split, in eval mode. Returns None, unfinished, as soon as a stop
-    signal is pending (a long evaluation must not delay the checkpoint a signal asks for)."""
+    """Mean `loss(x, y, state) -> (loss, state)` per split, in eval mode (the state is carried
+    from one window to the next for "streams", else each window starts afresh). Returns None,
+    unfinished, as soon as a stop signal is pending (a long evaluation must not delay the
+    checkpoint a signal asks for)."""
     model.eval()
     if dist.active:
         stop = None  # ranks would see a signal at different batches; finish, then stop together
@@ -51,13 +57,22 @@ def evaluate(
     try:
         for split, seed in zip(SPLITS, windows.seeds, strict=True):
             sampler = BatchSampler(
-                windows.dataset.split(split), windows.batch_size, windows.block_size, seed, device
+                windows.dataset.split(split),
+                windows.batch_size,
+                windows.block_size,
+                seed,
+                device,
+                windows=windows.placement,
+                eos=windows.dataset.tokenizer.eos_id,
             )
-            losses = []
+            losses, state = [], None
             for _ in range(windows.eval_iters):
                 if stop is not None and stop.signum is not None:
                     return None
-                losses.append(loss(*sampler.next()))
+                value, state = loss(*sampler.next(), state)
+                if windows.placement != "streams":
+                    state = None
+                losses.append(value)
             out[split] = dist.mean(torch.stack(losses).mean().item(), device)
     finally:
         model.train()

@@ -36,7 +36,8 @@ def plan_new_run(options: dict[str, Any], dataset: Dataset, check_exists: bool =
     model's shape and the TrainConfig fields; None: the default). Its name is `options["run"]`, else
     DATA-MODEL-TIME. `check_exists`: refuse a run directory that exists (under torchrun only rank 0
     checks; it may already have made it)."""
-    model = options["model"]
+    model = options.get("model") or dataset.data_kind.default_model
+    options = {**options, "model": model}
     shape = {k: options.get(k) for k in MODEL_SHAPE_KEYS}
     mcfg = model_config(model, vocab_size=dataset.tokenizer.vocab_size, **shape)
     names = {f.name for f in dataclasses.fields(TrainConfig)}

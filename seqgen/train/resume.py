@@ -59,6 +59,8 @@ def resume_configs(
     if "model" in given and given.pop("model") != model_type:
         raise SeqgenError(f"--model does not match the run being resumed (a {model_type}); drop --model")
     tcfg = from_dict(TrainConfig, train)
+    if "windows" not in train:  # a run from before window placement: it drew random windows
+        tcfg.windows = "random"
     mcfg = config_from_dict(model_type, model)
     changes = []
     if "max_iters" in given or "max_time" in given:

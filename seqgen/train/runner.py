@@ -50,15 +50,27 @@ class ModelRunner:
         self.forward = torch.compile(wrapped) if self.compiled else wrapped
 
     def loss(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        with autocast(self.device, self.amp_dtype):
-            logits, _ = self._forward(x)
-        return F.cross_entropy(logits.float().view(-1, logits.size(-1)), y.reshape(-1))
+        return self.loss_and_state(x, y)[0]
 
-    def _forward(self, x: torch.Tensor) -> tuple[torch.Tensor, Any]:
+    def loss_and_state(
+        self, x: torch.Tensor, y: torch.Tensor, state: Any = None, eos: int | None = None
+    ) -> tuple[torch.Tensor, Any]:
+        """The batch's loss, starting from `state` (None: zeros), and the state it ends in,
+        detached: the next window of the same streams starts from it (truncated BPTT). With
+        `eos`, rows whose window opens with it start a new document, from zeros."""
+        if state is not None and eos is not None:
+            state = self.model.restart_rows(state, x[:, 0] == eos)
+        with autocast(self.device, self.amp_dtype):
+            logits, state = self._forward(x, state)
+        loss = F.cross_entropy(logits.float().view(-1, logits.size(-1)), y.reshape(-1))
+        return loss, _detached(state)
+
+    def _forward(self, x: torch.Tensor, state: Any = None) -> tuple[torch.Tensor, Any]:
+        args = (x,) if state is None else (x, state)  # a fresh window: the model starts from zeros
         if not self.compiled:
-            return (self.ddp or self.model)(x)
+            return (self.ddp or self.model)(*args)
         try:
-            return self.forward(x)
+            return self.forward(*args)
         except Exception as e:
             self._raise_if_compile_failure(e)
             raise
@@ -80,3 +92,12 @@ class ModelRunner:
             f"torch.compile failed on this machine ({type(e).__name__}: {first}); "
             "train without it: --compile off"
         ) from e
+
+
+def _detached(state: Any) -> Any:
+    """A model state (a tensor, or tuples/lists of them) cut from the graph that made it."""
+    if isinstance(state, torch.Tensor):
+        return state.detach()
+    if isinstance(state, tuple | list):
+        return type(state)(_detached(s) for s in state)
+    return state

@@ -33,6 +33,8 @@ class AbcKind(CharKind):
     name: ClassVar[str] = "abc"
     label: ClassVar[str] = "ABC"
     music: ClassVar[bool] = True
+    whole_documents: ClassVar[bool] = True
+    default_model: ClassVar[str] = "lstm"  # 66% of its tunes pass the judge, the transformer's 39%
     states_key_and_meter: ClassVar[bool] = True
     default_length: ClassVar[int] = MUSIC_SAMPLE_LENGTH
     source_suffixes: ClassVar[tuple[str, ...]] = (".abc",)
@@ -113,13 +115,20 @@ class AbcKind(CharKind):
         music = abc_to_notes(text)
         return music.notes, music.tempo_qpm
 
-    def check(self, rendered: Rendered, ended: bool) -> TuneCheck:
-        """The music check, plus: a header that makes a tune, and a tune that ended by itself."""
+    def check(self, rendered: Rendered, ended: bool, corpus: str | None = None) -> TuneCheck:
+        """The music check (a header that makes a tune, notes that play, a tune that ended by
+        itself), then the tune judge: rhythm, mode, form and, given the training `corpus`,
+        plagiarism (see `seqgen.music.judge`)."""
         from seqgen.music.check import header_problem
+        from seqgen.music.judge import copy_share, judge_tune
 
         verdict = check_music(rendered, header_problem(rendered.text or ""))
         if verdict.ok and not ended:
             verdict.ok, verdict.reason = False, "the tune did not end within --length"
+        if verdict.ok and rendered.text:
+            judged = judge_tune(rendered.text, copy_share(rendered.text, corpus))
+            verdict.judge = judged
+            verdict.ok, verdict.reason = judged.ok, judged.reason
         return verdict
 
 

@@ -81,6 +81,11 @@ class DataKind(ABC):
     short_unit: ClassVar[str]  # `seqgen eval`'s "bits per ...": "character", "token"
     streams: ClassVar[bool]  # a sample is text that can be printed as it is drawn
     states_key_and_meter: ClassVar[bool] = False  # a sample's header names its key and meter (ABC)
+    # Each document is a whole piece (a tune) with a start and an end a sample must reproduce: train
+    # on windows placed at document starts (see `datasets.batches`), not anywhere in the stream.
+    whole_documents: ClassVar[bool] = False
+    # The model `seqgen train` trains when none is named (ABC: the one whose tunes the judge passes).
+    default_model: ClassVar[str] = "transformer"
     # Max new tokens per sample: a screenful of text; room for the longest corpus tune (2,439
     # chars) or a minute or two of MIDI events. Music stops earlier, at the end of the tune.
     default_length: ClassVar[int]
@@ -138,8 +143,9 @@ class DataKind(ABC):
     def render(self, tokenizer: Tokenizer, prompt_ids: list[int], ids: list[int]) -> Rendered:
         """Decode prompt + new ids into the document they form."""
 
-    def check(self, rendered: Rendered, ended: bool) -> TuneCheck | None:
-        """The check a sample must pass to be kept; None: any sample is accepted (text)."""
+    def check(self, rendered: Rendered, ended: bool, corpus: str | None = None) -> TuneCheck | None:
+        """The check a sample must pass to be kept; None: any sample is accepted (text).
+        `corpus`: the training data as `corpus_text` gives it, for a check of copying (or None)."""
         return None
 
     def notes_of(self, text: str) -> tuple[list[Note], float]:

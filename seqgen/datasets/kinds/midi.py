@@ -41,6 +41,7 @@ class MidiKind(DataKind):
     name: ClassVar[str] = "midi"
     label: ClassVar[str] = "MIDI"
     music: ClassVar[bool] = True
+    whole_documents: ClassVar[bool] = True
     unit: ClassVar[str] = "event token"
     short_unit: ClassVar[str] = "token"
     streams: ClassVar[bool] = False  # a sample is note events, not text to print
@@ -102,7 +103,7 @@ class MidiKind(DataKind):
         tok = EventTokenizer()
         return tok.decode_notes(tok.from_text(text)), 120.0
 
-    def check(self, rendered: Rendered, ended: bool) -> TuneCheck:
+    def check(self, rendered: Rendered, ended: bool, corpus: str | None = None) -> TuneCheck:
         """The music check on the notes (a piece may stop at --length: MIDI has no end marker)."""
         return check_music(rendered, None)
 

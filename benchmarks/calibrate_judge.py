@@ -1,0 +1,82 @@
+"""Calibrate the tune judge (seqgen/music/judge.py) on O'Neill's tunes, and measure its pass rates.
+
+    python benchmarks/calibrate_judge.py [--cache /tmp/oneill_readings.pkl]
+
+Splits the built-in corpus exactly as `seqgen prepare` does (by tune identity, val 10%, seed 1337),
+reads every tune with music21 (two processes, about a minute), prints the distribution of each
+figure the judge uses on the training tunes (the limits in `JudgeLimits` are set from these), then
+judges the held-out tunes: each criterion's pass rate and all four together. Plagiarism is measured
+for the held-out tunes against the training tunes' text.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import multiprocessing
+import pickle
+import statistics
+from pathlib import Path
+
+from seqgen.config import PrepareConfig
+from seqgen.datasets.corpus.abc import AbcOptions, read_abc, split_tunes
+from seqgen.datasets.corpus.builtin import corpus_paths
+from seqgen.measure.samples import abc_body, longest_copy
+from seqgen.music.judge import CRITERIA, _mode_family, judge_reading, read_tune
+
+
+def quantiles(xs: list[float], qs=(0.01, 0.03, 0.05, 0.5, 0.95, 0.97, 0.99)) -> str:
+    xs = sorted(xs)
+    return "  ".join(f"p{round(q * 100)}={xs[min(len(xs) - 1, int(q * len(xs)))]:.3g}" for q in qs)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--cache", type=Path, default=None)
+    args = ap.parse_args()
+    cfg = PrepareConfig()
+    tunes = read_abc(corpus_paths("oneills1850"), AbcOptions()).tunes
+    train, val = split_tunes(tunes, cfg.val_fraction, cfg.seed)
+    if args.cache and args.cache.exists():
+        readings = pickle.loads(args.cache.read_bytes())
+    else:
+        with multiprocessing.Pool(2) as pool:
+            readings = pool.map(read_tune, [t.text for t in train + val], chunksize=16)
+        if args.cache:
+            args.cache.write_bytes(pickle.dumps(readings))
+    tr, va = readings[: len(train)], readings[len(train) :]
+    ok = [r for r in tr if not r.error]
+    print(f"{len(train)} training tunes ({len(tr) - len(ok)} unreadable), {len(val)} held out")
+    print("bad inner bars     ", quantiles([r.bad_bars for r in ok]))
+    print("bad bar share      ", quantiles([r.bad_bars / max(1, len(r.bar_lengths)) for r in ok]))
+    print("foreign note share ", quantiles([r.foreign / max(1, r.notes) for r in ok]))
+    print("played bars        ", quantiles([r.played_bars for r in ok if r.played_bars is not None]))
+    print("written bars       ", quantiles([r.written_bars for r in ok]))
+    print("same bar run       ", quantiles([r.same_bars_run for r in ok]))
+    print("distinct bar share ", quantiles([r.distinct_share for r in ok]))
+    for fam in ("major", "minor", "other"):
+        c = collections.Counter(r.last_degree for r in ok if _mode_family(r.mode) == fam)
+        n = sum(c.values())
+        print(f"last degree, {fam:5} ({n}):", ", ".join(f"{d}:{k / n:.1%}" for d, k in c.most_common(6)))
+    print(f"tonic endings, all: {sum(r.last_degree == 0 for r in ok) / len(ok):.1%}")
+    corpus = "\n".join(abc_body(t.text) for t in train)
+    shares = []
+    for t in val:
+        body = abc_body(t.text)
+        shares.append(longest_copy(body, corpus) / max(1, len(body)))
+    print("held-out copy share", quantiles(shares), f"median={statistics.median(shares):.3f}")
+    verdicts = [judge_reading(r, s) for r, s in zip(va, shares, strict=True)]
+    for name in CRITERIA:
+        fails = [v for v in verdicts if not v.passed(name)]
+        print(
+            f"held out, {name:10}: {1 - len(fails) / len(verdicts):.1%} pass", [v.reason for v in fails[:4]]
+        )
+    print(f"held out, all four : {sum(v.ok for v in verdicts) / len(verdicts):.1%} pass")
+    tv = [judge_reading(r) for r in tr]
+    print(f"training, all three (no plagiarism): {sum(v.ok for v in tv) / len(tv):.1%} pass")
+    for name in CRITERIA[:3]:
+        print(f"training, {name:10}: {sum(v.passed(name) for v in tv) / len(tv):.1%}")
+
+
+if __name__ == "__main__":
+    main()

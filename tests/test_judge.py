@@ -1,0 +1,185 @@
+"""The tune judge (seqgen.music.judge) on hand-written tunes: each rejection, and tunes that pass."""
+
+from __future__ import annotations
+
+import pytest
+
+from seqgen.music.judge import CRITERIA, copy_share, judge_tune, parse_key, read_tune
+
+# A two-part reel in D, 8 + 8 bars, each part repeated, ending on the tonic: a tune.
+REEL = """X:1
+T:Test Reel
+M:4/4
+L:1/8
+R:reel
+K:D
+|:A|dAFA dAFA|BGBd cBAG|FAdf afdf|gfed cdeg|
+dAFA dAFA|BGBd cBAG|FAdf afec|d2dc d3:|
+|:g|fdad fdad|gece gece|fdad fdfg|afge fdd2|
+fdad fdad|gece gecA|BGBd cBAG|FDEF D3:|
+"""
+
+# A jig in G with a pickup and the short bar that completes it at each part's end.
+JIG = """X:1
+T:Test Jig
+M:6/8
+L:1/8
+R:jig
+K:G
+D|GBd gdB|GBd c2A|GBd gdB|AGA c2A|
+GBd gdB|GBd c2A|BAG AGF|G3 G2||
+d|gfg afd|gfg a2g|fef gfe|dcB A2d|
+gfg afd|gfg a2g|fed cBA|G3 G2|]
+"""
+
+
+def criteria(text: str, share: float | None = None) -> dict[str, bool]:
+    v = judge_tune(text, share)
+    return {c.name: c.ok for c in v.criteria}
+
+
+def test_whole_tunes_pass() -> None:
+    for tune in (REEL, JIG):
+        v = judge_tune(tune)
+        assert v.ok, v.reason
+        assert v.ends_on_tonic
+        assert [c.name for c in v.criteria] == list(CRITERIA)
+
+
+def test_the_reel_is_read_as_written() -> None:
+    r = read_tune(REEL)
+    assert (r.meter, r.rhythm, r.key, r.tonic, r.mode) == ("4/4", "reel", "D", 2, "major")
+    assert r.bad_bars == 0
+    assert r.played_bars == pytest.approx(32.0, abs=0.01)  # 2 parts x 8 bars, each repeated
+    assert r.last_degree == 0
+
+
+def test_bars_that_do_not_fill_the_metre_fail_rhythm() -> None:
+    # Bars of 6 and 10 eighths in 4/4, in the middle of the parts.
+    bad = REEL.replace("BGBd cBAG|FAdf afdf|", "BGB cBAG|FAdf afdfga|").replace(
+        "gece gece|fdad fdfg|", "gec gece|fdad fdfgab|"
+    )
+    v = judge_tune(bad)
+    assert not v.passed("rhythm")
+    assert "inner bars do not fill 4/4" in (v.reason or "")
+    assert v.passed("mode") and v.passed("form")
+
+
+def test_pickup_and_section_end_bars_are_not_counted() -> None:
+    # JIG's pickups (1 eighth) and the 5-eighth bars ending each part are as the corpus writes them.
+    r = read_tune(JIG)
+    assert r.bad_bars == 0
+    assert all(length == pytest.approx(3.0) for length in r.bar_lengths)
+
+
+def test_an_ending_away_from_the_tonic_fails_mode() -> None:
+    # The reel in D ending on E (the 2nd is a cadence O'Neill uses in major keys: K:D for E dorian),
+    # so end on C# (the 7th), which no O'Neill tune ends on.
+    off = REEL.replace("FDEF D3:|", "FDEF c3:|")
+    v = judge_tune(off)
+    assert not v.passed("mode")
+    assert v.reason == "mode: ends on the 7th, not on a cadence of K:D"
+    assert not v.ends_on_tonic
+
+
+def test_notes_foreign_to_the_key_fail_mode() -> None:
+    # Every F and C natural in D major (whose scale has F# and C#): a third of the notes.
+    foreign = REEL.replace("F", "=F").replace("c", "=c").replace("f", "=f")
+    v = judge_tune(foreign)
+    assert not v.passed("mode")
+    assert "foreign to K:D" in (v.reason or "")
+
+
+def test_a_key_that_is_not_a_key_fails_mode() -> None:
+    v = judge_tune(REEL.replace("K:D", "K:Hq"))
+    assert not v.passed("mode")
+
+
+def test_a_tune_barred_in_half_bars_fails_rhythm() -> None:
+    # A 6/8 jig barred every three eighths: each pair makes a bar, but that is not its metre.
+    half = "X:1\nT:Half\nM:6/8\nL:1/8\nR:jig\nK:D\n|:" + "DEF|GAB|AFD|FED|" * 4 + "D3|D3:|\n"
+    v = judge_tune(half)
+    assert not v.passed("rhythm")
+
+
+def test_a_k_field_with_a_clef_keeps_its_mode() -> None:
+    assert parse_key("D mix clef=treble") == (2, "mixolydian")
+
+
+def test_a_fragment_fails_form() -> None:
+    # Four bars and a repeat sign, labelled a reel: 8 bars played, a reel has two parts of 8.
+    fragment = "X:1\nT:Fragment\nM:4/4\nL:1/8\nR:reel\nK:D\n|:dAFA dAFA|BGBd cBAG|FAdf afec|d2dc d4:|\n"
+    v = judge_tune(fragment)
+    assert not v.passed("form")
+    assert v.reason == "form: 8 bars played: a reel has two parts of eight bars"
+    # Five bars and no repeat, no tune type: too short for any tune.
+    five = "X:1\nT:Five\nM:4/4\nL:1/8\nK:D\ndAFA dAFA|BGBd cBAG|FAdf afec|dAFA BGBd|d8|]\n"
+    assert judge_tune(five).reason == "form: 5 bars played: too short for a tune"
+
+
+def test_a_stuck_loop_fails_form() -> None:
+    # The issue's sample_005: one bar over and over.
+    loop = "X:1\nT:Loop\nM:3/4\nL:1/8\nK:C\n" + "c2 c2 c2|" * 20 + "c6|]\n"
+    v = judge_tune(loop)
+    assert not v.passed("form")
+    assert v.reason == "form: one bar 20 times in a row"
+
+
+def test_a_loop_of_a_figure_fails_form() -> None:
+    # Two bars alternating for 24 bars: no bar repeats back to back, but only 2 of 25 differ.
+    figure = "X:1\nT:Figure\nM:4/4\nL:1/8\nK:G\n" + "GABc dBGB|dcBA GFED|" * 12 + "G8|]\n"
+    v = judge_tune(figure)
+    assert not v.passed("form")
+    assert "of its bars differ: a loop" in (v.reason or "")
+
+
+def test_two_bars_looped_through_both_parts_fails_form() -> None:
+    loop = "X:1\nT:Two\nM:6/8\nL:1/8\nK:D\n" + "DFA dAF|GBd gdB|" * 8 + "\n"
+    assert not judge_tune(loop).passed("form")
+
+
+def test_copying_fails_plagiarism() -> None:
+    v = judge_tune(REEL, copy_share=0.8)
+    assert not v.passed("plagiarism")
+    assert v.reason == "plagiarism: 80% of it is copied from a training tune"
+    assert judge_tune(REEL, copy_share=0.2).ok
+    assert judge_tune(REEL, copy_share=None).passed("plagiarism")  # not checked
+
+
+def test_copy_share_measures_the_longest_verbatim_passage() -> None:
+    body = REEL.split("K:D\n", 1)[1].strip("\n")
+    assert copy_share(REEL, "other\x00" + body + "\x00more") == pytest.approx(1.0)
+    assert copy_share(REEL, "xyz") == 0.0
+    half = body[: len(body) // 2]
+    assert copy_share(REEL, half) == pytest.approx(len(half) / len(body))
+    assert copy_share(REEL, None) is None
+
+
+def test_an_empty_chord_is_no_note() -> None:
+    # A sampled `[]` is a chord of no pitches: the judge reads past it (it once raised).
+    v = judge_tune(REEL.replace("|dAFA dAFA|", "|dAFA dAF[]A|", 1))
+    assert v.reading is not None and v.reading.error is None
+
+
+def test_unreadable_abc_fails_every_musical_criterion() -> None:
+    v = judge_tune("X:1\nT:Broken\nM:7/0\nL:1/8\nK:D\nabc|\n")
+    assert not v.ok
+    assert [c.ok for c in v.criteria] == [False, False, False, True]
+    assert "music21 cannot read it" in (v.reason or "")
+
+
+@pytest.mark.parametrize(
+    "value, expected",
+    [
+        ("D", (2, "major")),
+        ("Em", (4, "minor")),
+        ("Ador", (9, "dorian")),
+        ("F#mix", (6, "mixolydian")),
+        ("Bb", (10, "major")),
+        ("G clef=treble", (7, "major")),
+        ("Aaeo", (9, "minor")),
+        ("Hq", None),
+    ],
+)
+def test_parse_key(value: str, expected: tuple[int, str] | None) -> None:
+    assert parse_key(value) == expected

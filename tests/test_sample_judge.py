@@ -1,0 +1,160 @@
+"""`seqgen sample` shows the tune judge: each sample's failed criteria with their reasons, the
+summary line criterion by criterion, and `--json`; in lines that fit a narrow terminal. The model is
+a stand-in whose every prediction is the end of the tune, so a sample is exactly the header and
+the `--start` music it was given: a tune written by hand, judged as a sampled one."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+
+from tests.conftest import FIXTURES, invoke
+from tests.test_evaluate import JIG, LIMPING, blocks_of, narrow
+
+HILL_JIG = "|:GAB dBG|cBA BGE|GAB dBG|AFD G3:|\\n"  # a training tune of the legacy ABC dataset
+QUICK = ("--device", "cpu", "--num-samples", "2", "--seed", "1", "--out", "o")
+
+
+def ending_model(run: Path, data: Path) -> Path:
+    """A checkpoint of the legacy ABC dataset's tokenizer whose model always ends the tune at
+    once: an LSTM with a zero output layer whose bias puts all the probability on the end token."""
+    from seqgen.config import to_dict
+    from seqgen.models import build_model, model_config
+    from seqgen.train.checkpoint import Checkpoint
+
+    legacy = Checkpoint.load(FIXTURES / "legacy" / "checkpoints" / "abc-transformer" / "best.pt")
+    eos = 0  # the legacy character tokenizer's end-of-tune id
+    cfg = model_config("lstm", vocab_size=53, n_layer=1, n_embd=16, block_size=32)
+    model = build_model("lstm", cfg)
+    with torch.no_grad():
+        model.lm_head.weight.zero_()
+        model.lm_head.bias.fill_(-30.0)
+        model.lm_head.bias[eos] = 30.0
+    ckpt = dataclasses.replace(
+        legacy,
+        model_type="lstm",
+        model_config=to_dict(cfg),
+        model=model.state_dict(),
+        data=dataclasses.replace(legacy.data, path=str(data.resolve())),
+    )
+    run.mkdir(parents=True)
+    ckpt.save(run / "best.pt")
+    return run
+
+
+@pytest.fixture
+def run(tmp_path: Path) -> Path:
+    shutil.copytree(FIXTURES / "legacy" / "data" / "abc", tmp_path / "data" / "abc")
+    return ending_model(tmp_path / "checkpoints" / "ends", tmp_path / "data" / "abc")
+
+
+def words(text: str) -> str:
+    return " ".join(text.split())
+
+
+@pytest.mark.parametrize("columns", [80, 60])
+def test_each_sample_names_the_criteria_it_failed_in_narrow_lines(run, monkeypatch, columns):
+    narrow(monkeypatch, columns)
+    r = invoke(
+        "sample", run, "--meter", "6/8", "--key", "G", "--start", HILL_JIG, *QUICK, "--max-retries", "1"
+    )
+    assert r.exit_code == 0, r.output
+    assert all(len(line) <= columns for line in r.output.splitlines()) and "…" not in r.output, r.output
+    blocks = blocks_of(r.output)
+    assert list(blocks) == ["sample_001.abc", "sample_002.abc"]
+    first = words(blocks["sample_001.abc"])
+    assert first.startswith("sample_001.abc .mid fail 2 tries; plagiarism: 100% of it is copied from a")
+    assert "rhythm, mode and form ok; 8 bars played; 2 of 2 inner bars fill 6/8; ends on the tonic" in first
+    said = words(r.output)
+    assert (
+        "0 of 2 passed the tune judge on the first try; 0 of 2 after retries (--max-retries 1). "
+        "The tunes written: rhythm 2/2, mode 2/2, form 2/2, plagiarism 0/2; 2 of 2 end on the tonic."
+    ) in said
+    assert "music check" not in said
+
+
+def test_a_tune_that_passes_and_one_that_limps(run, monkeypatch):
+    narrow(monkeypatch, 80)
+    r = invoke("sample", run, "--meter", "6/8", "--key", "D", "--start", JIG.replace("\n", "\\n"), *QUICK)
+    assert r.exit_code == 0, r.output
+    assert words(blocks_of(r.output)["sample_002.abc"]).startswith(
+        "sample_002.abc .mid pass 1 try; 32 bars played; 12 of 12 inner bars fill 6/8; ends on the tonic;"
+    )
+    assert "2 of 2 passed the tune judge on the first try; 2 of 2 after retries" in words(r.output)
+    assert "The tunes written: rhythm 2/2, mode 2/2, form 2/2, plagiarism 2/2" in words(r.output)
+    r = invoke(
+        "sample",
+        run,
+        "--key",
+        "D",
+        "--meter",
+        "6/8",
+        "--start",
+        LIMPING.replace("\n", "\\n"),
+        *QUICK,
+        "--force",
+    )
+    assert r.exit_code == 0, r.output
+    limping = words(blocks_of(r.output)["sample_001.abc"])
+    assert "fail 4 tries; rhythm: 3 of 12 inner bars do not fill 6/8; mode, form and plagiarism ok" in limping
+
+
+def test_json_holds_the_judge_of_each_sample(run):
+    start = LIMPING.replace("\n", "\\n")
+    r = invoke(
+        "sample",
+        run,
+        "--meter",
+        "6/8",
+        "--key",
+        "D",
+        "--start",
+        start,
+        *QUICK,
+        "--max-retries",
+        "0",
+        "--json",
+    )
+    assert r.exit_code == 0, r.output
+    got = json.loads(r.stdout)
+    assert got["checked_by"] == "tune judge"
+    judge = got["samples"][0]["judge"]
+    assert judge["ok"] is False and judge["ends_on_tonic"] is True
+    assert judge["criteria"]["rhythm"] == {"ok": False, "reason": "3 of 12 inner bars do not fill 6/8"}
+    assert all(judge["criteria"][c]["ok"] for c in ("mode", "form", "plagiarism"))
+    assert got["samples"][0]["check"] == {"ok": False, "reason": "rhythm: 3 of 12 inner bars do not fill 6/8"}
+    assert got["judge"] == {
+        "judged": 2,
+        "passed": 0,
+        "criteria": {"rhythm": 0, "mode": 2, "form": 2, "plagiarism": 2},
+        "ends_on_tonic": 2,
+        "plagiarism_measured": True,
+    }
+
+
+def test_without_the_training_data_plagiarism_is_not_measured(run, monkeypatch):
+    narrow(monkeypatch, 80)
+    shutil.rmtree("data/abc")
+    r = invoke("sample", run, "--meter", "6/8", "--key", "G", "--start", HILL_JIG, *QUICK)
+    assert r.exit_code == 0, r.output
+    assert "plagiarism not measured" in blocks_of(r.output)["sample_001.abc"]
+    said = words(r.output)
+    assert "2 of 2 passed the tune judge on the first try" in said
+    assert "rhythm 2/2, mode 2/2, form 2/2, plagiarism not measured (the training data was not found)" in said
+
+
+def test_midi_samples_keep_the_music_check(tmp_path, monkeypatch):
+    shutil.copytree(FIXTURES / "legacy" / "checkpoints" / "midi-transformer", tmp_path / "m")
+    narrow(monkeypatch, 60)
+    r = invoke(
+        "sample", "m", "--seed", "3", "--length", "100", "--max-retries", "0", *QUICK[:2], "--out", "o"
+    )
+    assert r.exit_code == 0, r.output
+    assert all(len(line) <= 60 for line in r.output.splitlines()) and "…" not in r.output, r.output
+    assert words(blocks_of(r.output)["sample_001.mid"]).startswith("sample_001.mid ")
+    assert "passed the music check" in words(r.output) and "tune judge" not in r.output
