@@ -138,12 +138,14 @@ class Trainer:
             self.dataset, self.batch_size, self.block_size, seeds, self.cfg.eval_iters, self.windows
         )
 
-        def loss(x: torch.Tensor, y: torch.Tensor, state: Any) -> tuple[torch.Tensor, Any]:
-            if self.windows == "streams":
-                return self.runner.loss_and_state(x, y, state, self._eos)
-            return self.loss(x, y), None
+        return evaluate(self.model, self.window_loss, windows, self.dist, self.device, stop)
 
-        return evaluate(self.model, loss, windows, self.dist, self.device, stop)
+    def window_loss(self, x: torch.Tensor, y: torch.Tensor, state: Any) -> tuple[torch.Tensor, Any]:
+        """A window's loss and the state the next window of its stream starts from ("streams":
+        carried, zeroed where a tune starts; otherwise None, every window starts afresh)."""
+        if self.windows == "streams":
+            return self.runner.loss_and_state(x, y, state, self._eos)
+        return self.loss(x, y), None
 
     # -- checkpoints --------------------------------------------------------------------------
     def snapshot(self) -> Checkpoint:
@@ -346,10 +348,7 @@ class Trainer:
             last = micro == accum - 1
             sync = contextlib.nullcontext() if last or self.ddp is None else self.ddp.no_sync()
             with sync:
-                if self.windows == "streams":
-                    loss, self._carry = self.runner.loss_and_state(x, y, self._carry, self._eos)
-                else:
-                    loss = self.loss(x, y)
+                loss, self._carry = self.window_loss(x, y, self._carry)
                 # Draw the next batch now (overlaps the host gather with device work); remember
                 # the sampler's state before the draw: the data position a checkpoint records.
                 self._pending_batch_state = self.train_batches.get_state()
