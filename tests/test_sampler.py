@@ -170,6 +170,43 @@ def test_rejected_samples_are_regenerated():
     assert all(s.passed for s in report.samples)
 
 
+def _verdict(ok: bool, settled: bool):
+    return type("V", (), {"ok": ok, "settled": settled})()
+
+
+def test_a_passing_tune_that_does_not_go_home_is_redrawn_and_kept_when_no_redraw_does():
+    """Attempt 1 passes but is not settled (it ends away from the tonic); attempt 2 fails, so
+    attempt 1 stays; sample 2's attempt 3 settles and replaces it. Both counted as first-try passes."""
+    script = {0: [_verdict(True, False), _verdict(False, False), _verdict(True, False)],
+              1: [_verdict(True, False), _verdict(True, False), _verdict(True, True)]}  # fmt: skip
+    seen: list[int] = []
+
+    def check(ids, ended):
+        seen.append(1)
+        row = 0 if len(seen) % 2 else 1  # the two samples alternate within each attempt
+        return script[row][(len(seen) - 1) // 2]
+
+    report = sample(
+        Scripted(3), [0], SampleConfig(num_samples=2, seed=1, length=50), eos_id=0, check=check, max_retries=2
+    )
+    assert [s.attempts for s in report.samples] == [1, 3]
+    assert [s.settled for s in report.samples] == [False, True]
+    assert all(s.passed for s in report.samples) and report.first_try == 2
+
+
+def test_a_settled_tune_is_not_redrawn():
+    calls = []
+
+    def check(ids, ended):
+        calls.append(1)
+        return _verdict(True, True)
+
+    report = sample(
+        Scripted(3), [0], SampleConfig(num_samples=2, seed=1, length=50), eos_id=0, check=check, max_retries=3
+    )
+    assert len(calls) == 2 and report.first_try == 2
+
+
 @pytest.mark.parametrize(("temperature", "attempts", "greedy"), [(0.0, 1, True), (1.0, 4, False)])
 def test_greedy_sampling_makes_no_pointless_retries(temperature, attempts, greedy):
     """At temperature 0 a redraw repeats the rejected sample: no retry is made, and the report

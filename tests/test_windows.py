@@ -161,3 +161,23 @@ def test_a_window_choice_is_checked() -> None:
     result = invoke("train", "--data", str(FIXTURES / "legacy" / "data" / "abc"), "--windows", "sideways")
     assert result.exit_code != 0
     assert "--windows must be auto, random, tunes or streams" in result.output
+
+
+@pytest.mark.parametrize(
+    "data, model, given, expected",
+    [("abc", "lstm", None, 0.2), ("abc", "lstm", "0", 0.0), ("abc", "transformer", None, 0.0),
+     ("text", "lstm", None, 0.0)],
+)  # fmt: skip
+def test_the_lstm_on_tunes_trains_with_dropout_unless_told(
+    data: str, model: str, given: str | None, expected: float
+) -> None:
+    """The data kind's own model defaults (ABC: the LSTM with dropout 0.2) apply only where the user
+    named no value."""
+    src = FIXTURES / "legacy" / "data" / data
+    extra = ["--dropout", given] if given is not None else []
+    result = invoke(
+        "train", "--data", str(src), "--model", model, "--max-iters", "1", "--eval-interval", "1",
+        "--eval-iters", "1", "--run", "d", "--n-layer", "1", "--n-embd", "16", "--json", *extra,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert read_toml(Path("checkpoints/d/config.toml"))["dropout"] == expected

@@ -105,7 +105,9 @@ def sample_cmd(
     max_retries: Annotated[
         int,
         typer.Option(
-            help="Music: regenerate a tune that fails the check (ABC: the tune judge) up to N times."
+            help="Music: regenerate a tune that fails the check (ABC: the tune judge) up to N times; "
+            "an ABC tune that passes but ends away from its key's tonic is redrawn too, and kept "
+            "when no redraw ends on the tonic. 0: keep every first try."
         ),
     ] = MAX_RETRIES,
     out_dir: Annotated[Path, typer.Option(help="Where runs are looked up when RUN is not given.")] = Path(
@@ -152,7 +154,8 @@ def sample_cmd(
     Checks: an ABC tune must play (the music check) and pass the tune judge (rhythm, mode, form,
     and plagiarism against the training data when it is still there); each sample's line names the
     criteria it failed. A MIDI sample must pass the music check. Failed samples are redrawn up to
-    --max-retries times.
+    --max-retries times; so is a tune that passes but does not end on its key's tonic (kept if no
+    redraw does).
     """
     from seqgen.cli import emit_json, quiet
     from seqgen.cli._progress import stage_progress

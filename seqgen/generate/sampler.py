@@ -138,6 +138,7 @@ class Sample:
     attempts: int = 1
     check: Any = None  # what the caller's check returned for the accepted (or last) attempt
     passed: bool = True
+    settled: bool = True  # passed, and as good as a redraw could make it (see `sample`)
 
 
 @dataclass
@@ -146,10 +147,7 @@ class SampleReport:
     seed: int = 0
     retries: int = 0  # the redraws allowed for a sample the check rejects
     greedy: bool = False  # temperature 0: a redraw would repeat the sample, so none was made
-
-    @property
-    def first_try(self) -> int:
-        return sum(1 for s in self.samples if s.passed and s.attempts == 1)
+    first_try: int = 0  # samples whose first attempt passed the check
 
 
 def sample(
@@ -165,7 +163,9 @@ def sample(
 ) -> SampleReport:
     """Draw `cfg.num_samples` samples in batches; re-draw those `check` rejects, up to `max_retries`.
 
-    `check(ids, ended)` returns an object with a boolean `ok`; with no check every sample passes.
+    `check(ids, ended)` returns an object with a boolean `ok`, and optionally `settled` (ok, and
+    no redraw is wanted: a tune that ends on its tonic); with no check every sample passes. A
+    sample that passes but is not settled is redrawn too, and kept unless a redraw settles.
     `on_token(t, ids)` sees each token of the first attempt as it is drawn (see `generate`).
     """
     if cfg.length is None:
@@ -203,11 +203,17 @@ def sample(
             ids = row[:-1] if ended else row
             verdict = check(ids, ended) if check else None
             ok = verdict is None or bool(verdict.ok)
-            results[i] = Sample(ids, ended, attempt, verdict, ok)
-            if not ok:
+            settled = ok and bool(getattr(verdict, "settled", True))
+            report.first_try += ok and attempt == 1
+            kept = results.get(i)
+            if kept is None or not kept.passed or settled:  # a passing tune stays unless one settles
+                results[i] = Sample(ids, ended, attempt, verdict, ok, settled)
+            if not settled:
                 still.append(i)
         pending = still
         if on_progress:
             on_progress(cfg.num_samples - len(pending), cfg.num_samples)
+    if on_progress and pending:  # out of retries: the samples kept are final
+        on_progress(cfg.num_samples, cfg.num_samples)
     report.samples = [results[i] for i in range(cfg.num_samples)]
     return report

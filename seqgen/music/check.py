@@ -34,6 +34,14 @@ class TuneCheck:
     highest: int | None
     judge: Verdict | None = None  # the tune judge's verdict (ABC), when the tune got that far
 
+    @property
+    def settled(self) -> bool:
+        """Good enough to stop redrawing: it passes, and a judged tune also ends on its key's
+        tonic. The judge passes other cadences the corpus uses (the dominant, say), as a session
+        player would; a retry still looks for the tune that goes home, and keeps the passing one
+        when none does."""
+        return self.ok and (self.judge is None or self.judge.ends_on_tonic)
+
 
 def check_notes(
     notes: list[Note],

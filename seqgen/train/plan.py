@@ -38,7 +38,8 @@ def plan_new_run(options: dict[str, Any], dataset: Dataset, check_exists: bool =
     checks; it may already have made it)."""
     model = options.get("model") or dataset.data_kind.default_model
     options = {**options, "model": model}
-    shape = {k: options.get(k) for k in MODEL_SHAPE_KEYS}
+    kind_defaults = dataset.data_kind.model_defaults.get(model, {})
+    shape = {k: options[k] if options.get(k) is not None else kind_defaults.get(k) for k in MODEL_SHAPE_KEYS}
     mcfg = model_config(model, vocab_size=dataset.tokenizer.vocab_size, **shape)
     names = {f.name for f in dataclasses.fields(TrainConfig)}
     out_dir = Path(options.get("out_dir") or TrainConfig.out_dir)

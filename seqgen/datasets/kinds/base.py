@@ -86,6 +86,9 @@ class DataKind(ABC):
     whole_documents: ClassVar[bool] = False
     # The model `seqgen train` trains when none is named (ABC: the one whose tunes the judge passes).
     default_model: ClassVar[str] = "transformer"
+    # Model settings that differ from the model's own defaults on this kind of data, by model name
+    # (what was measured best on it); an option the user gives always wins.
+    model_defaults: ClassVar[dict[str, dict[str, float]]] = {}
     # Max new tokens per sample: a screenful of text; room for the longest corpus tune (2,439
     # chars) or a minute or two of MIDI events. Music stops earlier, at the end of the tune.
     default_length: ClassVar[int]
