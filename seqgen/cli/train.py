@@ -74,7 +74,9 @@ def train_cmd(
     hidden_size: Annotated[int | None, typer.Option(help="LSTM hidden size (LSTM only).")] = None,
     dropout: Annotated[
         float | None,
-        typer.Option(help="Dropout probability (default 0; 0.2 for the LSTM on ABC tunes, which over-fits without)."),
+        typer.Option(
+            help="Dropout probability (default 0; 0.2 for the LSTM on ABC tunes, which over-fits without)."
+        ),
     ] = None,
     learning_rate: Annotated[
         float | None, typer.Option(help="Peak learning rate (default: tuned per model).")
