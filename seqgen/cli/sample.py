@@ -118,6 +118,12 @@ def sample_cmd(
     wav: Annotated[
         bool, typer.Option("--wav", help="Music: also render each sample to .wav (FluidSynth).")
     ] = False,
+    score: Annotated[
+        bool,
+        typer.Option(
+            "--score", help="Music: also engrave each sample as sheet music (.svg, verovio) beside it."
+        ),
+    ] = False,
     soundfont: Annotated[
         Path | None, typer.Option(help="The .sf2 soundfont for --wav. Default: the installed one.")
     ] = None,
@@ -194,6 +200,8 @@ def sample_cmd(
         max_retries = 0  # what was streamed is the sample: no silent redraw
     if wav and not kind.music:
         raise SeqgenError("--wav renders music; this model writes text")
+    if score and not kind.music:
+        raise SeqgenError("--score engraves music; this model writes text")
     audio_problem = pipeline.audio_problem(soundfont) if wav else None
     corpus = pipeline.training_text(ckpt.data.path, kind, tokenizer)
     pipe = pipeline.SamplePipeline(model, tokenizer, kind, dev, start_ids, corpus)
@@ -201,14 +209,14 @@ def sample_cmd(
     cfg.seed = pipeline.fixed_seed(cfg.seed)
     if out is None and kind.music:
         out = pipeline.default_out(path, cfg.seed)
-    planned = pipe.plan(out, cfg.num_samples, force, wav) if out is not None else []
+    planned = pipe.plan(out, cfg.num_samples, force, wav, score) if out is not None else []
     on_token = _stream(tokenizer, start_ids) if stream else None
     with stage_progress(hidden=stream) as progress:
         report = pipe.draw(cfg, max_retries, lambda d, t: progress("sampling", d, t), on_token)
     if stream:
         sys.stdout.write("\n")
         sys.stdout.flush()
-    written = pipe.write(report, planned, wav=wav and audio_problem is None, soundfont=soundfont)
+    written = pipe.write(report, planned, wav=wav and audio_problem is None, soundfont=soundfont, score=score)
     if out is None:
         _print_texts(written, report.seed, path, stream, json_out)
         return
@@ -221,6 +229,11 @@ def sample_cmd(
         from seqgen.cli import warn
 
         warn(f"no audio: {audio_problem}")
+    for w in written:
+        if w.score_error:
+            from seqgen.cli import warn
+
+            warn(f"no score: {w.score_error}")
     if json_out:
         samples = pipeline.summary(written)
         result = {"checkpoint": str(path), "seed": report.seed, "out": str(out), "samples": samples}

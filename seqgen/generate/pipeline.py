@@ -37,6 +37,7 @@ class WrittenSample:
     sample: sampler.Sample
     rendered: Rendered
     files: list[Path]
+    score_error: str | None = None  # why `--score` wrote no score for this sample
 
 
 def fixed_seed(seed: int | None) -> int:
@@ -107,9 +108,11 @@ class SamplePipeline:
     def check(self, ids: list[int], ended: bool) -> TuneCheck | None:
         return self.kind.check(self.render(ids), ended, self.corpus)
 
-    def plan(self, out: Path, count: int, force: bool = False, wav: bool = False) -> list[list[Path]]:
-        """The files of `count` samples in `out` (and their WAVs with `wav`); raises SeqgenError
-        when `out` is a file, or when a file exists and not `force`."""
+    def plan(
+        self, out: Path, count: int, force: bool = False, wav: bool = False, score: bool = False
+    ) -> list[list[Path]]:
+        """The files of `count` samples in `out` (and their WAVs with `wav`, their scores with
+        `score`); raises SeqgenError when `out` is a file, or when a file exists and not `force`."""
         if out.exists() and not out.is_dir():
             raise SeqgenError(f"--out {out} is a file, not a directory; choose a directory")
         planned = writer.planned_paths(self.kind, out, count)
@@ -118,6 +121,8 @@ class SamplePipeline:
             writer.refuse_existing(
                 [[p.with_suffix(".wav") for p in g if p.suffix == ".mid"] for g in planned], force
             )
+        if score:
+            writer.refuse_existing([[g[0].with_suffix(".svg")] for g in planned], force)
         return planned
 
     def draw(
@@ -148,9 +153,12 @@ class SamplePipeline:
         planned: list[list[Path]],
         wav: bool = False,
         soundfont: Path | None = None,
+        score: bool = False,
     ) -> list[WrittenSample]:
         """Write each sample to its planned files (`planned` may be empty: nothing is written),
-        and with `wav` render each MIDI file to a WAV beside it."""
+        with `wav` render each MIDI file to a WAV beside it, and with `score` engrave each sample
+        as an SVG beside it (a sample that cannot be engraved gets none; `WrittenSample.score_error`
+        says why)."""
         out = []
         for i, s in enumerate(report.samples):
             rendered = self.render(s.ids)
@@ -161,7 +169,17 @@ class SamplePipeline:
                 for p in [p for p in files if p.suffix == ".mid"]:
                     render_wav(p, p.with_suffix(".wav"), soundfont)
                     files.append(p.with_suffix(".wav"))
-            out.append(WrittenSample(s, rendered, files))
+            problem = None
+            if score and files:
+                try:
+                    svg = self.kind.engrave(files)
+                except SeqgenError as e:
+                    svg, problem = None, str(e)
+                if svg is not None:
+                    path = files[0].with_suffix(".svg")
+                    path.write_text(svg, encoding="utf-8")
+                    files.append(path)
+            out.append(WrittenSample(s, rendered, files, problem))
         return out
 
 

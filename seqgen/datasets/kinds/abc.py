@@ -117,6 +117,13 @@ class AbcKind(CharKind):
         music = abc_to_notes(text)
         return music.notes, music.tempo_qpm
 
+    def engrave(self, files: list[Path]) -> str | None:
+        """From the .abc file: it holds the metre, key and title that the .mid file lacks."""
+        from seqgen.music.score import engrave_abc
+
+        abc = next(p for p in files if p.suffix == ".abc")
+        return engrave_abc(abc.read_text(encoding="utf-8"), abc.name)
+
     def check(self, rendered: Rendered, ended: bool, corpus: str | None = None) -> TuneCheck:
         """The music check (a header that makes a tune, notes that play, a tune that ended by
         itself), then the tune judge: rhythm, mode, form and, given the training `corpus`,

@@ -151,6 +151,11 @@ class DataKind(ABC):
         `corpus`: the training data as `corpus_text` gives it, for a check of copying (or None)."""
         return None
 
+    def engrave(self, files: list[Path]) -> str | None:
+        """The engraved score (SVG) of one written sample, from its files; None: this kind has no
+        score (text). Raises SeqgenError when the sample cannot be engraved."""
+        return None
+
     def notes_of(self, text: str) -> tuple[list[Note], float]:
         """The notes and tempo (quarter notes per minute) of one document of this kind written as
         text (`seqgen convert midi`); raises SeqgenError when it is not music."""

@@ -103,6 +103,11 @@ class MidiKind(DataKind):
         tok = EventTokenizer()
         return tok.decode_notes(tok.from_text(text)), 120.0
 
+    def engrave(self, files: list[Path]) -> str | None:
+        from seqgen.music.score import engrave_midi
+
+        return engrave_midi(next(p for p in files if p.suffix == ".mid"))
+
     def check(self, rendered: Rendered, ended: bool, corpus: str | None = None) -> TuneCheck:
         """The music check on the notes (a piece may stop at --length: MIDI has no end marker)."""
         return check_music(rendered, None)

@@ -1,0 +1,92 @@
+"""Engraved scores (seqgen.music.score, `seqgen plot TUNE.abc`, `seqgen sample --score`): a real
+verovio engraving of a known tune, read back from the SVG."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from seqgen.music.score import ScoreFacts, engrave_abc, engrave_midi
+
+from .conftest import FIXTURES, invoke
+
+PLAIN = (FIXTURES / "abc_plain.abc").read_text()  # "Plain Air": 6 bars, 19 notes (chords count each)
+
+
+def test_a_known_tune_is_engraved_with_its_staves_bars_notes_and_title() -> None:
+    facts = ScoreFacts.of(engrave_abc(PLAIN))
+    assert facts.title == "Plain Air"
+    assert facts.bars == 6 and facts.notes == 19 and facts.rests == 0
+    assert facts.staff_lines == 5 * facts.staves > 0
+
+
+def test_a_tune_without_an_x_line_is_engraved() -> None:
+    """A hand-written tune often starts at T:; the engraver adds X: as music21 needs."""
+    tune = "T:Two Bars\nM:2/4\nL:1/8\nK:G\nGABc|d4|]\n"
+    facts = ScoreFacts.of(engrave_abc(tune))
+    assert facts.notes == 5 and facts.bars == 2
+
+
+def test_no_notes_is_a_clear_error() -> None:
+    """An empty tune (as a barely trained model writes) is refused before verovio sees it: its
+    own ABC reader crashes the process on one."""
+    from seqgen.errors import SeqgenError
+
+    with pytest.raises(SeqgenError, match="could not be engraved"):
+        engrave_abc("X:1\nT:Empty\nK:C\n", "empty.abc")
+
+
+def test_plot_writes_a_tune_score_as_svg_and_png(tmp_path: Path) -> None:
+    shutil.copy(FIXTURES / "abc_plain.abc", "air.abc")
+    r = invoke("plot", "air.abc")
+    assert r.exit_code == 0, r.output
+    assert "6 bars, 19 notes" in r.output
+    assert ScoreFacts.of(Path("air.svg").read_text()).notes == 19
+    again = invoke("plot", "air.abc")
+    assert again.exit_code != 0 and "already exists" in again.output  # nothing overwritten
+    pytest.importorskip("cairosvg")
+    r = invoke("plot", "air.abc", "--out", "air.png")
+    assert r.exit_code == 0, r.output
+    assert Path("air.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_plot_refuses_a_score_of_the_wrong_kind() -> None:
+    shutil.copy(FIXTURES / "abc_plain.abc", "air.abc")
+    r = invoke("plot", "air.abc", "--out", "air.jpg")
+    assert r.exit_code != 0 and "must end in .svg or .png" in r.output
+
+
+def test_a_midi_file_is_engraved_from_its_tune_or_alone() -> None:
+    from seqgen.music.abc import abc_to_notes
+    from seqgen.music.midi_io import write_midi
+
+    write_midi(abc_to_notes(PLAIN).notes, Path("air.mid"))
+    alone = ScoreFacts.of(engrave_midi(Path("air.mid")))
+    assert alone.notes >= 19 and alone.title == "air"  # guessed 4/4: notes across bar lines are tied
+    shutil.copy(FIXTURES / "abc_plain.abc", "air.abc")
+    r = invoke("plot", "air.mid", "--score", "--out", "beside.svg")
+    assert r.exit_code == 0, r.output
+    assert "engraved from air.abc" in r.output
+    assert ScoreFacts.of(Path("beside.svg").read_text()).title == "Plain Air"
+
+
+def test_sample_score_writes_one_svg_per_tune() -> None:
+    src = FIXTURES / "legacy" / "checkpoints" / "abc-transformer"
+    r = invoke("sample", str(src), "--num-samples", "2", "--seed", "1", "--out", "tunes", "--score",
+               "--max-retries", "0")  # fmt: skip
+    assert r.exit_code == 0, r.output
+    written = sorted(p.name for p in Path("tunes").iterdir())
+    abcs = [n for n in written if n.endswith(".abc")]
+    svgs = [n for n in written if n.endswith(".svg")]
+    assert len(abcs) == 2
+    assert len(svgs) + r.output.count("no score:") == 2
+    for n in svgs:
+        assert ScoreFacts.of(Path("tunes", n).read_text()).notes > 0
+
+
+def test_score_refuses_text_models() -> None:
+    src = FIXTURES / "legacy" / "checkpoints" / "text-lstm"
+    r = invoke("sample", str(src), "--score", "--out", "x")
+    assert r.exit_code != 0 and "--score engraves music" in r.output
