@@ -297,3 +297,15 @@ def test_real_oneill_overlap_stays_on_one_side():
             sides = {t.key in val_keys for t in tunes if t.key == key}
             assert len(sides) == 1
             assert sum(t.key == key for t in (val if key in val_keys else train)) == 2
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_one_large_group_stays_in_train(tmp_path, seed):
+    """Twenty versions of one tune (one identity group) and one other tune: whatever the seed's
+    hash order, val takes the small group, never the twenty."""
+    (tmp_path / "grp.abc").write_text(
+        "".join(_tune(i + 1, f"Version {i}", "g2fe|d4|") for i in range(20)) + _tune(99, "Other", "ABcd|e4|")
+    )
+    book = read_abc([tmp_path / "grp.abc"], AbcOptions()).tunes
+    train, val = split_tunes(book, val_fraction=0.1, seed=seed)
+    assert len(val) == 1 and len(train) == 20

@@ -203,7 +203,7 @@ def test_eval_samples_shows_the_judge_beside_the_held_out_tunes_in_narrow_lines(
     assert blocks["sample_001.abc"].startswith("sample_001.abc  pass  32 bars played;")
     assert "ends on the tonic" in blocks["sample_001.abc"]
     limping = " ".join(blocks["sample_002.abc"].split())
-    assert limping.startswith("sample_002.abc fail rhythm: 3 of 12 inner bars do not fill 6/8;")
+    assert limping.startswith("sample_002.abc fail rhythm: 3 of 16 bars do not fill 6/8;")
     assert "mode, form and plagiarism ok" in limping and "9 of 12 inner bars fill 6/8" in limping
     copied = " ".join(blocks["sample_003.abc"].split())
     assert "fail plagiarism: 100% of it is copied from a training tune" in copied
@@ -228,7 +228,7 @@ def test_eval_samples_json_has_the_judge_per_tune_and_for_the_held_out_tunes(leg
     got = json.loads(r.output)
     rows = {row["name"]: row for row in got["rows"]}
     limping = rows["sample_002.abc"]["judge"]
-    assert limping["criteria"]["rhythm"] == {"ok": False, "reason": "3 of 12 inner bars do not fill 6/8"}
+    assert limping["criteria"]["rhythm"] == {"ok": False, "reason": "3 of 16 bars do not fill 6/8"}
     assert (limping["inner_bars"], limping["full_inner_bars"], limping["meter"]) == (12, 9, "6/8")
     assert rows["sample_001.abc"]["passed"] and not rows["sample_003.abc"]["passed"]
     judge = got["summary"]["judge"]

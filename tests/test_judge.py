@@ -61,7 +61,7 @@ def test_bars_that_do_not_fill_the_metre_fail_rhythm() -> None:
     )
     v = judge_tune(bad)
     assert not v.passed("rhythm")
-    assert "inner bars do not fill 4/4" in (v.reason or "")
+    assert "bars do not fill 4/4" in (v.reason or "")
     assert v.passed("mode") and v.passed("form")
 
 
@@ -183,3 +183,42 @@ def test_unreadable_abc_fails_every_musical_criterion() -> None:
 )
 def test_parse_key(value: str, expected: tuple[int, str] | None) -> None:
     assert parse_key(value) == expected
+
+
+def test_double_bars_do_not_excuse_bars_of_any_length() -> None:
+    """A `||` after every second bar makes every bar a section edge; edge bars may be short only as
+    the corpus writes them (completing a pickup or the bar across the line), never overfull."""
+    tune = """X:1
+T:Double bar every other bar
+M:4/4
+L:1/8
+K:G
+GAB|dedB dBGBA||cBc|ABAG FGAFGA||GABcd|dedB dBGBAB||cB|AGFA G4||
+GABc|dedB dBGBdB||cBcd edc|AGFA G4GA||GABcd|dedB dBGBAB||cBcdef|AGFA G4|]
+"""
+    v = judge_tune(tune)
+    assert not v.passed("rhythm")
+    assert v.reason is not None and v.reason.startswith("rhythm: 9 of 22 bars do not fill 4/4")
+
+
+def test_chord_symbols_are_not_melody_notes() -> None:
+    """Accompaniment chords foreign to the key ("Bb" in G) are not foreign melody notes."""
+    body = REEL.split("K:D\n")[1]
+    with_chords = (
+        REEL.split("K:D\n")[0] + "K:D\n" + body.replace("dAFA", '"Bb"dAFA').replace("gece", '"Eb"gece')
+    )
+    assert criteria(with_chords) == criteria(REEL)
+    assert read_tune(with_chords).notes == read_tune(REEL).notes
+
+
+def test_a_bar_repeated_with_only_chords_or_grace_notes_changed_is_a_loop() -> None:
+    tune = """X:1
+T:Same bar, new chords
+M:4/4
+L:1/8
+K:G
+GABc dedB|"G"dedB dBGB|"Em"dedB dBGB|"C"dedB dBGB|{c}dedB dBGB|cBcd edcB|ABAG FGAF|
+GABc dedB|dedB dBGB|cBcd edcB|AGFA G4|
+"""
+    v = judge_tune(tune)
+    assert not v.passed("form") and "one bar 4 times in a row" in (v.reason or "")

@@ -81,7 +81,7 @@ def test_piano_roll_puts_each_note_at_its_time_and_pitch():
     "args,message",
     [
         (["plot", "nowhere.mid"], "does not exist"),
-        (["plot", "notes.txt"], "neither a run directory nor a .mid file"),
+        (["plot", "notes.txt"], "neither a run directory, a .mid file nor an .abc tune"),
         (["plot", "."], "holds no metrics.jsonl"),
         (["plot", "scale.mid", "--out", "roll.jpg"], "must end in .png"),
     ],

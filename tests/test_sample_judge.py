@@ -101,7 +101,7 @@ def test_a_tune_that_passes_and_one_that_limps(run, monkeypatch):
     )
     assert r.exit_code == 0, r.output
     limping = words(blocks_of(r.output)["sample_001.abc"])
-    assert "fail 4 tries; rhythm: 3 of 12 inner bars do not fill 6/8; mode, form and plagiarism ok" in limping
+    assert "fail 4 tries; rhythm: 3 of 16 bars do not fill 6/8; mode, form and plagiarism ok" in limping
 
 
 def test_json_holds_the_judge_of_each_sample(run):
@@ -125,9 +125,9 @@ def test_json_holds_the_judge_of_each_sample(run):
     assert got["checked_by"] == "tune judge"
     judge = got["samples"][0]["judge"]
     assert judge["ok"] is False and judge["ends_on_tonic"] is True
-    assert judge["criteria"]["rhythm"] == {"ok": False, "reason": "3 of 12 inner bars do not fill 6/8"}
+    assert judge["criteria"]["rhythm"] == {"ok": False, "reason": "3 of 16 bars do not fill 6/8"}
     assert all(judge["criteria"][c]["ok"] for c in ("mode", "form", "plagiarism"))
-    assert got["samples"][0]["check"] == {"ok": False, "reason": "rhythm: 3 of 12 inner bars do not fill 6/8"}
+    assert got["samples"][0]["check"] == {"ok": False, "reason": "rhythm: 3 of 16 bars do not fill 6/8"}
     assert got["judge"] == {
         "judged": 2,
         "passed": 0,

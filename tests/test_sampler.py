@@ -190,6 +190,7 @@ def test_a_passing_tune_that_does_not_go_home_is_redrawn_and_kept_when_no_redraw
         Scripted(3), [0], SampleConfig(num_samples=2, seed=1, length=50), eos_id=0, check=check, max_retries=2
     )
     assert [s.attempts for s in report.samples] == [1, 3]
+    assert [s.draws for s in report.samples] == [3, 3]
     assert [s.settled for s in report.samples] == [False, True]
     assert all(s.passed for s in report.samples) and report.first_try == 2
 

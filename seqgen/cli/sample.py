@@ -237,6 +237,7 @@ def sample_cmd(
     if json_out:
         samples = pipeline.summary(written)
         result = {"checkpoint": str(path), "seed": report.seed, "out": str(out), "samples": samples}
+        result["first_try"] = report.first_try  # samples whose first draw passed the check
         if kind.music:
             result["checked_by"] = "tune judge" if judged else "music check"
         if judged:
@@ -370,7 +371,9 @@ def _show_samples(written: list[WrittenSample], judged: bool, to: Console) -> No
         if c is None:
             entries.append(entry(name, None, [f"{len(s.ids)} tokens"], to.width))
             continue
-        details = [f"{s.attempts} {'try' if s.attempts == 1 else 'tries'}"]
+        details = [f"{s.draws} {'try' if s.draws == 1 else 'tries'}"]
+        if s.draws != s.attempts:
+            details[0] += f" (kept try {s.attempts}: no later try passed and ended on the tonic)"
         if c.judge is not None:
             details += judge_details(judge_score(c.judge))
         elif not c.ok:

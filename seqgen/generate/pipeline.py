@@ -189,7 +189,8 @@ def summary(written: list[WrittenSample]) -> list[dict[str, Any]]:
         {
             "files": [str(p) for p in w.files],
             "tokens": len(w.sample.ids),
-            "attempts": w.sample.attempts,
+            "attempts": w.sample.attempts,  # the draw kept
+            "draws": w.sample.draws,
             "check": None
             if w.sample.check is None
             else {"ok": w.sample.check.ok, "reason": w.sample.check.reason},

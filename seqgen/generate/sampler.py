@@ -135,10 +135,11 @@ def generate(
 class Sample:
     ids: list[int]  # new ids, without the prompt and without a final EOS
     ended: bool  # True when the model itself ended the document (drew EOS)
-    attempts: int = 1
+    attempts: int = 1  # the draw that was kept (1: the first)
     check: Any = None  # what the caller's check returned for the accepted (or last) attempt
     passed: bool = True
     settled: bool = True  # passed, and as good as a redraw could make it (see `sample`)
+    draws: int = 1  # draws made for this sample (more than `attempts` when later ones were not kept)
 
 
 @dataclass
@@ -180,6 +181,7 @@ def sample(
     report = SampleReport(seed=seed, retries=max_retries, greedy=greedy)
     pending = list(range(cfg.num_samples))
     results: dict[int, Sample] = {}
+    draws: dict[int, int] = {}
     attempt = 0
     while pending and attempt <= max_retries:
         attempt += 1
@@ -199,6 +201,7 @@ def sample(
         )
         still = []
         for i, row in zip(pending, rows, strict=False):
+            draws[i] = attempt
             ended = eos_id is not None and bool(row) and row[-1] == eos_id
             ids = row[:-1] if ended else row
             verdict = check(ids, ended) if check else None
@@ -216,4 +219,6 @@ def sample(
     if on_progress and pending:  # out of retries: the samples kept are final
         on_progress(cfg.num_samples, cfg.num_samples)
     report.samples = [results[i] for i in range(cfg.num_samples)]
+    for i, s in enumerate(report.samples):
+        s.draws = draws[i]
     return report

@@ -88,7 +88,7 @@ class TuneReading:
     mode: str | None  # major, minor, dorian, ...
     bar_lengths: list[float]  # quarter lengths of the inner bars that must fill the metre
     bar_quarters: float | None  # the metre's bar, in quarter notes
-    bad_bars: int  # inner bars that do not fill it
+    bad_bars: int  # bars that do not fill it (inner bars; edge bars of the wrong length)
     notes: int  # sounding notes, grace notes excepted
     foreign: int  # of them, outside the key's scale
     last_degree: int | None  # semitones of the last note above the tonic (0: the tonic)
@@ -97,6 +97,7 @@ class TuneReading:
     same_bars_run: int  # the longest run of one bar repeated
     distinct_share: float  # distinct bars / bars
     error: str | None = None  # why music21 could not read it
+    judged_bars: int = 0  # the bars whose length was judged (inner and section-edge bars)
 
 
 @dataclass
@@ -201,7 +202,13 @@ def read_tune(text: str) -> TuneReading:
     edge = _section_edges(measures)
     inner = [i for i in range(len(measures)) if not edge[i] and id(measures[i]) not in in_volta]
     bad = _bad_bars([lengths[i] for i in inner], bar_q) if bar_q else 0
-    notes = [n for n in part.recurse().notes if not n.duration.isGrace and n.pitches]
+    if bar_q:  # a section's edge bars may be short as the corpus writes them, not any length
+        outer = [i for i in range(len(measures)) if edge[i] and id(measures[i]) not in in_volta]
+        bad += sum(not _edge_bar_ok(i, lengths, edge, bar_q) for i in outer)
+        judged = len(inner) + len(outer)
+    else:
+        judged = len(inner)
+    notes = [n for n in _melody(part) if not n.duration.isGrace]
     pcs = [_pitch_class(n) for n in notes]
     scale = {(tonic + s) % 12 for s in _MODES[mode]} if tonic is not None and mode else None
     foreign = sum(pc not in scale for pc in pcs) if scale else 0
@@ -228,6 +235,7 @@ def read_tune(text: str) -> TuneReading:
         played_bars=played,
         same_bars_run=_longest_run(signatures),
         distinct_share=len(set(signatures)) / len(signatures) if signatures else 0.0,
+        judged_bars=judged,
     )
 
 
@@ -281,6 +289,30 @@ def _bad_bars(lengths: list[float], bar: float) -> int:
     return bad
 
 
+def _edge_bar_ok(i: int, lengths: list[float], edge: list[bool], bar: float) -> bool:
+    """A bar at a section's edge is right when it is full; or short and the tune's first or last
+    bar (a pickup, the bar it completes); or short and completing a bar with the tune's pickup,
+    or with the edge bar across its section line (a part ending short before its next pickup).
+    Never when it is longer than the metre."""
+    eps, n, length = 1e-6, len(lengths), lengths[i]
+    if abs(length - bar) < eps or i in (0, n - 1):
+        return length < bar + eps
+    if length > bar:
+        return False
+    pickup = lengths[0] if lengths[0] < bar - eps else 0.0
+    if pickup and abs(length + pickup - bar) < eps:
+        return True
+    return any(0 <= j < n and edge[j] and abs(length + lengths[j] - bar) < eps for j in (i - 1, i + 1))
+
+
+def _melody(container: Any) -> list[Any]:
+    """The notes and chords played, without chord symbols ("G", and O'Neill's "f" and "p"
+    markings, which music21 reads as chord symbols of no length)."""
+    from music21 import harmony
+
+    return [n for n in container.recurse().notes if not isinstance(n, harmony.ChordSymbol) and n.pitches]
+
+
 def _pitch_class(n: Any) -> int:
     """The pitch class of a note, or of a chord's lowest note."""
     p = min(n.pitches, key=lambda q: q.ps) if n.isChord else n.pitch
@@ -288,9 +320,14 @@ def _pitch_class(n: Any) -> int:
 
 
 def _bar_signature(m: Any) -> tuple[Any, ...]:
+    """A bar's notes and rests as played: no chord symbols, no grace notes (a bar repeated with
+    only those changed is the same bar)."""
+    from music21 import harmony
+
     return tuple(
         (tuple(round(p.ps) for p in n.pitches) if not n.isRest else (), float(n.quarterLength))
         for n in m.notesAndRests
+        if not isinstance(n, harmony.ChordSymbol) and not n.duration.isGrace
     )
 
 
@@ -322,9 +359,9 @@ def judge_reading(
 def _rhythm(r: TuneReading, limits: JudgeLimits) -> Criterion:
     if r.bar_quarters is None:
         return Criterion("rhythm", False, "no M: metre")
-    n = len(r.bar_lengths)
+    n = r.judged_bars
     if r.bad_bars > max(limits.max_bad_bars, limits.max_bad_bar_share * n):
-        return Criterion("rhythm", False, f"{r.bad_bars} of {n} inner bars do not fill {r.meter}")
+        return Criterion("rhythm", False, f"{r.bad_bars} of {n} bars do not fill {r.meter}")
     return Criterion("rhythm", True)
 
 

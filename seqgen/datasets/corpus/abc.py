@@ -300,7 +300,8 @@ def split_tunes(
         target = max(target, 1)
     val_groups: set[str] = set()
     n_val = 0
-    candidates = order[:-1]  # the last group always stays in train
+    largest = max(order, key=lambda g: sizes[g])  # the first in hash order among equals
+    candidates = [g for g in order if g != largest]  # the largest group always stays in train
     for g in candidates:
         if n_val >= target:
             break
