@@ -13,8 +13,9 @@ import pytest
 import torch
 
 from seqgen.measure.evaluate import token_loss
-from seqgen.measure.samples import abc_body, longest_copy, score_abc
+from seqgen.measure.samples import longest_copy, score_abc
 from seqgen.models import build_model, model_config
+from seqgen.music.judge import abc_body
 from tests.conftest import FIXTURES, invoke
 from tests.test_judge import REEL
 
@@ -100,7 +101,7 @@ def test_score_abc_reads_key_meter_copying_and_the_judge():
     s = score_abc("scale", TUNE, corpus="\x00" + abc_body(TUNE) + "\x00other")
     assert s.ok and s.notes == 21
     assert s.key_agrees is True and s.header_key and s.found_key  # D major notes, K:D
-    assert s.copy_share == 1.0 and s.longest_copy == len(abc_body(TUNE))
+    assert s.copy_share == 1.0 and s.longest_copy == len("".join(abc_body(TUNE).split()))
     # The judge: both inner bars fill 4/4; copied whole, and too short for a tune.
     assert s.judge is not None and (s.judge.inner_bars, s.judge.full_inner_bars) == (2, 2)
     assert s.judge.copy_share == 1.0 and s.judge.ends_on_tonic
@@ -207,7 +208,7 @@ def test_eval_samples_shows_the_judge_beside_the_held_out_tunes_in_narrow_lines(
     assert "mode, form and plagiarism ok" in limping and "9 of 12 inner bars fill 6/8" in limping
     copied = " ".join(blocks["sample_003.abc"].split())
     assert "fail plagiarism: 100% of it is copied from a training tune" in copied
-    assert "copy 100% (34 characters)" in copied  # the whole body
+    assert "copy 100% (30 characters)" in copied  # the whole body, its 4 spaces left out
     broken = " ".join(blocks["sample_004.abc"].split())
     assert "fail music check: no music after K:" in broken and "music21 cannot read it" in broken
     # The summary: the samples beside the one held-out tune, judged the same way.

@@ -69,7 +69,7 @@ def test_pickup_and_section_end_bars_are_not_counted() -> None:
     # JIG's pickups (1 eighth) and the 5-eighth bars ending each part are as the corpus writes them.
     r = read_tune(JIG)
     assert r.bad_bars == 0
-    assert all(length == pytest.approx(3.0) for length in r.bar_lengths)
+    assert all(length == pytest.approx(1.0) for length in r.bar_lengths)  # in bars of 6/8
 
 
 def test_an_ending_away_from_the_tonic_fails_mode() -> None:
@@ -150,9 +150,18 @@ def test_copy_share_measures_the_longest_verbatim_passage() -> None:
     body = REEL.split("K:D\n", 1)[1].strip("\n")
     assert copy_share(REEL, "other\x00" + body + "\x00more") == pytest.approx(1.0)
     assert copy_share(REEL, "xyz") == 0.0
-    half = body[: len(body) // 2]
-    assert copy_share(REEL, half) == pytest.approx(len(half) / len(body))
+    music = "".join(body.split())  # spaces and line breaks are layout, not music
+    half = music[: len(music) // 2]
+    assert copy_share(REEL, half) == pytest.approx(len(half) / len(music))
     assert copy_share(REEL, None) is None
+
+
+def test_a_copy_respaced_or_rewrapped_is_still_a_copy() -> None:
+    body = REEL.split("K:D\n", 1)[1]
+    respaced = body.replace(" ", "").replace("|", " | ").replace("\n", "\n\n")  # the corpus's layout
+    assert copy_share(REEL, "other\x00" + respaced) == pytest.approx(1.0)
+    rewrapped = REEL.replace("|\n", "|").replace(" ", "  ")  # the sample's layout
+    assert copy_share(rewrapped, body) == pytest.approx(1.0)
 
 
 def test_an_empty_chord_is_no_note() -> None:
@@ -222,3 +231,81 @@ GABc dedB|dedB dBGB|cBcd edcB|AGFA G4|
 """
     v = judge_tune(tune)
     assert not v.passed("form") and "one bar 4 times in a row" in (v.reason or "")
+
+
+# A jig whose second part turns to D minor (a K: line in the music): F, B and c are now F natural,
+# B flat and C natural, which are foreign to D major but not to D minor.
+TURNS_MINOR = """X:1
+T:Test Turn
+M:6/8
+L:1/8
+R:jig
+K:D
+|:A|dfa afd|gfe fdA|dfa afd|efg fdA|dfa afd|gfe fed|cde gfe|d3 d2:|
+K:Dm
+|:A|dcA BAG|FGA d2A|BAG FED|CEG c2A|dcA BAG|FGA dcA|BAG ECE|D3 D2:|
+"""
+
+# A tune whose second part is in 9/8 (an M: line in the music): its bars hold 9 eighths.
+TURNS_9_8 = """X:1
+T:Test Slip
+M:6/8
+L:1/8
+K:G
+|:D|GBd gdB|GBd c2A|GBd gdB|AGA c2A|GBd gdB|GBd c2A|BAG AGF|G3 G2:|
+M:9/8
+|:d|gfg afd gfe|gfg a2g fed|fef gfe dcB|dcB A2d cBA|gfg afd gfe|gfg a2g fed|fed cBA GFE|G3 G2 G3:|
+"""
+
+
+def test_a_key_change_in_the_music_is_judged_in_the_new_key() -> None:
+    # Read in the first key, part B has 3 foreign notes in 4 (music21 applies K:Dm to its notes).
+    v = judge_tune(TURNS_MINOR)
+    assert v.ok, v.reason
+    r = read_tune(TURNS_MINOR)
+    assert r.foreign == 0 and r.keys == ("D", "Dm") and r.key == "Dm" and r.mode == "minor"
+    # The same part B with C sharps written is foreign to D minor: the change is really read.
+    sharp = TURNS_MINOR.replace("CEG c2A", "^CE^G ^c2A").replace("ECE|", "^c^c^c|").replace("dcA", "d^cA")
+    foreign = read_tune(sharp).foreign
+    assert foreign >= 6
+    assert not judge_tune(sharp.replace("K:Dm", "K:Dm\n^c^c^c ^c^c^c|^c^c^c ^c^c^c|")).passed("mode")
+
+
+def test_an_inline_key_field_applies_to_the_notes_after_it() -> None:
+    from seqgen.music.abc import abc_to_notes, fields_on_lines
+
+    inline = "X:1\nT:t\nM:2/4\nL:1/8\nK:D\nFGAB|FGAB||[K:C] FGAB|FGAB|]\n"
+    assert fields_on_lines(inline).split("\n")[5:8] == ["FGAB|FGAB||", "K:C", " FGAB|FGAB|]"]
+    pitches = [n.pitch for n in abc_to_notes(inline).notes]
+    assert pitches[0] == 66 and pitches[8] == 65  # F sharp in D, F natural after [K:C]
+    assert read_tune(inline).key == "C"
+
+
+def test_a_metre_change_in_the_music_is_judged_in_the_new_metre() -> None:
+    r = read_tune(TURNS_9_8)
+    assert r.bad_bars == 0 and r.meter == "6/8 and 9/8"
+    assert judge_tune(TURNS_9_8).passed("rhythm")
+    # Part B's bars one eighth short of 9/8 are caught in the new metre.
+    short = TURNS_9_8.replace("gfg afd gfe|gfg a2g fed|fef gfe dcB", "gfg afd gf|gfg a2g fe|fef gfe dc")
+    v = judge_tune(short)
+    assert not v.passed("rhythm") and "do not fill 6/8 and 9/8" in (v.reason or "")
+
+
+def test_a_tune_that_changes_key_may_end_in_either_key() -> None:
+    # Ending part B (D minor) on F, the minor 3rd, is no cadence of D minor, nor of D major.
+    off = TURNS_MINOR.replace("BAG ECE|D3 D2:|", "BAG ECE|F3 F2:|")
+    assert not judge_tune(off).passed("mode")
+    # Ending on G, the 4th of D major (a tune in G written in K:D, as the corpus does), passes
+    # through the first key even though the 4th is no cadence of D minor.
+    home = TURNS_MINOR.replace("BAG ECE|D3 D2:|", "BAG ECE|G3 G2:|")
+    assert judge_tune(home).passed("mode")
+
+
+def test_an_overfull_section_edge_bar_is_bad_but_not_an_inner_bar() -> None:
+    from seqgen.measure.samples import judge_score
+
+    over = REEL.replace("d2dc d3:|", "d2dc d4:|")  # part A's last bar one eighth too long
+    r = read_tune(over)
+    assert (r.bad_bars, r.inner_bad) == (1, 0)
+    score = judge_score(judge_tune(over))
+    assert score.full_inner_bars == score.inner_bars == len(r.bar_lengths) > 0

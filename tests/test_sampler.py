@@ -222,3 +222,29 @@ def test_greedy_sampling_makes_no_pointless_retries(temperature, attempts, greed
 
 class _Reject:
     ok = False
+
+
+def test_progress_shows_before_the_first_draw_and_follows_each_draw_token_by_token():
+    events: list[tuple] = []
+    calls = []
+
+    def check(ids, ended):
+        calls.append(ids)
+        return type("V", (), {"ok": len(calls) > 2})()  # both samples fail their first draw
+
+    sample(
+        Scripted(3),
+        [0],
+        SampleConfig(num_samples=2, seed=1, length=50),
+        eos_id=0,
+        check=check,
+        max_retries=3,
+        on_progress=lambda done, total: events.append(("done", done, total)),
+        on_draw=lambda attempt, t, n: events.append(("draw", attempt, t, n)),
+    )
+    assert events[0] == ("done", 0, 2)  # the bar is up before any token is drawn
+    assert events[1] == ("draw", 1, 1, 50)
+    first_done = events.index(("done", 0, 2), 1)  # after draw 1, nothing passed yet
+    draw1 = [e for e in events[:first_done] if e[0] == "draw"]
+    assert [e[2] for e in draw1] == [1, 2, 3, 4, 50]  # 4 tokens (EOS the 4th), then closed
+    assert events[-2:] == [("draw", 2, 50, 50), ("done", 2, 2)]

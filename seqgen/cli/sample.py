@@ -212,7 +212,13 @@ def sample_cmd(
     planned = pipe.plan(out, cfg.num_samples, force, wav, score) if out is not None else []
     on_token = _stream(tokenizer, start_ids) if stream else None
     with stage_progress(hidden=stream) as progress:
-        report = pipe.draw(cfg, max_retries, lambda d, t: progress("sampling", d, t), on_token)
+        report = pipe.draw(
+            cfg,
+            max_retries,
+            lambda d, t: progress("samples done", d, t),
+            on_token,
+            lambda attempt, t, n: progress(f"draw {attempt}: tokens", t, n),
+        )
     if stream:
         sys.stdout.write("\n")
         sys.stdout.flush()

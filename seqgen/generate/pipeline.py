@@ -131,9 +131,10 @@ class SamplePipeline:
         max_retries: int = 0,
         on_progress: Callable[[int, int], None] | None = None,
         on_token: Callable[[int, torch.Tensor], None] | None = None,
+        on_draw: Callable[[int, int, int], None] | None = None,
     ) -> sampler.SampleReport:
         """Draw `cfg.num_samples` samples; music that fails the check is redrawn up to
-        `max_retries` times (text is kept as drawn)."""
+        `max_retries` times (text is kept as drawn). Progress: see `sampler.sample`."""
         music = self.kind.music
         return sampler.sample(
             self.model,
@@ -145,6 +146,7 @@ class SamplePipeline:
             max_retries=max_retries if music else 0,
             on_progress=on_progress,
             on_token=on_token,
+            on_draw=on_draw,
         )
 
     def write(

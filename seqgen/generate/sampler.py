@@ -161,6 +161,7 @@ def sample(
     max_retries: int = 0,
     on_progress: Callable[[int, int], None] | None = None,
     on_token: Callable[[int, torch.Tensor], None] | None = None,
+    on_draw: Callable[[int, int, int], None] | None = None,
 ) -> SampleReport:
     """Draw `cfg.num_samples` samples in batches; re-draw those `check` rejects, up to `max_retries`.
 
@@ -168,6 +169,8 @@ def sample(
     no redraw is wanted: a tune that ends on its tonic); with no check every sample passes. A
     sample that passes but is not settled is redrawn too, and kept unless a redraw settles.
     `on_token(t, ids)` sees each token of the first attempt as it is drawn (see `generate`).
+    `on_progress(done, total)`: samples final so far (called with 0 before the first draw);
+    `on_draw(attempt, t, length)`: token `t` of every sample of draw number `attempt` is drawn.
     """
     if cfg.length is None:
         raise SeqgenError("no sample length: set SampleConfig.length (the data kind's default_length)")
@@ -183,6 +186,8 @@ def sample(
     results: dict[int, Sample] = {}
     draws: dict[int, int] = {}
     attempt = 0
+    if on_progress:
+        on_progress(0, cfg.num_samples)
     while pending and attempt <= max_retries:
         attempt += 1
         rows = generate(
@@ -197,8 +202,10 @@ def sample(
             eos_id=eos_id,
             device=device,
             window_step=cfg.window_step,
-            on_token=on_token if attempt == 1 else None,
+            on_token=_watch(attempt, length, on_token if attempt == 1 else None, on_draw),
         )
+        if on_draw:  # every sample ended (EOS) or reached the length: this draw is done
+            on_draw(attempt, length, length)
         still = []
         for i, row in zip(pending, rows, strict=False):
             draws[i] = attempt
@@ -222,3 +229,21 @@ def sample(
     for i, s in enumerate(report.samples):
         s.draws = draws[i]
     return report
+
+
+def _watch(
+    attempt: int,
+    length: int,
+    on_token: Callable[[int, torch.Tensor], None] | None,
+    on_draw: Callable[[int, int, int], None] | None,
+) -> Callable[[int, torch.Tensor], None] | None:
+    """One per-token callback for `generate`: the stream's, then the draw's progress."""
+    if on_draw is None:
+        return on_token
+
+    def seen(t: int, ids: torch.Tensor) -> None:
+        if on_token is not None:
+            on_token(t, ids)
+        on_draw(attempt, t + 1, length)
+
+    return seen

@@ -25,7 +25,7 @@ from seqgen.datasets.tokenizers import Tokenizer
 from seqgen.datasets.tokenizers.events import EventTokenizer
 from seqgen.errors import SeqgenError
 from seqgen.measure.evaluate import dataset_of
-from seqgen.music.judge import CRITERIA, abc_body, copy_share, judge_tune, longest_copy
+from seqgen.music.judge import CRITERIA, copied, copy_share, judge_tune, longest_copy
 from seqgen.progress import Progress, no_progress
 from seqgen.train.checkpoint import Checkpoint
 from seqgen.train.rundir import resolve_checkpoint
@@ -64,7 +64,7 @@ def judge_score(verdict: Verdict) -> JudgeScore:
     """A `judge_tune` verdict as a `JudgeScore`."""
     r = verdict.reading
     inner = len(r.bar_lengths) if r is not None else 0
-    full = inner - r.bad_bars if r is not None and r.bar_quarters is not None else None
+    full = inner - r.inner_bad if r is not None and r.bar_quarters is not None else None
     return JudgeScore(
         ok=verdict.ok,
         criteria={c.name: CriterionScore(c.ok, c.reason) for c in verdict.criteria},
@@ -163,9 +163,8 @@ def score_abc(name: str, text: str, corpus: str | None) -> TuneScore:
     from seqgen.music.abc import abc_to_notes, parse_abc
     from seqgen.music.check import check_notes, header_problem
 
-    body = abc_body(text)
-    copy = longest_copy(body, corpus) if corpus is not None and body else None
-    share = copy / len(body) if copy is not None and body else None
+    copy, length = copied(text, corpus) if corpus is not None else (None, 0)
+    share = copy / length if copy is not None and length else None
     judged = judge_score(judge_tune(text, share))  # a tune without music copies nothing
     problem = header_problem(text)
     try:

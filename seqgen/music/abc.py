@@ -7,6 +7,7 @@ Owns: `parse_abc` (one tune's text -> a music21 Score, every failure a `SeqgenEr
 music21 (10.5) is used to parse only; its own MIDI export is avoided because it duplicates shared
 TimeSignatures, leaves zero-length grace notes hanging and snowballs repeats. Here:
 - a tune with neither `L:` nor `M:` gets `L:1/8`, the ABC standard's default, which music21 lacks;
+- inline `[K:]`, `[M:]` and `[L:]` fields are moved to lines of their own, which music21 reads;
 - grace notes are dropped (they have no duration in music21);
 - repeats are expanded here, bar by bar, ABC-style: a `:|` with no `|:` repeats from the previous
   `:|`, double bar or the start (music21's `expandRepeats` goes back to the very start, which
@@ -42,6 +43,27 @@ _SECTION_BARS = {"double", "final", "heavy", "heavy-light", "light-heavy", "heav
 _TITLE = re.compile(r"(?m)^T:[ \t]*(.*?)[ \t]*$")
 _HAS_LENGTH_OR_METER = re.compile(r"(?m)^[ \t]*[LM]:")
 _X_LINE = re.compile(r"(?m)^X:.*$")
+_INLINE_FIELD = re.compile(r"\[([KLM]):([^\]\n]*)\]")
+
+
+def fields_on_lines(text: str) -> str:
+    """Inline key, metre and note-length fields (`[K:C]`, `[M:3/4]`, `[L:1/16]`) moved to lines of
+    their own: music21 ignores them inline (notes after `[K:C]` keep the old key's sharps) but
+    reads `K:`, `M:` and `L:` lines in the music. No blank line is made (one would end the tune)."""
+    if "[" not in text or not _INLINE_FIELD.search(text):
+        return text
+    lines: list[str] = []
+    for line in text.split("\n"):
+        pieces = _INLINE_FIELD.split(line)  # text, letter, value, text, letter, value, ..., text
+        if len(pieces) == 1:
+            lines.append(line)
+            continue
+        for i in range(0, len(pieces), 3):
+            if pieces[i].strip():
+                lines.append(pieces[i])
+            if i + 2 < len(pieces):
+                lines.append(f"{pieces[i + 1]}:{pieces[i + 2].strip()}")
+    return "\n".join(lines)
 
 
 @dataclass
@@ -91,6 +113,7 @@ def parse_abc(text: str):
         raise SeqgenError(
             f"tune {_label(text)} holds {len(_X_LINE.findall(text))} tunes (X: lines); give one"
         )
+    text = fields_on_lines(text)
     if not _HAS_LENGTH_OR_METER.search(text):
         m = _X_LINE.search(text)
         text = text[: m.end()] + "\nL:1/8" + text[m.end() :] if m else "L:1/8\n" + text

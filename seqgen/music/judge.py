@@ -22,6 +22,7 @@ Parsing is music21's (`seqgen.music.abc.parse_abc`); nothing here prints.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -81,13 +82,13 @@ LIMITS = JudgeLimits()
 class TuneReading:
     """What the judge reads in one tune."""
 
-    meter: str | None  # the first M: field
+    meter: str | None  # the M: field ("3/4 and 3/8" when the music changes metre)
     rhythm: str | None  # the first R: field, lower case
-    key: str | None  # the first K: field, as written
-    tonic: int | None  # pitch class of the K: tonic
+    key: str | None  # the K: field in force at the end, as written
+    tonic: int | None  # pitch class of that key's tonic
     mode: str | None  # major, minor, dorian, ...
-    bar_lengths: list[float]  # quarter lengths of the inner bars that must fill the metre
-    bar_quarters: float | None  # the metre's bar, in quarter notes
+    bar_lengths: list[float]  # the inner bars that must fill the metre, in bars of their metre
+    bar_quarters: float | None  # the (first) metre's bar, in quarter notes
     bad_bars: int  # bars that do not fill it (inner bars; edge bars of the wrong length)
     notes: int  # sounding notes, grace notes excepted
     foreign: int  # of them, outside the key's scale
@@ -98,6 +99,12 @@ class TuneReading:
     distinct_share: float  # distinct bars / bars
     error: str | None = None  # why music21 could not read it
     judged_bars: int = 0  # the bars whose length was judged (inner and section-edge bars)
+    inner_bad: int = 0  # of `bad_bars`, the inner bars
+    keys: tuple[str, ...] = ()  # every K: field in force somewhere, in order
+    foreign_to: str = ""  # the keys notes were judged against, for reasons: "K:D and K:Dm"
+    # A tune that changes key may end in its first key (a da capo): the last note's degree above
+    # the first key's tonic and that key's mode; None when it never changes key.
+    home_ending: tuple[int, str] | None = None
 
 
 @dataclass
@@ -155,7 +162,106 @@ def _mode_family(mode: str | None) -> str:
 
 def read_tune(text: str) -> TuneReading:
     """Read one ABC tune with music21 for the judge. Never raises for a bad tune: a tune music21
-    cannot read comes back with `error` set."""
+    cannot read comes back with `error` set. A tune that changes key, metre or note length in its
+    music (`K:`, `M:`, `L:` lines or inline fields) is read section by section, each in its own
+    key and metre (music21 applies a new key to the notes, but not always a new metre to the
+    bars), and the sections' readings are added up; its ending is judged in the last key."""
+    sections = _sections(text)
+    if len(sections) == 1:
+        return _read_section(sections[0]).reading
+    return _merge([_read_section(section) for section in sections])
+
+
+@dataclass
+class _Section:
+    reading: TuneReading
+    signatures: list[tuple[Any, ...]]  # each bar's notes, for runs and distinct bars
+    meters: list[str]
+    keys: list[str]
+
+
+_BODY_FIELD = re.compile(r"^([KLM]):[ \t]*(.*?)[ \t]*$")
+
+
+def _sections(text: str) -> list[str]:
+    """The tune as one text per key, metre or note-length section: each the tune's header with
+    the fields in force, then that section's music. One section: the tune as given."""
+    from seqgen.music.abc import fields_on_lines
+
+    lines = fields_on_lines(text).split("\n")
+    k = next((i for i, line in enumerate(lines) if line.startswith("K:")), None)
+    if k is None:
+        return [text]
+    fields = {"M": None, "L": None, "K": lines[k][2:].strip()}
+    for line in lines[:k]:
+        m = _BODY_FIELD.match(line)
+        if m and m.group(1) in ("M", "L"):
+            fields[m.group(1)] = m.group(2)
+    head = [line for line in lines[:k] if not _BODY_FIELD.match(line)]
+    parts: list[tuple[dict[str, str | None], list[str]]] = []
+    body: list[str] = []
+    changed = False
+    for line in lines[k + 1 :]:
+        m = _BODY_FIELD.match(line)
+        if m is None:
+            body.append(line)
+            continue
+        changed = True
+        if any(b.strip() for b in body):
+            parts.append((dict(fields), body))
+            body = []
+        fields[m.group(1)] = m.group(2)
+    if any(b.strip() for b in body):
+        parts.append((dict(fields), body))
+    if not changed or not parts:
+        return [text]
+    return [
+        "\n".join([*head, *(f"{f}:{fs[f]}" for f in ("M", "L", "K") if fs[f] is not None), *b]) + "\n"
+        for fs, b in parts
+    ]
+
+
+def _merge(sections: list[_Section]) -> TuneReading:
+    """One reading of a tune read section by section: counts added, its ending from the last."""
+    readings = [s.reading for s in sections]
+    first, last = readings[0], readings[-1]
+    error = next((r.error for r in readings if r.error), None)
+    signatures = [sig for s in sections for sig in s.signatures]
+    played = [r.played_bars for r in readings]
+    meters = list(dict.fromkeys(m for s in sections for m in s.meters))
+    keys = list(dict.fromkeys(k for s in sections for k in s.keys))
+    return TuneReading(
+        meter=" and ".join(meters) if meters else None,
+        rhythm=first.rhythm,
+        key=last.key,
+        tonic=last.tonic,
+        mode=last.mode,
+        bar_lengths=[b for r in readings for b in r.bar_lengths],
+        bar_quarters=first.bar_quarters if all(r.bar_quarters for r in readings) else None,
+        bad_bars=sum(r.bad_bars for r in readings),
+        notes=sum(r.notes for r in readings),
+        foreign=sum(r.foreign for r in readings),
+        last_degree=last.last_degree,
+        written_bars=sum(r.written_bars for r in readings),
+        played_bars=None if any(p is None for p in played) else sum(p for p in played if p is not None),
+        same_bars_run=_longest_run(signatures),
+        distinct_share=len(set(signatures)) / len(signatures) if signatures else 0.0,
+        error=error,
+        judged_bars=sum(r.judged_bars for r in readings),
+        inner_bad=sum(r.inner_bad for r in readings),
+        keys=tuple(keys),
+        foreign_to=" and ".join(f"K:{k}" for k in keys),
+        home_ending=_home_ending(first, last),
+    )
+
+
+def _home_ending(first: TuneReading, last: TuneReading) -> tuple[int, str] | None:
+    if last.last_degree is None or last.tonic is None or first.tonic is None or first.mode is None:
+        return None
+    return (last.last_degree + last.tonic - first.tonic) % 12, first.mode
+
+
+def _read_section(text: str) -> _Section:
     from music21 import spanner
 
     from seqgen.music.abc import _play_order, parse_abc
@@ -166,8 +272,10 @@ def read_tune(text: str) -> TuneReading:
     parsed_key = parse_key(key_text) if key_text else None
     tonic, mode = parsed_key if parsed_key else (None, None)
     rhythm_m = _RHYTHM_FIELD.search(text)
+    meter = meter_m.group(1) if meter_m else None
+    meters, keys = [meter] if meter else [], [key_text] if key_text else []
     empty = TuneReading(
-        meter_m.group(1) if meter_m else None,
+        meter,
         rhythm_m.group(1).lower() if rhythm_m else None,
         key_text,
         tonic,
@@ -182,26 +290,29 @@ def read_tune(text: str) -> TuneReading:
         None,
         0,
         0.0,
+        keys=tuple(keys),
+        foreign_to=f"K:{key_text}",
     )
     try:
         score = parse_abc(text)
     except SeqgenError as e:
         empty.error = str(e)
-        return empty
+        return _Section(empty, [], meters, keys)
     if not score.parts:
         empty.error = "no music"
-        return empty
+        return _Section(empty, [], meters, keys)
     part = score.parts[0]
     measures = [m for m in part.getElementsByClass("Measure")]
     if not measures:
         empty.error = "no bar lines"
-        return empty
+        return _Section(empty, [], meters, keys)
     in_volta = {id(m) for rb in part.recurse().getElementsByClass(spanner.RepeatBracket) for m in rb}
     bar_q = _bar_quarters(measures)
     lengths = [float(m.duration.quarterLength) for m in measures]
     edge = _section_edges(measures)
     inner = [i for i in range(len(measures)) if not edge[i] and id(measures[i]) not in in_volta]
-    bad = _bad_bars([lengths[i] for i in inner], bar_q) if bar_q else 0
+    inner_bad = _bad_bars([lengths[i] for i in inner], bar_q) if bar_q else 0
+    bad = inner_bad
     if bar_q:  # a section's edge bars may be short as the corpus writes them, not any length
         outer = [i for i in range(len(measures)) if edge[i] and id(measures[i]) not in in_volta]
         bad += sum(not _edge_bar_ok(i, lengths, edge, bar_q) for i in outer)
@@ -219,13 +330,13 @@ def read_tune(text: str) -> TuneReading:
     if order is not None and not bar_q:
         played = float(len(order))
     signatures = [_bar_signature(m) for m in measures if m.notesAndRests]
-    return TuneReading(
-        meter=empty.meter,
+    reading = TuneReading(
+        meter=meter,
         rhythm=empty.rhythm,
         key=key_text,
         tonic=tonic,
         mode=mode,
-        bar_lengths=[lengths[i] for i in inner],
+        bar_lengths=[lengths[i] / bar_q for i in inner] if bar_q else [],
         bar_quarters=bar_q,
         bad_bars=bad,
         notes=len(notes),
@@ -236,7 +347,11 @@ def read_tune(text: str) -> TuneReading:
         same_bars_run=_longest_run(signatures),
         distinct_share=len(set(signatures)) / len(signatures) if signatures else 0.0,
         judged_bars=judged,
+        inner_bad=inner_bad,
+        keys=tuple(keys),
+        foreign_to=f"K:{key_text}",
     )
+    return _Section(reading, signatures, meters, keys)
 
 
 def _bar_quarters(measures: list[Any]) -> float | None:
@@ -369,9 +484,11 @@ def _mode(r: TuneReading, limits: JudgeLimits) -> Criterion:
     if r.tonic is None or r.mode is None:
         return Criterion("mode", False, f"K:{r.key} is not a key the judge reads" if r.key else "no K: key")
     if r.notes and r.foreign / r.notes > limits.max_foreign_share:
-        return Criterion("mode", False, f"{r.foreign} of {r.notes} notes are foreign to K:{r.key}")
+        return Criterion("mode", False, f"{r.foreign} of {r.notes} notes are foreign to {r.foreign_to}")
     allowed = limits.cadences.get(_mode_family(r.mode), (0,))
-    if r.last_degree is None or r.last_degree not in allowed:
+    home = r.home_ending
+    home_ok = home is not None and home[0] in limits.cadences.get(_mode_family(home[1]), (0,))
+    if not home_ok and (r.last_degree is None or r.last_degree not in allowed):
         return Criterion("mode", False, f"ends {_degree_name(r.last_degree)}, not on a cadence of K:{r.key}")
     return Criterion("mode", True)
 
@@ -442,13 +559,29 @@ def abc_body(text: str) -> str:
     return text
 
 
+_SPACE = re.compile(r"\s+")
+
+
+@functools.lru_cache(maxsize=2)
+def _squeezed(corpus: str) -> str:
+    return _SPACE.sub("", corpus)
+
+
+def copied(text: str, corpus: str) -> tuple[int, int]:
+    """(the longest passage of the tune's music found verbatim in `corpus`, the length of its
+    music), both in characters of music: spaces and line breaks, which ABC uses only for layout,
+    are left out of both, so a copy re-spaced or re-wrapped is still a copy."""
+    body = _SPACE.sub("", abc_body(text))
+    return longest_copy(body, _squeezed(corpus)), len(body)
+
+
 def copy_share(text: str, corpus: str | None) -> float | None:
     """The longest passage of the tune's music found verbatim in `corpus` (the training tunes'
-    text), as a share of its music; None without a corpus."""
+    text), as a share of its music (see `copied`); None without a corpus."""
     if corpus is None:
         return None
-    body = abc_body(text)
-    return longest_copy(body, corpus) / len(body) if body else 0.0
+    longest, length = copied(text, corpus)
+    return longest / length if length else 0.0
 
 
 def judge_tune(text: str, copy_share: float | None = None, limits: JudgeLimits = LIMITS) -> Verdict:
