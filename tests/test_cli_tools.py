@@ -166,5 +166,5 @@ def test_the_command_list_gives_each_command_one_line(monkeypatch):
     box = r.output.split("Commands")[1].splitlines()[1:]
     rows = [line.strip("│ ") for line in box if line.startswith("│")]
     names = [row.split()[0] for row in rows]
-    commands = ["bench", "compare", "eval", "info", "plot", "prepare", "sample", "train", "convert"]
+    commands = ["bench", "compare", "eval", "info", "plot", "prepare", "sample", "serve", "train", "convert"]
     assert names == commands, rows

@@ -79,6 +79,30 @@ def test_token_loss_reads_consecutive_windows_that_each_start_fresh(kind):
     assert r["loss"] == pytest.approx(total / count, abs=1e-6)
 
 
+def test_document_loss_reads_each_tune_whole_from_a_fresh_state():
+    """A model trained on streams (the LSTM on tunes) is scored as it was trained and as it
+    writes: each document from its end-of-document id, state carried through it, against a loop
+    written out by hand; in chunks shorter than the documents and batches smaller than their
+    number, the same."""
+    from seqgen.measure.evaluate import document_loss
+
+    torch.manual_seed(0)
+    model = build_model("lstm", model_config("lstm", vocab_size=7, n_layer=1, n_embd=8, block_size=4)).eval()
+    tokens = np.array([3, 4, 5, 0, 1, 2, 3, 4, 5, 6, 0, 2, 2, 0, 5, 6, 1, 1])  # eos = 0
+    total, count = 0.0, 0
+    with torch.no_grad():
+        for a, b in ((0, 3), (3, 10), (10, 13), (13, 17)):  # each from its eos (the first: from 0)
+            doc = torch.tensor(tokens[a : b + 1])
+            logits, _ = model(doc[:-1][None])  # the whole document at once, from zeros
+            total += torch.nn.functional.cross_entropy(logits[0], doc[1:], reduction="sum").item()
+            count += b - a
+    assert count == len(tokens) - 1
+    for chunk, batch in ((512, 64), (2, 3), (3, 1)):
+        r = document_loss(model, tokens, CPU, eos=0, chunk=chunk, precision="fp32", batch=batch)
+        assert r["tokens"] == count and r["loss"] == pytest.approx(total / count, abs=1e-6)
+    assert token_loss(model, tokens, CPU, window=4, precision="fp32")["loss"] != pytest.approx(total / count)
+
+
 def test_longest_copy_finds_the_longest_verbatim_run():
     assert longest_copy("xxcdeyy", "abcdefg") == 3
     assert longest_copy("abc", "abc") == 3
@@ -281,8 +305,14 @@ def test_eval_cli_scores_the_val_split_and_a_raw_file(tunes_run):
     r = invoke("eval", "checkpoints/m", "--json")
     assert r.exit_code == 0, r.output
     got = json.loads(r.output)
-    model, _, _ = load_model(Path("checkpoints/m/best.pt"))
-    direct = token_loss(model, open_dataset("data/reels").val, CPU, window=16)
+    model, tokenizer, ckpt = load_model(Path("checkpoints/m/best.pt"))
+    # The LSTM on tunes trains on streams: it is scored tune by tune from a fresh state, as trained.
+    from seqgen.measure.evaluate import document_loss
+
+    assert ckpt.train_config["windows"] == "streams" and got["read"].startswith(
+        "each tune from a fresh state"
+    )
+    direct = document_loss(model, open_dataset("data/reels").val, CPU, tokenizer.eos_id)
     assert got["loss"] == pytest.approx(direct["loss"], abs=1e-6) and got["tokens"] == direct["tokens"]
     assert got["unit"] == "character" and got["bits_per_token"] == pytest.approx(got["loss"] / math.log(2))
     # A raw ABC file is read as `seqgen prepare` reads it: tunes, each followed by the end token.

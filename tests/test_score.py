@@ -38,6 +38,18 @@ def test_no_notes_is_a_clear_error() -> None:
         engrave_abc("X:1\nT:Empty\nK:C\n", "empty.abc")
 
 
+def test_a_tune_music21_cannot_write_as_musicxml_is_a_clear_error(capfd: pytest.CaptureFixture[str]) -> None:
+    """A barely trained model's tune that music21 reads but cannot export (it once escaped as a
+    MusicXMLExportException and ended the whole sampling run), and no parser warnings printed."""
+    from seqgen.errors import SeqgenError
+
+    junk = "X:1\nM:6/8\nL:1/8\nK:D\n\nB4:SaHGBAKyy0bT]vg=1EK2Giy3/nJob=CQveeE=H6baahSJeFPh/\n"
+    with pytest.raises(SeqgenError, match="could not be engraved: music21 cannot write it as MusicXML"):
+        engrave_abc(junk, "junk.abc")
+    out, err = capfd.readouterr()
+    assert "WARNING" not in out + err
+
+
 def test_plot_writes_a_tune_score_as_svg_and_png(tmp_path: Path) -> None:
     shutil.copy(FIXTURES / "abc_plain.abc", "air.abc")
     r = invoke("plot", "air.abc")
@@ -90,3 +102,17 @@ def test_score_refuses_text_models() -> None:
     src = FIXTURES / "legacy" / "checkpoints" / "text-lstm"
     r = invoke("sample", str(src), "--score", "--out", "x")
     assert r.exit_code != 0 and "--score engraves music" in r.output
+
+
+def test_a_tune_is_engraved_off_the_main_thread_too() -> None:
+    """The composer page engraves in worker threads; verovio drew nothing there once it had drawn
+    on the main thread ("verovio drew no notes"), so all engraving runs on one thread of its own."""
+    engrave_abc("X:1\nT:First\nM:2/4\nL:1/8\nK:G\nGABc|d4|]\n")  # first on the main thread
+    import threading
+
+    tune = "X:1\nT:Two Bars\nM:2/4\nL:1/8\nK:G\nGABc|d4|]\n"
+    got: list[int] = []
+    worker = threading.Thread(target=lambda: got.append(ScoreFacts.of(engrave_abc(tune)).notes))
+    worker.start()
+    worker.join()
+    assert got == [5]

@@ -161,11 +161,12 @@ from seqgen.cli import (  # noqa: E402, F401  (register commands)
     plot,
     prepare,
     sample,
+    serve,
     train,
 )
 
 __all__ = ["app", "main"]
-_ = (convert, prepare, sample, train)
+_ = (convert, prepare, sample, serve, train)
 
 
 def _terminate(signum: int, frame: Any) -> None:

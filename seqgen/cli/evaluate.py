@@ -101,6 +101,7 @@ def eval_cmd(
         f"{result['perplexity']:.3f}",
     )
     console.print(table)
+    console.print(f"read {result['read']}", highlight=False)
 
 
 def _fmt(x: Any, spec: str = ".2f") -> str:

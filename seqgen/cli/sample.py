@@ -40,7 +40,10 @@ def unescape(prompt: str) -> str:
 def sample_cmd(
     run: Annotated[
         Path | None,
-        typer.Argument(help="A run directory (checkpoints/RUN) or checkpoint file. Default: the newest run."),
+        typer.Argument(
+            help="A run directory (checkpoints/RUN), a checkpoint file, or `shipped` (the folk-tune model "
+            "that ships with seqgen). Default: the newest run, else the shipped model."
+        ),
     ] = None,
     temperature: Annotated[
         float, typer.Option(help="Randomness: <1 safer, >1 wilder, 0 greedy.")
@@ -168,8 +171,8 @@ def sample_cmd(
     from seqgen.datasets.kinds import kind_named
     from seqgen.device import resolve_device
     from seqgen.generate import pipeline
+    from seqgen.shipped import resolve_sample_checkpoint
     from seqgen.train.checkpoint import load_model
-    from seqgen.train.rundir import resolve_checkpoint
 
     if max_retries < 0:
         raise SeqgenError(f"--max-retries must be >= 0, got {max_retries}")
@@ -186,7 +189,8 @@ def sample_cmd(
     )
     if json_out:
         quiet()
-    path = resolve_checkpoint(run, out_dir)
+    path, shipped = resolve_sample_checkpoint(run, out_dir)
+    named = shipped or str(path)  # the shipped model is named as such in every output
     dev = resolve_device(device)
     model, tokenizer, ckpt = load_model(path, dev)
     kind = kind_named(ckpt.data.kind)
@@ -194,7 +198,7 @@ def sample_cmd(
     if header is None:
         start_ids = kind.prompt_ids(tokenizer, unescape(prompt or ""), primer)
     else:
-        start_ids = _header_ids(kind, tokenizer, header, primer)
+        start_ids = pipeline.header_ids(kind, tokenizer, header, primer)
     if stream:
         _check_stream(kind, num_samples, json_out)
         max_retries = 0  # what was streamed is the sample: no silent redraw
@@ -224,12 +228,12 @@ def sample_cmd(
         sys.stdout.flush()
     written = pipe.write(report, planned, wav=wav and audio_problem is None, soundfont=soundfont, score=score)
     if out is None:
-        _print_texts(written, report.seed, path, stream, json_out)
+        _print_texts(written, report.seed, named, stream, json_out)
         return
     # Streamed music: stdout holds the tune alone, so the per-sample lines go to stderr.
     show = err_console if stream else console
     judged = kind.states_key_and_meter  # ABC: the check ends with the tune judge
-    show.print(f"{len(written)} samples from {path} (seed {report.seed}) -> {out}", highlight=False)
+    show.print(f"{len(written)} samples from {named} (seed {report.seed}) -> {out}", highlight=False)
     _show_samples(written, judged, show)
     if audio_problem:
         from seqgen.cli import warn
@@ -243,6 +247,8 @@ def sample_cmd(
     if json_out:
         samples = pipeline.summary(written)
         result = {"checkpoint": str(path), "seed": report.seed, "out": str(out), "samples": samples}
+        if shipped:
+            result["shipped_model"] = shipped
         result["first_try"] = report.first_try  # samples whose first draw passed the check
         if kind.music:
             result["checked_by"] = "tune judge" if judged else "music check"
@@ -279,26 +285,6 @@ def _tune_header(
             "use one or the other"
         )
     return TuneHeader(meter, key, rhythm, title, unescape(start) if start is not None else None)
-
-
-def _header_ids(kind: DataKind, tokenizer: Tokenizer, header: TuneHeader, primer: Path | None) -> list[int]:
-    """The prompt ids of the header, refused for a kind whose samples state no key or meter, and
-    with the option named when its text holds characters the model never saw."""
-    given = header.given()
-    if not kind.states_key_and_meter:
-        flags = ", ".join(flag for flag, _ in given)
-        verb = "applies" if len(given) == 1 else "apply"
-        raise SeqgenError(f"{flags} {verb} to ABC models only; this model was trained on {kind.label}")
-    for flag, value in given:
-        try:
-            kind.prompt_ids(tokenizer, value)
-        except SeqgenError as e:
-            raise SeqgenError(f"{flag} {value!r}: {e}") from None
-    text = header.text()
-    try:
-        return kind.prompt_ids(tokenizer, text, primer)
-    except SeqgenError as e:
-        raise SeqgenError(f"the header {text!r} built from {', '.join(f for f, _ in given)}: {e}") from None
 
 
 def _header_summary(
@@ -346,13 +332,13 @@ def _stream(tokenizer: Tokenizer, start: list[int]):
     return on_token
 
 
-def _print_texts(written: list[WrittenSample], seed: int, path: Path, streamed: bool, json_out: bool) -> None:
+def _print_texts(written: list[WrittenSample], seed: int, path: str, streamed: bool, json_out: bool) -> None:
     """Text samples on stdout, untouched (no markup, no wrapping), or as JSON; the rest on stderr."""
     from seqgen.cli import emit_json
 
     if json_out:
         samples = [{"text": w.rendered.text, "tokens": len(w.sample.ids)} for w in written]
-        emit_json({"checkpoint": str(path), "seed": seed, "samples": samples})
+        emit_json({"checkpoint": path, "seed": seed, "samples": samples})
         return
     if not streamed:
         for i, w in enumerate(written):

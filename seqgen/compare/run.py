@@ -345,19 +345,26 @@ def _score_val_split(
 ) -> dict[str, ValScores]:
     """3. The trained models on the whole val split: every token in consecutive training-length
     windows (as `seqgen eval`), by position in fresh windows, and streaming."""
-    from seqgen.measure.evaluate import token_loss
+    from seqgen.measure.evaluate import document_loss, reads_documents, token_loss
 
     say(StageStarted("scoring both models on the val split"))
     val = dataset.val
     out: dict[str, ValScores] = {}
     for m in MODELS:
-        model, _, _ = load_model(plan.out / m / BEST, device)
-        whole = token_loss(model, val, device, block)
+        model, tokenizer, ckpt = load_model(plan.out / m / BEST, device)
+        if reads_documents(ckpt) and tokenizer.eos_id is not None:
+            # Trained on tunes read whole from a fresh state (the LSTM's streams): scored so, and
+            # that is also how it writes a tune, so it is its streaming loss too.
+            whole = document_loss(model, val, device, tokenizer.eos_id)
+            streaming = whole["loss"]
+        else:
+            whole = token_loss(model, val, device, block)
+            streaming = streaming_loss(model, val, device, amp)
         out[m] = ValScores(
             by_position=loss_by_position(model, val, block, LONG_FACTOR * block, device, amp),
             fresh=whole["loss"],
             fresh_tokens=whole["tokens"],
-            streaming=streaming_loss(model, val, device, amp),
+            streaming=streaming,
         )
         del model
     return out

@@ -16,6 +16,7 @@ import subprocess
 import tempfile
 import wave
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -126,3 +127,38 @@ def normalise(audio: np.ndarray) -> tuple[np.ndarray, float, float]:
 
 def _db(x: float) -> float:
     return 20 * float(np.log10(x))
+
+
+PLAIN_RATE = 22050  # the plain synth's sample rate: enough for a melody's harmonics, half the size
+
+
+def plain_wav(notes: list[Any], wav: Path, seconds_limit: float = 600.0) -> dict[str, float]:
+    """Render notes (`seqgen.music.notes.Note`, times in seconds) to a mono WAV with a plain
+    plucked-string tone (three harmonics, a fast attack and an exponential decay), for a player
+    where FluidSynth is not installed. Percussion is skipped. Same level as `render_wav`."""
+    end = min(max((n.end for n in notes), default=0.0), seconds_limit) + 0.5
+    audio = np.zeros(int(end * PLAIN_RATE) + 1)
+    for n in notes:
+        if n.drum or n.start >= seconds_limit:
+            continue
+        hold = max(0.05, min(n.end, seconds_limit) - n.start) + 0.25  # a short ring after release
+        t = np.arange(int(hold * PLAIN_RATE)) / PLAIN_RATE
+        freq = 440.0 * 2 ** ((n.pitch - 69) / 12)
+        tone = sum(a * np.sin(2 * np.pi * k * freq * t) for k, a in ((1, 1.0), (2, 0.4), (3, 0.15)))
+        envelope = np.minimum(1.0, t / 0.005) * np.exp(-t * 3.0)
+        envelope[t > hold - 0.25] *= np.exp(-(t[t > hold - 0.25] - (hold - 0.25)) * 20)
+        i = int(n.start * PLAIN_RATE)
+        piece = tone * envelope * (n.velocity / 127)
+        audio[i : i + len(piece)] += piece[: len(audio) - i]
+    audio, rms_db, peak_db = normalise(audio)
+    pcm = np.clip(np.round(audio * 32767.0), -32768, 32767).astype("<i2").tobytes()
+
+    def write(f) -> None:
+        with wave.open(f, "wb") as w:
+            w.setnchannels(1)
+            w.setsampwidth(2)
+            w.setframerate(PLAIN_RATE)
+            w.writeframes(pcm)
+
+    atomic_write(wav, write)
+    return {"seconds": len(audio) / PLAIN_RATE, "rms_dbfs": rms_db, "peak_dbfs": peak_db}

@@ -26,6 +26,7 @@ from seqgen.models.base import SequenceModel
 
 if TYPE_CHECKING:
     from seqgen.music.check import TuneCheck
+    from seqgen.music.header import TuneHeader
 
 SAMPLES_DIR = Path("samples")  # music samples go to samples/RUN/seed-SEED/ when no --out is given
 
@@ -77,6 +78,28 @@ def training_text(data_path: str | Path, kind: DataKind, tokenizer: Tokenizer) -
     if dataset.tokenizer.to_dict() != tokenizer.to_dict():
         return None
     return kind.corpus_text(dataset.train, tokenizer)
+
+
+def header_ids(
+    kind: DataKind, tokenizer: Tokenizer, header: TuneHeader, primer: Path | None = None
+) -> list[int]:
+    """The prompt ids of the header, refused for a kind whose samples state no key or meter, and
+    with the option named when its text holds characters the model never saw."""
+    given = header.given()
+    if not kind.states_key_and_meter:
+        flags = ", ".join(flag for flag, _ in given)
+        verb = "applies" if len(given) == 1 else "apply"
+        raise SeqgenError(f"{flags} {verb} to ABC models only; this model was trained on {kind.label}")
+    for flag, value in given:
+        try:
+            kind.prompt_ids(tokenizer, value)
+        except SeqgenError as e:
+            raise SeqgenError(f"{flag} {value!r}: {e}") from None
+    text = header.text()
+    try:
+        return kind.prompt_ids(tokenizer, text, primer)
+    except SeqgenError as e:
+        raise SeqgenError(f"the header {text!r} built from {', '.join(f for f, _ in given)}: {e}") from None
 
 
 class SamplePipeline:

@@ -8,6 +8,7 @@ nothing; reports progress through a callback.
 
 from __future__ import annotations
 
+import itertools
 import math
 from pathlib import Path
 from typing import Any
@@ -57,6 +58,57 @@ def token_loss(
     return {"tokens": count, "loss": loss, "bits_per_token": loss / math.log(2), "perplexity": math.exp(loss)}
 
 
+def reads_documents(ckpt: Checkpoint) -> bool:
+    """Whether the checkpoint's model was trained reading whole documents from a fresh state,
+    its state carried from window to window ("streams": the LSTM on tunes): it must be scored
+    so too (`document_loss`), not in fresh windows that start inside a tune, which it never saw."""
+    return ckpt.train_config.get("windows") == "streams"
+
+
+@torch.no_grad()
+def document_loss(
+    model: torch.nn.Module,
+    tokens: np.ndarray,
+    device: torch.device,
+    eos: int,
+    chunk: int = 512,
+    precision: str = "auto",
+    batch: int = 64,
+) -> dict[str, Any]:
+    """Mean next-token loss over every token of `tokens` but the first, each document (from an
+    end-of-document id to the next) read from a fresh state with the state carried through it, as
+    a model trained on streams reads a tune and writes one. Documents are read `batch` at a time
+    (padded: padded targets are skipped; the model is causal, so padding never reaches them)."""
+    if len(tokens) < 2:
+        raise SeqgenError("at least 2 tokens are needed to score a next-token prediction")
+    amp = resolve_precision(precision, device)
+    ends = np.flatnonzero(np.asarray(tokens) == eos)
+    bounds = np.unique(np.concatenate([[0], ends, [len(tokens) - 1]]))
+    docs = [(int(a), int(b)) for a, b in itertools.pairwise(bounds) if b > a]
+    docs.sort(key=lambda d: d[1] - d[0])
+    total, count = 0.0, 0
+    for i in range(0, len(docs), batch):
+        group = docs[i : i + batch]
+        width = max(b - a for a, b in group)
+        x = torch.full((len(group), width), eos, dtype=torch.long)
+        y = torch.full((len(group), width), -100, dtype=torch.long)
+        for row, (a, b) in enumerate(group):
+            piece = torch.from_numpy(np.asarray(tokens[a : b + 1], dtype=np.int64))
+            x[row, : b - a], y[row, : b - a] = piece[:-1], piece[1:]
+        x, y = x.to(device), y.to(device)
+        state = None
+        for t in range(0, width, chunk):
+            with autocast(device, amp):
+                logits, state = model(x[:, t : t + chunk], state)
+            part = y[:, t : t + chunk]
+            total += F.cross_entropy(
+                logits.float().transpose(1, 2), part, ignore_index=-100, reduction="sum"
+            ).item()
+            count += int((part != -100).sum())
+    loss = total / count
+    return {"tokens": count, "loss": loss, "bits_per_token": loss / math.log(2), "perplexity": math.exp(loss)}
+
+
 def score_model(
     checkpoint: Path,
     file: Path | None = None,
@@ -89,7 +141,14 @@ def score_model(
         tokens, source = dataset.split(split), f"{dataset.path} ({split} split)"
     report = on_progress or no_progress
     report("scoring", 0, len(tokens))
-    result = token_loss(model, tokens, dev, ckpt.block_size, precision)
+    if reads_documents(ckpt) and tokenizer.eos_id is not None:
+        result = document_loss(model, tokens, dev, tokenizer.eos_id, precision=precision)
+        result["read"] = "each tune from a fresh state, carried through it (as trained)"
+    else:
+        result = token_loss(model, tokens, dev, ckpt.block_size, precision)
+        result["read"] = (
+            f"consecutive windows of {ckpt.block_size} tokens, each from a fresh start (as trained)"
+        )
     report("scoring", len(tokens), len(tokens))
     return {"checkpoint": str(path), "data": source, "unit": kind.short_unit, **result}
 

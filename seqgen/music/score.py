@@ -10,7 +10,9 @@ cairosvg's, an optional extra. Does not own where scores are written (`seqgen.ge
 
 from __future__ import annotations
 
+import concurrent.futures
 import re
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -70,7 +72,30 @@ def _toolkit():  # -> verovio.toolkit
     return tk
 
 
-def _render(tk, data: str, input_from: str) -> str | None:
+ENGRAVE_STACK = 64 * 1024 * 1024  # verovio recurses deeply: a worker thread's default stack is too small
+
+
+_ENGRAVER: list[concurrent.futures.ThreadPoolExecutor] = []
+_ENGRAVER_LOCK = threading.Lock()
+
+
+def _render(data: str, input_from: str) -> str | None:
+    """verovio's SVG of `data`, always drawn on one thread of its own with a large stack: verovio
+    silently draws nothing on a thread other than the one it first drew on (a web server's
+    workers), and its recursion overruns a worker thread's default stack."""
+    with _ENGRAVER_LOCK:
+        if not _ENGRAVER:
+            previous = threading.stack_size(ENGRAVE_STACK)
+            try:
+                pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="seqgen-engrave")
+                pool.submit(lambda: None).result()  # start its thread now, with the large stack
+            finally:
+                threading.stack_size(previous)
+            _ENGRAVER.append(pool)
+    return _ENGRAVER[0].submit(lambda: _render_here(_toolkit(), data, input_from)).result()
+
+
+def _render_here(tk, data: str, input_from: str) -> str | None:
     tk.setOptions({"inputFrom": input_from})
     if not tk.loadData(data) or tk.getPageCount() < 1:
         return None
@@ -104,18 +129,21 @@ def engrave_abc(text: str, name: str = "the tune") -> str:
     (verovio reads ABC too, but its ABC reader crashes the process on some text a model writes,
     an empty tune for one; music21 refuses such text with an exception.) Raises SeqgenError when
     the tune holds no note."""
-    from music21 import converter
+    from seqgen.music.abc import parse_abc
 
     abc = text if re.match(r"\s*X:", text) else "X:1\n" + text
     try:
-        stream = converter.parse(abc, format="abc")
-    except Exception as e:  # music21 raises many kinds on bad ABC
-        raise SeqgenError(
-            f"{name} could not be engraved: music21 cannot read its ABC ({type(e).__name__})"
-        ) from e
+        stream = parse_abc(abc)  # quietly: music21's parser warnings stay off the terminal
+    except SeqgenError as e:
+        raise SeqgenError(f"{name} could not be engraved: music21 cannot read its ABC ({e})") from e
     if not stream.recurse().notes:
         raise SeqgenError(f"{name} could not be engraved: it holds no notes")
-    svg = _render(_toolkit(), _musicxml(stream), "xml")
+    try:
+        xml = _musicxml(stream)
+    except Exception as e:  # music21's MusicXML writer refuses some durations a model writes
+        why = str(e).strip().splitlines()[0][:120] if str(e).strip() else type(e).__name__
+        raise SeqgenError(f"{name} could not be engraved: music21 cannot write it as MusicXML ({why})") from e
+    svg = _render(xml, "xml")
     if svg is None:
         raise SeqgenError(f"{name} could not be engraved: verovio drew no notes from it")
     return svg
@@ -137,7 +165,7 @@ def engrave_midi(path: Path) -> str:
         xml = _musicxml(stream)
     except Exception as e:  # a corrupt or empty file: music21 raises many kinds
         raise SeqgenError(f"{path} could not be read as MIDI for a score ({type(e).__name__})") from e
-    svg = _render(_toolkit(), xml, "xml")
+    svg = _render(xml, "xml")
     if svg is None:
         raise SeqgenError(f"{path} could not be engraved: it holds no notes")
     return svg
