@@ -9,7 +9,7 @@
 set -eu
 MINUTES=${1:-10}
 cd "$(dirname "$0")/.."
-seqgen --quiet prepare
+[ -f data/oneills1850/meta.json ] || seqgen --quiet prepare
 seqgen --quiet train --data data/oneills1850 --name ship-oneills1850 --max-time "$MINUTES"
 python3 - <<'PY'
 import dataclasses
