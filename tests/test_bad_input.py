@@ -164,7 +164,6 @@ ROWS = [
     ("resume: a run without last.pt", ["train", "--resume", "ck"], "ck holds no last.pt"),
     # -- sample -------------------------------------------------------------------------------------
     ("no such run", ["sample", "checkpoints/none"], "checkpoints/none does not exist"),
-    ("no runs at all", ["sample", "--out-dir", "nothing"], "no trained run found under nothing/"),
     ("temperature < 0", ["sample", "checkpoints/r", "--temperature", "-1"], "--temperature must be >= 0"),
     ("top-p = 0", ["sample", "checkpoints/r", "--top-p", "0"], "--top-p must lie in (0, 1]"),
     ("top-p > 1", ["sample", "checkpoints/r", "--top-p", "1.5"], "--top-p must lie in (0, 1]"),
