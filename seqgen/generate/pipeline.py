@@ -46,9 +46,9 @@ def fixed_seed(seed: int | None) -> int:
     return random.randrange(2**31 - 1) if seed is None else seed
 
 
-def default_out(checkpoint: Path, seed: int) -> Path:
-    """Where a run's music samples go without --out: samples/RUN/seed-SEED."""
-    return SAMPLES_DIR / checkpoint.parent.name / f"seed-{seed}"
+def default_out(checkpoint: Path, seed: int, root: Path = SAMPLES_DIR) -> Path:
+    """Where a run's music samples go without --out: samples/RUN/seed-SEED (under `root`)."""
+    return root / checkpoint.parent.name / f"seed-{seed}"
 
 
 def audio_problem(soundfont: Path | None) -> str | None:

@@ -184,7 +184,7 @@ def compose(
         _stream_text(loaded, request, start_ids, emit, on_draw)
         return
     pipe = pipeline.SamplePipeline(loaded.model, tokenizer, kind, loaded.device, start_ids, loaded.corpus)
-    out = _free_folder(pipeline.default_out(loaded.entry.checkpoint, cfg.seed), samples_dir)
+    out = _free_folder(pipeline.default_out(loaded.entry.checkpoint, cfg.seed, samples_dir))
     planned = pipe.plan(out, cfg.num_samples)
     with torch.no_grad():
         report = pipe.draw(cfg, MAX_RETRIES, on_progress, None, on_draw)
@@ -207,10 +207,9 @@ def compose(
     )
 
 
-def _free_folder(out: Path, samples_dir: Path) -> Path:
-    """samples/RUN/seed-SEED under `samples_dir`, or seed-SEED-2, -3 ... when it exists: a tune
-    the page made never replaces one made before."""
-    out = samples_dir / out.relative_to(out.parts[0]) if out.parts and out.parts[0] == "samples" else out
+def _free_folder(out: Path) -> Path:
+    """`out`, or `out`-2, -3 ... when it exists: a tune the page made never replaces one made
+    before."""
     candidate, n = out, 1
     while candidate.exists():
         n += 1
