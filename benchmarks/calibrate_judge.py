@@ -22,7 +22,8 @@ from seqgen.config import PrepareConfig
 from seqgen.datasets.corpus.abc import AbcOptions, read_abc, split_tunes
 from seqgen.datasets.corpus.builtin import corpus_paths
 from seqgen.measure.samples import abc_body, longest_copy
-from seqgen.music.judge import CRITERIA, _mode_family, judge_reading, read_tune
+from seqgen.music.judge import CRITERIA, _mode_family, judge_reading
+from seqgen.music.reading import read_tune
 
 
 def quantiles(xs: list[float], qs=(0.01, 0.03, 0.05, 0.5, 0.95, 0.97, 0.99)) -> str:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from seqgen.music.judge import CRITERIA, copy_share, judge_tune, parse_key, read_tune
+from seqgen.music.judge import CRITERIA, copy_share, judge_tune
+from seqgen.music.reading import parse_key, read_tune
 
 # A two-part reel in D, 8 + 8 bars, each part repeated, ending on the tonic: a tune.
 REEL = """X:1
@@ -309,3 +310,13 @@ def test_an_overfull_section_edge_bar_is_bad_but_not_an_inner_bar() -> None:
     assert (r.bad_bars, r.inner_bad) == (1, 0)
     score = judge_score(judge_tune(over))
     assert score.full_inner_bars == score.inner_bars == len(r.bar_lengths) > 0
+
+
+def test_a_one_beat_metre_mid_tune_fails_rhythm() -> None:
+    """A model may escape a bar that does not fit by writing M:1/8 before it: every bar then
+    "fills" its metre, but no folk tune is written in bars of one beat."""
+    assert judge_tune(JIG).passed("rhythm")
+    for escape in ("\nM:1/8\nG|A|\nM:6/8\n", "[M:1/8] G|A|[M:6/8] "):
+        escaped = JIG.replace("|BAG AGF|G3 G2||", f"|BAG AGF|{escape}G3 G2||")
+        v = judge_tune(escaped)
+        assert not v.passed("rhythm") and "M:1/8 is a bar of one beat" in (v.reason or "")

@@ -29,6 +29,14 @@ def test_a_tune_without_an_x_line_is_engraved() -> None:
     assert facts.notes == 5 and facts.bars == 2
 
 
+def test_a_tune_without_a_title_gets_none_rather_than_music21s() -> None:
+    """music21 names an untitled piece "Music21 Fragment" by "Music21"; a sampled tune without T:
+    is shown untitled instead."""
+    svg = engrave_abc("X:1\nM:2/4\nL:1/8\nK:G\nGABc|d4|]\n")
+    assert ScoreFacts.of(svg).notes == 5
+    assert ScoreFacts.of(svg).title == "" and "Music21" not in svg
+
+
 def test_no_notes_is_a_clear_error() -> None:
     """An empty tune (as a barely trained model writes) is refused before verovio sees it: its
     own ABC reader crashes the process on one."""

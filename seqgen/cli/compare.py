@@ -198,8 +198,13 @@ def _summary(r: CompareResults) -> Table:
         table.add_row(name, *cells, "" if lower is None else better(values, lower, timing))
 
     row("parameters", {m: r.models[m].parameters for m in models}, ",", None)
-    row("val loss (whole val split)", {m: r.val[m].fresh for m in models}, ".4f", True)
-    row("val loss, streaming", {m: r.val[m].streaming for m in models}, ".4f", True)
+    row("val loss (as it writes)", {m: r.val[m].streaming for m in models}, ".4f", True)
+    row(
+        f"val loss, fresh {block}-token windows",
+        {m: r.val[m].window_mean(block) for m in models},
+        ".4f",
+        True,
+    )
     row("training tokens seen", {m: r.models[m].tokens_seen for m in models}, ",", None)
     steps = {m: r.throughput_at(m, block) for m in models}
     tps = {m: s.tokens_per_s if s is not None else None for m, s in steps.items()}

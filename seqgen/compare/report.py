@@ -70,19 +70,18 @@ def _answer(r: CompareResults, v: Verdicts) -> list[str]:
     W, L = LABELS[w], LABELS[lo]
     u = r.data.data_kind.unit
     a, b = v.val[w], v.val[lo]
-    fresh_tokens = r.val[w].fresh_tokens
-    predictions = fresh_tokens if fresh_tokens is not None else r.data.val_tokens - 1
     lines = [
         "## The answer in short\n",
         f"- **Quality: the {W} wins.** On the whole held-out val split "
-        f"({predictions:,} predictions) it scores a loss of "
+        f"({r.data.val_tokens:,} tokens), read as each model reads when it writes (the LSTM carrying "
+        f"its state, the transformer sliding its {r.block_size}-token window), it scores a loss of "
         f"**{a:.3f}** "
         f"against the {L}'s **{b:.3f}** nats per {u} ({_pct(a, b)} lower; {a / math.log(2):.2f} against "
         f"{b / math.log(2):.2f} bits per {u}). The loss is the average surprise of the model at each "
         f"next {u} of text it never trained on: lower means it predicts the data better.",
     ]
     t = _reached(r.curves[w], r.curves[lo][-1].val_loss)
-    if t is not None:
+    if t is not None and not r.lstm_reads_tunes:
         lines.append(
             f"- The {W} reached the {L}'s final loss after **{_minutes(t)} of {_minutes(r.budget_min)}** "
             f"(by each model's own evaluation during training)."
@@ -136,7 +135,7 @@ def _compared(r: CompareResults) -> list[str]:
         "optimizer steps in the budget": lambda m: f"{models[m].steps:,}",
         "training tokens seen": lambda m: f"{models[m].tokens_seen:,}",
         "training tokens / s": lambda m: f"{models[m].tokens_per_s:,.0f}",
-        "val loss, whole val split": lambda m: f"{r.val[m].fresh:.4f}",
+        "val loss, whole val split (as it writes)": lambda m: f"{r.val[m].streaming:.4f}",
     }
     lines = ["## What was compared\n"]
     lines.append("| | " + " | ".join(LABELS[m] for m in models) + " |")

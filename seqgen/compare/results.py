@@ -92,9 +92,14 @@ class ValScores:
     """A trained model on the whole val split (nats per token)."""
 
     by_position: list[float]  # mean loss at each position of a fresh window
-    fresh: float  # every token, in consecutive training-length windows (as `seqgen eval`)
+    fresh: float  # every token as `seqgen eval` reads it (training-length windows; tune by tune
+    #               for a model trained on whole tunes from a fresh state)
     fresh_tokens: int | None  # predictions behind `fresh` (None: a file from before it was saved)
-    streaming: float  # read as one long stream, as generation reads it
+    streaming: float  # read as one long stream, as generation reads it: the headline figure
+
+    def window_mean(self, block: int) -> float | None:
+        """The mean loss over the first `block` positions of fresh windows (None: not measured)."""
+        return sum(self.by_position[:block]) / block if len(self.by_position) >= block else None
 
     def to_json(self) -> JSON:
         d = dataclasses.asdict(self)
@@ -246,6 +251,15 @@ class CompareResults:
     sampling: dict[str, SamplingRun | Failed]
     samples: dict[str, SampleResult] = field(default_factory=dict)  # empty: none were drawn
     total_s: float = 0.0
+
+    @property
+    def lstm_reads_tunes(self) -> bool:
+        """Whether the LSTM was trained, and is evaluated, on whole tunes from a fresh state (the
+        LSTM on ABC): its `fresh` score is then tune by tune, far below its loss in windows that
+        start mid-tune, and its curve during training does not measure what the transformer's does."""
+        lstm = self.val["lstm"]
+        window = lstm.window_mean(self.block_size)
+        return window is not None and window - lstm.fresh > 0.05
 
     @property
     def block_size(self) -> int:

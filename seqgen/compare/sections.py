@@ -44,8 +44,9 @@ def val_during_training(r: CompareResults) -> list[str]:
         f"![val loss against time and tokens]({FIGURES['val']})\n",
         "Left: against wall-clock time, the budget both models had. Right: against training tokens "
         "seen, which shows how much each model learns per token regardless of speed. The points are "
-        "each model's own evaluation during training (a sample of val windows); the table above and "
-        "section 5 score the whole val split.\n",
+        "each model's own evaluation during training (a sample of val windows"
+        + ("; the LSTM's, tune by tune from each tune's start, as it trains" if r.lstm_reads_tunes else "")
+        + "); the table above and section 5 score the whole val split.\n",
         "| share of the budget | LSTM val loss | transformer val loss | LSTM tokens | transformer tokens |",
         "|---:|---:|---:|---:|---:|",
     ]
@@ -162,6 +163,16 @@ def context(r: CompareResults) -> list[str]:
         "trained on. The last row reads the val split as one long stream, as generation does: the "
         "LSTM carries its state through, the transformer slides its window a quarter of its context "
         "at a time.\n",
+        *(
+            [
+                "The LSTM here was trained on whole tunes from their first token, its state carried "
+                "through each tune: a window that starts mid-tune is unlike anything it trained on, "
+                "and read that way it never recovers. Read tune by tune, as it trains and writes, "
+                f"it scores {lstm.fresh:.3f}.\n"
+            ]
+            if r.lstm_reads_tunes
+            else []
+        ),
         "| tokens of context | LSTM | transformer |",
         "|---:|---:|---:|",
     ]
@@ -173,7 +184,9 @@ def context(r: CompareResults) -> list[str]:
         cells = [f"{sum(c[lo - 1 : hi]) / len(c[lo - 1 : hi]):.3f}" if hi <= len(c) else "-" for c in curves]
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
         lo = hi + 1
-    lines.append(f"| mean over the window ({block}) | {lstm.fresh:.3f} | {transformer.fresh:.3f} |")
+    means = [s.window_mean(block) for s in (lstm, transformer)]
+    cells = " | ".join("-" if x is None else f"{x:.3f}" for x in means)
+    lines.append(f"| mean over the first {block} positions | {cells} |")
     lines.append(f"| streaming through the val split | {lstm.streaming:.3f} | {transformer.streaming:.3f} |")
     lines.append(f"\n![loss by position in the context]({FIGURES['context']})\n")
     return lines

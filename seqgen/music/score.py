@@ -119,9 +119,14 @@ def _stack(pages: list[str]) -> str:
 
 
 def _musicxml(stream) -> str:
+    """music21's MusicXML of `stream`, without the title and composer music21 puts on a piece
+    that has none ("Music21 Fragment", "Music21"): a tune with no T: gets no title."""
+    from music21 import defaults
     from music21.musicxml.m21ToXml import GeneralObjectExporter
 
-    return GeneralObjectExporter(stream).parse().decode("utf-8")
+    xml = GeneralObjectExporter(stream).parse().decode("utf-8")
+    xml = xml.replace(f"<movement-title>{defaults.title}</movement-title>", "")
+    return xml.replace(f'<creator type="composer">{defaults.author}</creator>', "")
 
 
 def engrave_abc(text: str, name: str = "the tune") -> str:

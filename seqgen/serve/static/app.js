@@ -105,7 +105,7 @@ function tuneCard(tune) {
   }
   if (tune.kept_header != null) facts.push(tune.kept_header ? "kept the asked metre and key" : "strayed from the asked metre or key");
   facts.push(`${tune.seconds} s`);
-  facts.push(tune.draws > 1 ? `${tune.draws} draws (kept draw ${tune.attempts})` : "first draw");
+  facts.push(tune.draws > 1 ? `drawn ${tune.draws} times, draw ${tune.attempts} kept` : "drawn once");
   card.append(el("p", { class: "facts" }, facts.join(" · ")));
   const score = el("div", { class: "score" });
   if (tune.svg) score.innerHTML = tune.svg;
@@ -190,7 +190,7 @@ function handle(event) {
       break;
     case "done":
       if (event.saved) {
-        $("saved").textContent = `${event.samples} tune(s) saved in ${event.saved}; ${event.first_try} passed the judge on the first draw. Audio: ${event.audio}.`;
+        $("saved").textContent = `${event.samples} tune(s) saved in ${event.saved}; ${event.first_try} of ${event.samples} passed the judge on their first draw. Audio: ${event.audio}.`;
       } else {
         $("saved").textContent = `${event.tokens} tokens.`;
       }

@@ -1,0 +1,374 @@
+"""Reading a tune for the judge: what `seqgen.music.judge` looks at in one ABC tune.
+
+Owns: `read_tune` (one ABC tune read once with music21 into a `TuneReading`: its metre, key and
+mode, the bars that must fill the metre, notes foreign to the key, the last note, bars written and
+played, runs of one bar), `parse_key` (an ABC K: value as a tonic and a mode), and reading a tune
+that changes key, metre or note length section by section. Does not own the verdict or its
+thresholds (`seqgen.music.judge`). Parsing is music21's (`seqgen.music.abc.parse_abc`); nothing
+here prints.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from seqgen.errors import SeqgenError
+from seqgen.music.header import AbcKey
+
+# ABC key modes -> semitones of the scale above the tonic.
+_MODES = {
+    "major": (0, 2, 4, 5, 7, 9, 11),
+    "minor": (0, 2, 3, 5, 7, 8, 10),
+    "dorian": (0, 2, 3, 5, 7, 9, 10),
+    "mixolydian": (0, 2, 4, 5, 7, 9, 10),
+    "phrygian": (0, 1, 3, 5, 7, 8, 10),
+    "lydian": (0, 2, 4, 6, 7, 9, 11),
+    "locrian": (0, 1, 3, 5, 6, 8, 10),
+}
+_TONIC = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
+_KEY_FIELD = re.compile(r"(?m)^K:")
+_METER_FIELD = re.compile(r"(?m)^M:[ \t]*(\S+)")
+_RHYTHM_FIELD = re.compile(r"(?m)^R:[ \t]*(.*?)[ \t]*$")
+
+
+@dataclass
+class TuneReading:
+    """What the judge reads in one tune."""
+
+    meter: str | None  # the M: field ("3/4 and 3/8" when the music changes metre)
+    rhythm: str | None  # the first R: field, lower case
+    key: str | None  # the K: field in force at the end, as written
+    tonic: int | None  # pitch class of that key's tonic
+    mode: str | None  # major, minor, dorian, ...
+    bar_lengths: list[float]  # the inner bars that must fill the metre, in bars of their metre
+    bar_quarters: float | None  # the (first) metre's bar, in quarter notes
+    bad_bars: int  # bars that do not fill it (inner bars; edge bars of the wrong length)
+    notes: int  # sounding notes, grace notes excepted
+    foreign: int  # of them, outside the key's scale
+    last_degree: int | None  # semitones of the last note above the tonic (0: the tonic)
+    written_bars: float  # in bars of the metre, as written
+    played_bars: float | None  # repeats played; None: the repeats run away
+    same_bars_run: int  # the longest run of one bar repeated
+    distinct_share: float  # distinct bars / bars
+    error: str | None = None  # why music21 could not read it
+    judged_bars: int = 0  # the bars whose length was judged (inner and section-edge bars)
+    inner_bad: int = 0  # of `bad_bars`, the inner bars
+    keys: tuple[str, ...] = ()  # every K: field in force somewhere, in order
+    foreign_to: str = ""  # the keys notes were judged against, for reasons: "K:D and K:Dm"
+    # A tune that changes key may end in its first key (a da capo): the last note's degree above
+    # the first key's tonic and that key's mode; None when it never changes key.
+    home_ending: tuple[int, str] | None = None
+
+
+def parse_key(text: str) -> tuple[int, str] | None:
+    """(tonic pitch class, mode) of an ABC `K:` value such as `D`, `Em`, `Ador`, `F#mix` (read by
+    `seqgen.music.header.key_of`; anything after the key, such as `clef=`, is ignored), or None."""
+    from seqgen.music.header import key_of
+
+    text = re.sub(r"\s+\w+=\S*", "", text)  # clef=treble, transpose=-2 ...: not the key
+    words = text.split()
+    found = key_of(text)
+    if not isinstance(found, AbcKey) and words:
+        found = key_of(words[0])
+    if not isinstance(found, AbcKey):
+        return None
+    tonic = (_TONIC[found.tonic[0]] + {"#": 1, "b": -1}.get(found.tonic[1:], 0)) % 12
+    mode = {"ionian": "major", "aeolian": "minor"}.get(found.mode, found.mode)
+    return (tonic, mode) if mode in _MODES else None
+
+
+def read_tune(text: str) -> TuneReading:
+    """Read one ABC tune with music21 for the judge. Never raises for a bad tune: a tune music21
+    cannot read comes back with `error` set. A tune that changes key, metre or note length in its
+    music (`K:`, `M:`, `L:` lines or inline fields) is read section by section, each in its own
+    key and metre (music21 applies a new key to the notes, but not always a new metre to the
+    bars), and the sections' readings are added up; its ending is judged in the last key."""
+    sections = _sections(text)
+    if len(sections) == 1:
+        return _read_section(sections[0]).reading
+    return _merge([_read_section(section) for section in sections])
+
+
+@dataclass
+class _Section:
+    reading: TuneReading
+    signatures: list[tuple[Any, ...]]  # each bar's notes, for runs and distinct bars
+    meters: list[str]
+    keys: list[str]
+
+
+_BODY_FIELD = re.compile(r"^([KLM]):[ \t]*(.*?)[ \t]*$")
+
+
+def _sections(text: str) -> list[str]:
+    """The tune as one text per key, metre or note-length section: each the tune's header with
+    the fields in force, then that section's music. One section: the tune as given."""
+    from seqgen.music.abc import fields_on_lines
+
+    lines = fields_on_lines(text).split("\n")
+    k = next((i for i, line in enumerate(lines) if line.startswith("K:")), None)
+    if k is None:
+        return [text]
+    fields = {"M": None, "L": None, "K": lines[k][2:].strip()}
+    for line in lines[:k]:
+        m = _BODY_FIELD.match(line)
+        if m and m.group(1) in ("M", "L"):
+            fields[m.group(1)] = m.group(2)
+    head = [line for line in lines[:k] if not _BODY_FIELD.match(line)]
+    parts: list[tuple[dict[str, str | None], list[str]]] = []
+    body: list[str] = []
+    changed = False
+    for line in lines[k + 1 :]:
+        m = _BODY_FIELD.match(line)
+        if m is None:
+            body.append(line)
+            continue
+        changed = True
+        if any(b.strip() for b in body):
+            parts.append((dict(fields), body))
+            body = []
+        fields[m.group(1)] = m.group(2)
+    if any(b.strip() for b in body):
+        parts.append((dict(fields), body))
+    if not changed or not parts:
+        return [text]
+    return [
+        "\n".join([*head, *(f"{f}:{fs[f]}" for f in ("M", "L", "K") if fs[f] is not None), *b]) + "\n"
+        for fs, b in parts
+    ]
+
+
+def _merge(sections: list[_Section]) -> TuneReading:
+    """One reading of a tune read section by section: counts added, its ending from the last."""
+    readings = [s.reading for s in sections]
+    first, last = readings[0], readings[-1]
+    error = next((r.error for r in readings if r.error), None)
+    signatures = [sig for s in sections for sig in s.signatures]
+    played = [r.played_bars for r in readings]
+    meters = list(dict.fromkeys(m for s in sections for m in s.meters))
+    keys = list(dict.fromkeys(k for s in sections for k in s.keys))
+    return TuneReading(
+        meter=" and ".join(meters) if meters else None,
+        rhythm=first.rhythm,
+        key=last.key,
+        tonic=last.tonic,
+        mode=last.mode,
+        bar_lengths=[b for r in readings for b in r.bar_lengths],
+        bar_quarters=first.bar_quarters if all(r.bar_quarters for r in readings) else None,
+        bad_bars=sum(r.bad_bars for r in readings),
+        notes=sum(r.notes for r in readings),
+        foreign=sum(r.foreign for r in readings),
+        last_degree=last.last_degree,
+        written_bars=sum(r.written_bars for r in readings),
+        played_bars=None if any(p is None for p in played) else sum(p for p in played if p is not None),
+        same_bars_run=_longest_run(signatures),
+        distinct_share=len(set(signatures)) / len(signatures) if signatures else 0.0,
+        error=error,
+        judged_bars=sum(r.judged_bars for r in readings),
+        inner_bad=sum(r.inner_bad for r in readings),
+        keys=tuple(keys),
+        foreign_to=" and ".join(f"K:{k}" for k in keys),
+        home_ending=_home_ending(first, last),
+    )
+
+
+def _home_ending(first: TuneReading, last: TuneReading) -> tuple[int, str] | None:
+    if last.last_degree is None or last.tonic is None or first.tonic is None or first.mode is None:
+        return None
+    return (last.last_degree + last.tonic - first.tonic) % 12, first.mode
+
+
+def _read_section(text: str) -> _Section:
+    from music21 import spanner
+
+    from seqgen.music.abc import _play_order, parse_abc
+
+    meter_m = _METER_FIELD.search(text)
+    key_m = _KEY_FIELD.search(text)
+    key_text = text[key_m.start() + 2 :].split("\n", 1)[0].strip() if key_m else None
+    parsed_key = parse_key(key_text) if key_text else None
+    tonic, mode = parsed_key if parsed_key else (None, None)
+    rhythm_m = _RHYTHM_FIELD.search(text)
+    meter = meter_m.group(1) if meter_m else None
+    meters, keys = [meter] if meter else [], [key_text] if key_text else []
+    empty = TuneReading(
+        meter,
+        rhythm_m.group(1).lower() if rhythm_m else None,
+        key_text,
+        tonic,
+        mode,
+        [],
+        None,
+        0,
+        0,
+        0,
+        None,
+        0.0,
+        None,
+        0,
+        0.0,
+        keys=tuple(keys),
+        foreign_to=f"K:{key_text}",
+    )
+    try:
+        score = parse_abc(text)
+    except SeqgenError as e:
+        empty.error = str(e)
+        return _Section(empty, [], meters, keys)
+    if not score.parts:
+        empty.error = "no music"
+        return _Section(empty, [], meters, keys)
+    part = score.parts[0]
+    measures = [m for m in part.getElementsByClass("Measure")]
+    if not measures:
+        empty.error = "no bar lines"
+        return _Section(empty, [], meters, keys)
+    in_volta = {id(m) for rb in part.recurse().getElementsByClass(spanner.RepeatBracket) for m in rb}
+    bar_q = _bar_quarters(measures)
+    lengths = [float(m.duration.quarterLength) for m in measures]
+    edge = _section_edges(measures)
+    inner = [i for i in range(len(measures)) if not edge[i] and id(measures[i]) not in in_volta]
+    inner_bad = _bad_bars([lengths[i] for i in inner], bar_q) if bar_q else 0
+    bad = inner_bad
+    if bar_q:  # a section's edge bars may be short as the corpus writes them, not any length
+        outer = [i for i in range(len(measures)) if edge[i] and id(measures[i]) not in in_volta]
+        bad += sum(not _edge_bar_ok(i, lengths, edge, bar_q) for i in outer)
+        judged = len(inner) + len(outer)
+    else:
+        judged = len(inner)
+    notes = [n for n in _melody(part) if not n.duration.isGrace]
+    pcs = [_pitch_class(n) for n in notes]
+    scale = {(tonic + s) % 12 for s in _MODES[mode]} if tonic is not None and mode else None
+    foreign = sum(pc not in scale for pc in pcs) if scale else 0
+    last = (pcs[-1] - tonic) % 12 if pcs and tonic is not None else None
+    written = sum(lengths) / bar_q if bar_q else float(len(measures))
+    order = _play_order(part)
+    played = sum(lengths[i] for i in order) / bar_q if order is not None and bar_q else None
+    if order is not None and not bar_q:
+        played = float(len(order))
+    signatures = [_bar_signature(m) for m in measures if m.notesAndRests]
+    reading = TuneReading(
+        meter=meter,
+        rhythm=empty.rhythm,
+        key=key_text,
+        tonic=tonic,
+        mode=mode,
+        bar_lengths=[lengths[i] / bar_q for i in inner] if bar_q else [],
+        bar_quarters=bar_q,
+        bad_bars=bad,
+        notes=len(notes),
+        foreign=foreign,
+        last_degree=last,
+        written_bars=written,
+        played_bars=played,
+        same_bars_run=_longest_run(signatures),
+        distinct_share=len(set(signatures)) / len(signatures) if signatures else 0.0,
+        judged_bars=judged,
+        inner_bad=inner_bad,
+        keys=tuple(keys),
+        foreign_to=f"K:{key_text}",
+    )
+    return _Section(reading, signatures, meters, keys)
+
+
+def _bar_quarters(measures: list[Any]) -> float | None:
+    for m in measures:
+        ts = m.timeSignature or m.getContextByClass("TimeSignature")
+        if ts is not None:
+            return float(ts.barDuration.quarterLength)
+    return None
+
+
+def _section_edges(measures: list[Any]) -> list[bool]:
+    """For each bar: is it the first or last of a section (a part, a repeat, the tune)? Those may
+    be short: a pickup, and the bar that completes it before the next part or repeat."""
+    from music21 import bar
+
+    n = len(measures)
+    edge = [False] * n
+    edge[0] = edge[-1] = True
+    for i, m in enumerate(measures):
+        right, left = m.rightBarline, m.leftBarline
+        ends = right is not None and (isinstance(right, bar.Repeat) or right.type != "regular")
+        starts = left is not None and (isinstance(left, bar.Repeat) or left.type != "regular")
+        if ends:
+            edge[i] = True
+            if i + 1 < n:
+                edge[i + 1] = True
+        if starts:
+            edge[i] = True
+            if i > 0:
+                edge[i - 1] = True
+    return edge
+
+
+MAX_PAIRED = 2  # short bar pairs a tune may have: parts that end short mid-line, not a habit
+
+
+def _bad_bars(lengths: list[float], bar: float) -> int:
+    """Bars not as long as the metre says; two short bars that make one full bar together are
+    fine up to MAX_PAIRED times (a part that ends short before its next pickup, mid-line), but a
+    tune barred in half-bars throughout has the wrong metre."""
+    bad, i, paired = 0, 0, 0
+    while i < len(lengths):
+        if abs(lengths[i] - bar) < 1e-6:
+            i += 1
+        elif paired < MAX_PAIRED and i + 1 < len(lengths) and abs(lengths[i] + lengths[i + 1] - bar) < 1e-6:
+            paired += 1
+            i += 2
+        else:
+            bad, i = bad + 1, i + 1
+    return bad
+
+
+def _edge_bar_ok(i: int, lengths: list[float], edge: list[bool], bar: float) -> bool:
+    """A bar at a section's edge is right when it is full; or short and the tune's first or last
+    bar (a pickup, the bar it completes); or short and completing a bar with the tune's pickup,
+    or with the edge bar across its section line (a part ending short before its next pickup).
+    Never when it is longer than the metre."""
+    eps, n, length = 1e-6, len(lengths), lengths[i]
+    if abs(length - bar) < eps or i in (0, n - 1):
+        return length < bar + eps
+    if length > bar:
+        return False
+    pickup = lengths[0] if lengths[0] < bar - eps else 0.0
+    if pickup and abs(length + pickup - bar) < eps:
+        return True
+    return any(0 <= j < n and edge[j] and abs(length + lengths[j] - bar) < eps for j in (i - 1, i + 1))
+
+
+def _melody(container: Any) -> list[Any]:
+    """The notes and chords played, without chord symbols ("G", and O'Neill's "f" and "p"
+    markings, which music21 reads as chord symbols of no length)."""
+    from music21 import harmony
+
+    return [n for n in container.recurse().notes if not isinstance(n, harmony.ChordSymbol) and n.pitches]
+
+
+def _pitch_class(n: Any) -> int:
+    """The pitch class of a note, or of a chord's lowest note."""
+    p = min(n.pitches, key=lambda q: q.ps) if n.isChord else n.pitch
+    return round(p.ps) % 12
+
+
+def _bar_signature(m: Any) -> tuple[Any, ...]:
+    """A bar's notes and rests as played: no chord symbols, no grace notes (a bar repeated with
+    only those changed is the same bar)."""
+    from music21 import harmony
+
+    return tuple(
+        (tuple(round(p.ps) for p in n.pitches) if not n.isRest else (), float(n.quarterLength))
+        for n in m.notesAndRests
+        if not isinstance(n, harmony.ChordSymbol) and not n.duration.isGrace
+    )
+
+
+def _longest_run(items: list[Any]) -> int:
+    best = run = 0
+    prev: Any = object()
+    for it in items:
+        run = run + 1 if it == prev else 1
+        best, prev = max(best, run), it
+    return best
