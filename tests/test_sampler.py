@@ -48,6 +48,15 @@ def test_next_token_filters():
     assert draws == {1}  # token 1 alone holds > 50% of the mass
 
 
+def test_top_k_keeps_exactly_k_tokens_when_logits_tie():
+    """Ties with the k-th logit (common in bf16) do not widen top-k: --top-k 1 stays greedy."""
+    tied = torch.tensor([[2.0, 5.0, 5.0, 5.0, -1.0]])
+    g = torch.Generator().manual_seed(0)
+    assert len({next_token(tied, 1.0, 1, None, g).item() for _ in range(100)}) == 1
+    two = {next_token(tied, 1.0, 2, None, g).item() for _ in range(300)}
+    assert len(two) == 2 and two <= {1, 2, 3}
+
+
 def cropped(model, prompt, length, seed, block):
     """nanoGPT's sampler: re-run the context, cropped to the last `block` tokens, every step."""
     g = torch.Generator().manual_seed(seed)

@@ -82,6 +82,26 @@ def test_lr_schedule_warms_up_then_decays():
     assert lrs[0] < lrs[50] < lrs[99] <= 1.0
     assert lrs[100] > lrs[500] > lrs[999] >= 0.1
     assert lr_at(1000, 1.0, 1.0, cfg) == pytest.approx(0.1)
+    # The cosine starts at the peak where the warm-up ends, not part-way down its curve.
+    assert lr_at(100, 0.1, 1.0, cfg) == pytest.approx(1.0)
+
+
+def test_lr_decay_starts_at_the_end_of_a_time_budgets_warm_up():
+    """With a minutes budget and slow steps the warm-up can take a large share of the budget: the
+    decay then runs over what is left, from the peak (it used to start part-way down)."""
+    cfg = TrainConfig(max_iters=None, max_time=1.0, warmup_iters=100, min_lr_ratio=0.1)
+    assert lr_at(100, 0.4, 1.0, cfg, warm_end=0.4) == pytest.approx(1.0)  # peak where warm-up ended
+    assert lr_at(150, 0.7, 1.0, cfg, warm_end=0.4) == pytest.approx(0.55)  # half-way down the rest
+    assert lr_at(200, 1.0, 1.0, cfg, warm_end=0.4) == pytest.approx(0.1)
+    assert lr_at(100, 0.4, 1.0, cfg) < 0.8  # without warm_end: the old curve, already 0.4 down it
+
+
+def test_the_trainer_keeps_where_the_warm_up_ended(text_file: Path):
+    from seqgen.train.checkpoint import load_resumable
+
+    train(text_file, "transformer", steps=20, run="warm")
+    resume = load_resumable(Path("checkpoints/warm/last.pt")).resume
+    assert resume is not None and resume.counters.warm_end == pytest.approx(2 / 20)  # a tenth of 20
 
 
 class _Exploit:

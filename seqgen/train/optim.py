@@ -23,11 +23,20 @@ def make_optimizer(model: torch.nn.Module, cfg: TrainConfig, lr: float, device: 
     return torch.optim.AdamW(groups, lr=lr, betas=(cfg.beta1, cfg.beta2), fused=True)
 
 
-def lr_at(step: int, progress: float, peak: float, cfg: TrainConfig) -> float:
-    """Linear warm-up over `warmup_iters` steps, then cosine from peak to peak * min_lr_ratio."""
-    # A short step budget gets a proportionally short warm-up (at most a tenth of it).
-    warmup = min(cfg.warmup_iters, cfg.max_iters // 10) if cfg.max_iters else cfg.warmup_iters
+def warmup_steps(cfg: TrainConfig) -> int:
+    """The warm-up's steps: `warmup_iters`, but at most a tenth of a step budget."""
+    return min(cfg.warmup_iters, cfg.max_iters // 10) if cfg.max_iters else cfg.warmup_iters
+
+
+def lr_at(step: int, progress: float, peak: float, cfg: TrainConfig, warm_end: float | None = None) -> float:
+    """Linear warm-up over `warmup_steps(cfg)` steps, then cosine from peak to peak * min_lr_ratio
+    over the rest of the budget: from `warm_end` (the budget's progress when the warm-up ended;
+    None: a step budget's own, warmup / max_iters) to 1. The decay so starts at the peak, whatever
+    share of a time budget the warm-up took."""
+    warmup = warmup_steps(cfg)
     if step < warmup:
         return peak * (step + 1) / (warmup + 1)
+    start = warm_end if warm_end is not None else (warmup / cfg.max_iters if cfg.max_iters else 0.0)
+    decay = min(1.0, max(0.0, (progress - start) / (1.0 - start))) if start < 1.0 else 1.0
     min_lr = peak * cfg.min_lr_ratio
-    return min_lr + 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress))) * (peak - min_lr)
+    return min_lr + 0.5 * (1.0 + math.cos(math.pi * decay)) * (peak - min_lr)

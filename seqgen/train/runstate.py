@@ -32,6 +32,9 @@ class Counters:
     train_s: float = 0.0  # of which in optimizer steps (for tokens/s)
     evals_since_best: int = 0  # for --patience
     lr: float = 0.0  # the learning rate of the latest step
+    # The budget's progress when the warm-up ended (the cosine decays from there); None: not yet,
+    # or a run saved before it was kept (it then decays from the start, as it did).
+    warm_end: float | None = None
     eval_due: bool = False  # a signal cut this step's evaluation: the resumed run does it first
 
     def to_dict(self) -> dict[str, Any]:
