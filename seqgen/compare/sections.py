@@ -185,8 +185,8 @@ def context(r: CompareResults) -> list[str]:
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
         lo = hi + 1
     means = [s.window_mean(block) for s in (lstm, transformer)]
-    cells = " | ".join("-" if x is None else f"{x:.3f}" for x in means)
-    lines.append(f"| mean over the first {block} positions | {cells} |")
+    mean_cells = " | ".join("-" if x is None else f"{x:.3f}" for x in means)
+    lines.append(f"| mean over the first {block} positions | {mean_cells} |")
     lines.append(f"| streaming through the val split | {lstm.streaming:.3f} | {transformer.streaming:.3f} |")
     lines.append(f"\n![loss by position in the context]({FIGURES['context']})\n")
     return lines

@@ -119,7 +119,7 @@ def judge_reading(
 def _rhythm(r: TuneReading, limits: JudgeLimits) -> Criterion:
     if r.bar_quarters is None:
         return Criterion("rhythm", False, "no M: metre")
-    one_beat = next((m for m in (r.meter or "").split(" and ") if _ONE_BEAT.fullmatch(m)), None)
+    one_beat = next((m for m in r.meters if _ONE_BEAT.fullmatch(m)), None)
     if one_beat:  # M:1/8 (a model's way out of a bar that does not fit): no tune's metre
         return Criterion("rhythm", False, f"M:{one_beat} is a bar of one beat, not a metre")
     n = r.judged_bars

@@ -56,6 +56,7 @@ class TuneReading:
     judged_bars: int = 0  # the bars whose length was judged (inner and section-edge bars)
     inner_bad: int = 0  # of `bad_bars`, the inner bars
     keys: tuple[str, ...] = ()  # every K: field in force somewhere, in order
+    meters: tuple[str, ...] = ()  # every M: field in force somewhere, in order
     foreign_to: str = ""  # the keys notes were judged against, for reasons: "K:D and K:Dm"
     # A tune that changes key may end in its first key (a da capo): the last note's degree above
     # the first key's tonic and that key's mode; None when it never changes key.
@@ -95,8 +96,6 @@ def read_tune(text: str) -> TuneReading:
 class _Section:
     reading: TuneReading
     signatures: list[tuple[Any, ...]]  # each bar's notes, for runs and distinct bars
-    meters: list[str]
-    keys: list[str]
 
 
 _BODY_FIELD = re.compile(r"^([KLM]):[ \t]*(.*?)[ \t]*$")
@@ -147,8 +146,8 @@ def _merge(sections: list[_Section]) -> TuneReading:
     error = next((r.error for r in readings if r.error), None)
     signatures = [sig for s in sections for sig in s.signatures]
     played = [r.played_bars for r in readings]
-    meters = list(dict.fromkeys(m for s in sections for m in s.meters))
-    keys = list(dict.fromkeys(k for s in sections for k in s.keys))
+    meters = tuple(dict.fromkeys(m for r in readings for m in r.meters))
+    keys = tuple(dict.fromkeys(k for r in readings for k in r.keys))
     return TuneReading(
         meter=" and ".join(meters) if meters else None,
         rhythm=first.rhythm,
@@ -168,7 +167,8 @@ def _merge(sections: list[_Section]) -> TuneReading:
         error=error,
         judged_bars=sum(r.judged_bars for r in readings),
         inner_bad=sum(r.inner_bad for r in readings),
-        keys=tuple(keys),
+        keys=keys,
+        meters=meters,
         foreign_to=" and ".join(f"K:{k}" for k in keys),
         home_ending=_home_ending(first, last),
     )
@@ -192,7 +192,7 @@ def _read_section(text: str) -> _Section:
     tonic, mode = parsed_key if parsed_key else (None, None)
     rhythm_m = _RHYTHM_FIELD.search(text)
     meter = meter_m.group(1) if meter_m else None
-    meters, keys = [meter] if meter else [], [key_text] if key_text else []
+    meters, keys = (meter,) if meter else (), (key_text,) if key_text else ()
     empty = TuneReading(
         meter,
         rhythm_m.group(1).lower() if rhythm_m else None,
@@ -209,22 +209,23 @@ def _read_section(text: str) -> _Section:
         None,
         0,
         0.0,
-        keys=tuple(keys),
+        keys=keys,
+        meters=meters,
         foreign_to=f"K:{key_text}",
     )
     try:
         score = parse_abc(text)
     except SeqgenError as e:
         empty.error = str(e)
-        return _Section(empty, [], meters, keys)
+        return _Section(empty, [])
     if not score.parts:
         empty.error = "no music"
-        return _Section(empty, [], meters, keys)
+        return _Section(empty, [])
     part = score.parts[0]
     measures = [m for m in part.getElementsByClass("Measure")]
     if not measures:
         empty.error = "no bar lines"
-        return _Section(empty, [], meters, keys)
+        return _Section(empty, [])
     in_volta = {id(m) for rb in part.recurse().getElementsByClass(spanner.RepeatBracket) for m in rb}
     bar_q = _bar_quarters(measures)
     lengths = [float(m.duration.quarterLength) for m in measures]
@@ -267,10 +268,11 @@ def _read_section(text: str) -> _Section:
         distinct_share=len(set(signatures)) / len(signatures) if signatures else 0.0,
         judged_bars=judged,
         inner_bad=inner_bad,
-        keys=tuple(keys),
+        keys=keys,
+        meters=meters,
         foreign_to=f"K:{key_text}",
     )
-    return _Section(reading, signatures, meters, keys)
+    return _Section(reading, signatures)
 
 
 def _bar_quarters(measures: list[Any]) -> float | None:

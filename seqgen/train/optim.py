@@ -28,6 +28,16 @@ def warmup_steps(cfg: TrainConfig) -> int:
     return min(cfg.warmup_iters, cfg.max_iters // 10) if cfg.max_iters else cfg.warmup_iters
 
 
+def warm_end_at(step: int, progress: float, warm_end: float | None, cfg: TrainConfig) -> float | None:
+    """Where the cosine decay starts (`lr_at`'s `warm_end`), kept by the run from one step to the
+    next: None during the warm-up, the budget's progress at its last step. A run resumed from before
+    this was kept, already past its warm-up, goes on decaying from the start (0.0), as it did."""
+    warmup = warmup_steps(cfg)
+    if warm_end is not None or step < warmup:
+        return warm_end
+    return progress if step == warmup else 0.0
+
+
 def lr_at(step: int, progress: float, peak: float, cfg: TrainConfig, warm_end: float | None = None) -> float:
     """Linear warm-up over `warmup_steps(cfg)` steps, then cosine from peak to peak * min_lr_ratio
     over the rest of the budget: from `warm_end` (the budget's progress when the warm-up ended;

@@ -42,7 +42,7 @@ from seqgen.train.events import (
     TrainResult,
     TrainStarted,
 )
-from seqgen.train.optim import lr_at, make_optimizer, warmup_steps
+from seqgen.train.optim import lr_at, make_optimizer, warm_end_at
 from seqgen.train.policy import StopPolicy
 from seqgen.train.rundir import Evaluation, MetricsLog, RunDir
 from seqgen.train.runner import ModelRunner
@@ -301,10 +301,7 @@ class Trainer:
         if not self.dist.active:
             elapsed = s.elapsed_s + time.perf_counter() - self._session_start
         progress = self.policy.progress(s.step, elapsed)
-        if s.warm_end is None and s.step >= warmup_steps(self.cfg):
-            # The decay starts where the warm-up ended; a run resumed from before this was kept
-            # (past its warm-up already) goes on decaying from the start, as it did.
-            s.warm_end = progress if s.step == warmup_steps(self.cfg) else 0.0
+        s.warm_end = warm_end_at(s.step, progress, s.warm_end, self.cfg)
         lr = lr_at(s.step, progress, self.lr, self.cfg, s.warm_end)
         for g in self.optimizer.param_groups:
             g["lr"] = lr
