@@ -21,8 +21,7 @@ from pathlib import Path
 from seqgen.config import PrepareConfig
 from seqgen.datasets.corpus.abc import AbcOptions, read_abc, split_tunes
 from seqgen.datasets.corpus.builtin import corpus_paths
-from seqgen.measure.samples import abc_body, longest_copy
-from seqgen.music.judge import CRITERIA, _mode_family, judge_reading
+from seqgen.music.judge import CRITERIA, _mode_family, abc_body, judge_reading, longest_copy
 from seqgen.music.reading import read_tune
 
 
@@ -60,6 +59,13 @@ def main() -> None:
         n = sum(c.values())
         print(f"last degree, {fam:5} ({n}):", ", ".join(f"{d}:{k / n:.1%}" for d, k in c.most_common(6)))
     print(f"tonic endings, all: {sum(r.last_degree == 0 for r in ok) / len(ok):.1%}")
+    off = [r for r in ok if r.last_degree not in (0, None) and not r.ends_elsewhere]
+    backed = sum(r.last_degree in [(pc - r.tonic) % 12 for pc in r.section_ends[:-1]] for r in off)
+    print(
+        f"endings off the tonic, no D.C./Fine: {len(off)}, of them an earlier part ends alike: {backed}; "
+        f"with a D.C./Fine marking: {sum(r.ends_elsewhere for r in ok)}"
+    )
+    print(f"first endings with no second: {sum(r.open_endings > 0 for r in ok)} tunes")
     corpus = "\n".join(abc_body(t.text) for t in train)
     shares = []
     for t in val:
@@ -70,7 +76,8 @@ def main() -> None:
     for name in CRITERIA:
         fails = [v for v in verdicts if not v.passed(name)]
         print(
-            f"held out, {name:10}: {1 - len(fails) / len(verdicts):.1%} pass", [v.reason for v in fails[:4]]
+            f"held out, {name:10}: {1 - len(fails) / len(verdicts):.1%} pass",
+            [next(c.reason for c in v.criteria if c.name == name) for v in fails[:4]],
         )
     print(f"held out, all four : {sum(v.ok for v in verdicts) / len(verdicts):.1%} pass")
     tv = [judge_reading(r) for r in tr]

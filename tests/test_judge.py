@@ -74,12 +74,11 @@ def test_pickup_and_section_end_bars_are_not_counted() -> None:
 
 
 def test_an_ending_away_from_the_tonic_fails_mode() -> None:
-    # The reel in D ending on E (the 2nd is a cadence O'Neill uses in major keys: K:D for E dorian),
-    # so end on C# (the 7th), which no O'Neill tune ends on.
+    # End the reel in D on C# (the 7th), which no O'Neill tune ends on.
     off = REEL.replace("FDEF D3:|", "FDEF c3:|")
     v = judge_tune(off)
     assert not v.passed("mode")
-    assert v.reason == "mode: ends on the 7th, not on a cadence of K:D"
+    assert v.reason == "mode: ends on the 7th, not on a cadence of K:D (its other parts end on the tonic)"
     assert not v.ends_on_tonic
 
 
@@ -296,10 +295,69 @@ def test_a_tune_that_changes_key_may_end_in_either_key() -> None:
     # Ending part B (D minor) on F, the minor 3rd, is no cadence of D minor, nor of D major.
     off = TURNS_MINOR.replace("BAG ECE|D3 D2:|", "BAG ECE|F3 F2:|")
     assert not judge_tune(off).passed("mode")
-    # Ending on G, the 4th of D major (a tune in G written in K:D, as the corpus does), passes
-    # through the first key even though the 4th is no cadence of D minor.
-    home = TURNS_MINOR.replace("BAG ECE|D3 D2:|", "BAG ECE|G3 G2:|")
+    # A tune in G whose part B turns to D and ends on G ends at home, in its first key, although G
+    # is only the 4th of D.
+    home = (
+        TURNS_MINOR.replace("K:D\n", "K:G\n", 1)
+        .replace("K:Dm", "K:D")
+        .replace("BAG ECE|D3 D2:|", "BAG EFA|G3 G2:|")
+    )
+    assert read_tune(home).keys == ("G", "D")
     assert judge_tune(home).passed("mode")
+
+
+def test_an_ending_off_the_tonic_is_home_only_where_an_earlier_part_ends_there() -> None:
+    """O'Neill writes E dorian tunes as K:D, ending both parts on E, the 2nd: that is home. A reel in
+    D whose part A goes home to D and whose part B stops on E has not come home."""
+    stops = REEL.replace("FDEF D3:|", "FDEF E3:|")
+    v = judge_tune(stops)
+    assert not v.passed("mode")
+    assert v.reason == "mode: ends on the 2nd, not on a cadence of K:D (its other parts end on the tonic)"
+    modal = stops.replace("d2dc d3:|", "d2dc e3:|")
+    assert [(pc - 2) % 12 for pc in read_tune(modal).section_ends] == [4 - 2, 4 - 2]
+    assert judge_tune(modal).passed("mode")
+    # Agreeing parts do not make any degree home: both ending on C# (the 7th) still fails.
+    assert not judge_tune(REEL.replace("d2dc d3:|", "d2dc c3:|").replace("FDEF D3:|", "FDEF C3:|")).passed(
+        "mode"
+    )
+
+
+def test_a_da_capo_tune_ends_where_its_first_part_ends() -> None:
+    """A D.C. (or Fine) marking sends the player back: the last written note is not the end, the
+    end of an earlier part is. O'Neill marks about 190 tunes so."""
+    to_a = REEL.replace("FDEF D3:|", "FDEF A3:|")  # part B stops on the 5th
+    assert not judge_tune(to_a).passed("mode")
+    for mark in ('"D.C."', '"^Fine"', "!D.C.!"):
+        marked = to_a.replace("FDEF A3:|", f"FDEF {mark}A3:|")
+        assert read_tune(marked).ends_elsewhere
+        assert judge_tune(marked).passed("mode"), mark
+    # ... but only where an earlier part ends at home.
+    assert not judge_tune(to_a.replace("d2dc d3:|", "d2dc c3:|").replace("FDEF A3", 'FDEF "D.C."A3')).passed(
+        "mode"
+    )
+
+
+def test_a_first_ending_with_no_second_fails_form() -> None:
+    """A `[1` first-time bar with no `[2` after it leaves a player at a dangling volta (a generated
+    jig did this); none of O'Neill's tunes does."""
+    assert read_tune(REEL).open_endings == 0
+    dangling = REEL.replace("|FAdf afec|d2dc d3:|", "|[1 FAdf afec|d2dc d3:|")
+    r = read_tune(dangling)
+    assert r.open_endings == 1
+    v = judge_tune(dangling)
+    assert not v.passed("form") and v.reason == "form: a first ending [1 with no second ending"
+    closed = REEL.replace("|FAdf afec|d2dc d3:|", "|FAdf afec|[1 d2dc d3:|[2 d2dc d2||")
+    assert read_tune(closed).open_endings == 0
+    assert judge_tune(closed).passed("form")
+
+
+def test_a_note_under_a_fermata_is_read() -> None:
+    """music21 drops a note decorated `H` (a fermata, O'Neill's usual mark on a tune's last
+    note, in 134 of its tunes); the judge would read the note before it as the ending."""
+    held = REEL.replace("FDEF D3:|", "FDEF HD3:|")
+    r = read_tune(held)
+    assert r.last_degree == 0 and r.notes == read_tune(REEL).notes
+    assert judge_tune(held).ok
 
 
 def test_an_overfull_section_edge_bar_is_bad_but_not_an_inner_bar() -> None:

@@ -156,3 +156,18 @@ def test_check_notes_reasons():
     assert check_notes([Note(i * 0.1, i * 0.1 + 0.1, 60) for i in range(8)]).reason == "lasts 0.8 s (min 2)"
     result = check_notes(notes, pitch_range=(62, 108))
     assert result.reason == "pitch 60 outside 62..108" and result.lowest == 60 and result.highest == 69
+
+
+def test_a_note_under_an_h_fermata_is_played() -> None:
+    """music21 drops a note written `HG3` (O'Neill's fermata, often on a tune's last note); seqgen
+    spells it `!fermata!`, which music21 reads. `H` in fields, annotations and comments stays."""
+    from seqgen.music.abc import abc_to_notes, fermatas_spelled
+
+    plain = "X:1\nT:Hold\nM:2/4\nL:1/8\nK:G\nGG B>G|B d3|d>B G>A|G3:|\n"
+    held = plain.replace("G3:|", "HG3:|")
+    assert [n.pitch for n in abc_to_notes(held).notes] == [n.pitch for n in abc_to_notes(plain).notes]
+    assert abc_to_notes(held).notes[-1].pitch == 67
+    text = 'X:1\nT:H H\nH:history\nK:G\n"H"G HG3 !trill!A [P:H] (3HGAB % H here'
+    assert fermatas_spelled(text) == (
+        'X:1\nT:H H\nH:history\nK:G\n"H"G !fermata!G3 !trill!A [P:H] (3!fermata!GAB % H here'
+    )

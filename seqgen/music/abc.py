@@ -8,6 +8,8 @@ music21 (10.5) is used to parse only; its own MIDI export is avoided because it 
 TimeSignatures, leaves zero-length grace notes hanging and snowballs repeats. Here:
 - a tune with neither `L:` nor `M:` gets `L:1/8`, the ABC standard's default, which music21 lacks;
 - inline `[K:]`, `[M:]` and `[L:]` fields are moved to lines of their own, which music21 reads;
+- the `H` decoration (a fermata) is spelled `!fermata!`: music21 drops the note `H` decorates
+  (`HG3 :|`, a tune's last note in 134 of O'Neill's 2,009 tunes, is lost);
 - grace notes are dropped (they have no duration in music21);
 - repeats are expanded here, bar by bar, ABC-style: a `:|` with no `|:` repeats from the previous
   `:|`, double bar or the start (music21's `expandRepeats` goes back to the very start, which
@@ -66,6 +68,41 @@ def fields_on_lines(text: str) -> str:
     return "\n".join(lines)
 
 
+_FIELD_LINE = re.compile(r"^[ \t]*(?:[A-Za-z+]:|%)")
+
+
+def fermatas_spelled(text: str) -> str:
+    """The `H` decoration (fermata) in the music written `!fermata!`, which music21 reads; music21
+    drops a note written `HG`. Field lines, comments, annotations ("..."), long decorations
+    (`!...!`, `+...+`) and inline fields (`[P:A]`) are left as they are."""
+    if "H" not in text:
+        return text
+    return "\n".join(line if _FIELD_LINE.match(line) else _fermatas_in(line) for line in text.split("\n"))
+
+
+_CLOSES = {'"': '"', "!": "!", "+": "+"}
+
+
+def _fermatas_in(line: str) -> str:
+    out: list[str] = []
+    i = 0
+    while i < len(line):
+        c = line[i]
+        if c == "%":  # a comment runs to the end of the line
+            out.append(line[i:])
+            break
+        closer = _CLOSES.get(c) or ("]" if c == "[" and re.match(r"\[[A-Za-z]:", line[i:]) else None)
+        if closer:
+            j = line.find(closer, i + 1)
+            j = len(line) if j < 0 else j + 1
+            out.append(line[i:j])
+            i = j
+            continue
+        out.append("!fermata!" if c == "H" else c)
+        i += 1
+    return "".join(out)
+
+
 @dataclass
 class AbcMusic:
     """One tune as notes. `notes` are sorted by start; times in seconds at `tempo_qpm`."""
@@ -113,7 +150,7 @@ def parse_abc(text: str):
         raise SeqgenError(
             f"tune {_label(text)} holds {len(_X_LINE.findall(text))} tunes (X: lines); give one"
         )
-    text = fields_on_lines(text)
+    text = fermatas_spelled(fields_on_lines(text))
     if not _HAS_LENGTH_OR_METER.search(text):
         m = _X_LINE.search(text)
         text = text[: m.end()] + "\nL:1/8" + text[m.end() :] if m else "L:1/8\n" + text

@@ -37,9 +37,9 @@ class TuneCheck:
     @property
     def settled(self) -> bool:
         """Good enough to stop redrawing: it passes, and a judged tune also ends on its key's
-        tonic. The judge passes other cadences the corpus uses (the dominant, say), as a session
-        player would; a retry still looks for the tune that goes home, and keeps the passing one
-        when none does."""
+        tonic. The judge passes another degree the corpus ends on where the tune makes it home (a
+        modal tune ending each part there), as a session player would; a retry still looks for the
+        tune that goes home, and keeps the passing one when none does."""
         return self.ok and (self.judge is None or self.judge.ends_on_tonic)
 
 

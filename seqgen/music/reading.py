@@ -31,6 +31,14 @@ _TONIC = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
 _KEY_FIELD = re.compile(r"(?m)^K:")
 _METER_FIELD = re.compile(r"(?m)^M:[ \t]*(\S+)")
 _RHYTHM_FIELD = re.compile(r"(?m)^R:[ \t]*(.*?)[ \t]*$")
+# A marking that ends the tune somewhere other than its last written note, as an annotation
+# ("D.C.", "^Fine", "Segno", "Sign", "end"; O'Neill writes about 190 of them) or a decoration
+# (!D.C.!, !fine!, !segno!).
+_ENDS_ELSEWHERE = re.compile(
+    r'"[\^_<>@]?\s*\(?\s*(?:d\.?\s?c\b\.?|d\.\s?s\.?|fine|segno|sign|end)\s*\)?\s*"'
+    r"|!(?:d\.c\.|d\.s\.|fine|segno|coda)!",
+    re.IGNORECASE,
+)
 
 
 @dataclass
@@ -61,6 +69,15 @@ class TuneReading:
     # A tune that changes key may end in its first key (a da capo): the last note's degree above
     # the first key's tonic and that key's mode; None when it never changes key.
     home_ending: tuple[int, str] | None = None
+    # The pitch class of the last note of each section (a part, a repeat, an ending, the tune),
+    # in order, the tune's last note last: a modal tune written in its signature's major (E
+    # dorian as K:D) ends its parts on its real home, a generated tune that strays ends them apart.
+    section_ends: tuple[int, ...] = ()
+    # Its last written note is not where it ends: a D.C., D.S. or Fine marking sends the player
+    # back, and the tune ends elsewhere.
+    ends_elsewhere: bool = False
+    # First endings (`[1`) with no second ending after them: a player stops at a dangling volta.
+    open_endings: int = 0
 
 
 def parse_key(text: str) -> tuple[int, str] | None:
@@ -171,6 +188,9 @@ def _merge(sections: list[_Section]) -> TuneReading:
         meters=meters,
         foreign_to=" and ".join(f"K:{k}" for k in keys),
         home_ending=_home_ending(first, last),
+        section_ends=tuple(pc for r in readings for pc in r.section_ends),
+        ends_elsewhere=any(r.ends_elsewhere for r in readings),
+        open_endings=sum(r.open_endings for r in readings),
     )
 
 
@@ -212,6 +232,7 @@ def _read_section(text: str) -> _Section:
         keys=keys,
         meters=meters,
         foreign_to=f"K:{key_text}",
+        ends_elsewhere=bool(_ENDS_ELSEWHERE.search(text)),
     )
     try:
         score = parse_abc(text)
@@ -226,7 +247,8 @@ def _read_section(text: str) -> _Section:
     if not measures:
         empty.error = "no bar lines"
         return _Section(empty, [])
-    in_volta = {id(m) for rb in part.recurse().getElementsByClass(spanner.RepeatBracket) for m in rb}
+    brackets = list(part.recurse().getElementsByClass(spanner.RepeatBracket))
+    in_volta = {id(m) for rb in brackets for m in rb}
     bar_q = _bar_quarters(measures)
     lengths = [float(m.duration.quarterLength) for m in measures]
     edge = _section_edges(measures)
@@ -271,8 +293,45 @@ def _read_section(text: str) -> _Section:
         keys=keys,
         meters=meters,
         foreign_to=f"K:{key_text}",
+        section_ends=_section_ends(measures),
+        ends_elsewhere=empty.ends_elsewhere,
+        open_endings=_open_endings(brackets, measures),
     )
     return _Section(reading, signatures)
+
+
+def _section_ends(measures: list[Any]) -> tuple[int, ...]:
+    """The pitch class of the last note before each section line and of the tune's last note."""
+    from music21 import bar
+
+    ends = []
+    for i, m in enumerate(measures):
+        right = m.rightBarline
+        closes = right is not None and (isinstance(right, bar.Repeat) or right.type != "regular")
+        if closes or i == len(measures) - 1:
+            notes = _melody(m)
+            if notes:
+                ends.append(_pitch_class(notes[-1]))
+    return tuple(ends)
+
+
+def _open_endings(brackets: list[Any], measures: list[Any]) -> int:
+    """First-time bars (`[1`) not followed by a bracket that takes the next pass (`[2`)."""
+    where = {id(m): i for i, m in enumerate(measures)}
+
+    def first_bar(rb: Any) -> int:
+        return min((where.get(id(m), len(measures)) for m in rb.getSpannedElements()), default=len(measures))
+
+    ordered = sorted(brackets, key=first_bar)
+    open_ = 0
+    for k, rb in enumerate(ordered):
+        numbers = list(rb.numberRange)
+        if not numbers or min(numbers) != 1:
+            continue
+        after = ordered[k + 1] if k + 1 < len(ordered) else None
+        if after is None or min(after.numberRange, default=0) != max(numbers) + 1:
+            open_ += 1
+    return open_
 
 
 def _bar_quarters(measures: list[Any]) -> float | None:
