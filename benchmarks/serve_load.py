@@ -77,7 +77,10 @@ def main() -> None:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     cmd = ["seqgen", "serve", "--no-shipped", "--device", "cpu", "--port", str(port)]
-    server = subprocess.Popen(cmd, cwd=work, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    # The server's log goes to a file: a pipe nobody reads fills after ~64 KB of access-log lines
+    # and then blocks the server (an earlier version of this script hung so).
+    log = (work / "server.log").open("w")
+    server = subprocess.Popen(cmd, cwd=work, stdout=log, stderr=subprocess.STDOUT, text=True)
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -86,7 +89,7 @@ def main() -> None:
                 break
             except OSError:
                 if time.monotonic() > deadline or server.poll() is not None:
-                    sys.exit(f"the server did not start: {server.stdout.read() if server.stdout else ''}")
+                    sys.exit(f"the server did not start: {(work / 'server.log').read_text()[-2000:]}")
                 time.sleep(0.2)
         form = {"run": "abc-transformer", "tunes": 1, "length": args.length, "temperature": 1.0}
         generate(url, {**form, "seed": 0})  # load the model once, as the first user would
@@ -127,6 +130,7 @@ def main() -> None:
     finally:
         server.terminate()
         server.wait(timeout=30)
+        log.close()
         shutil.rmtree(work, ignore_errors=True)
     outcomes: dict[str, int] = {}
     for outcome, _ in results:

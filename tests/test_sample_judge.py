@@ -158,3 +158,25 @@ def test_midi_samples_keep_the_music_check(tmp_path, monkeypatch):
     assert all(len(line) <= 60 for line in r.output.splitlines()) and "…" not in r.output, r.output
     assert words(blocks_of(r.output)["sample_001.mid"]).startswith("sample_001.mid ")
     assert "passed the music check" in words(r.output) and "tune judge" not in r.output
+
+
+def test_a_tune_that_leaves_the_asked_key_fails_the_check(run):
+    """Asked for K:D, a tune whose second part turns to K:A passes the judge (it comes home) but
+    not the asking: it fails the check that sampling's retries redraw by, saying why."""
+    from seqgen.datasets.kinds import kind_named
+    from seqgen.datasets.store import open_dataset
+    from seqgen.generate import pipeline
+    from seqgen.music.header import TuneHeader
+
+    tokenizer = open_dataset(FIXTURES / "legacy" / "data" / "abc").tokenizer
+    kind = kind_named("abc")
+    header = TuneHeader(meter="6/8", key="D")
+    start = pipeline.header_ids(kind, tokenizer, header)
+    asked = pipeline.SamplePipeline(None, tokenizer, kind, torch.device("cpu"), start, None, header)  # type: ignore[arg-type]
+    unasked = pipeline.SamplePipeline(None, tokenizer, kind, torch.device("cpu"), start, None)  # type: ignore[arg-type]
+    turns = tokenizer.encode(JIG.replace("\n|:fdf", "\nK:A\n|:fdf", 1))
+    found = asked.check(turns, True)
+    assert found is not None and found.judge is not None and found.judge.ok
+    assert (found.ok, found.reason) == (False, "did not keep the asked M:6/8 and K:D")
+    assert unasked.check(turns, True).ok  # type: ignore[union-attr]
+    assert asked.check(tokenizer.encode(JIG), True).ok  # type: ignore[union-attr]

@@ -208,7 +208,7 @@ def sample_cmd(
         raise SeqgenError("--score engraves music; this model writes text")
     audio_problem = pipeline.audio_problem(soundfont) if wav else None
     corpus = pipeline.training_text(ckpt.data.path, kind, tokenizer)
-    pipe = pipeline.SamplePipeline(model, tokenizer, kind, dev, start_ids, corpus)
+    pipe = pipeline.SamplePipeline(model, tokenizer, kind, dev, start_ids, corpus, header)
     # Fix the seed and the output paths before any work, so an existing file stops us early.
     cfg.seed = pipeline.fixed_seed(cfg.seed)
     if out is None and kind.music:
@@ -301,9 +301,8 @@ def _header_summary(
 
 
 def _kept_line(header: TuneHeader, written: list[WrittenSample]) -> str:
-    asked = " and ".join(f"{f}:{v}" for f, v in (("M", header.meter), ("K", header.key)) if v is not None)
     kept = sum(1 for w in written if header.kept(w.rendered.text or ""))
-    return f"{kept} of {len(written)} kept the asked {asked} (every M: and K: field in the tune)."
+    return f"{kept} of {len(written)} kept the asked {header.asked} (every M: and K: field in the tune)."
 
 
 def _check_stream(kind: DataKind, num_samples: int, json_out: bool) -> None:

@@ -9,6 +9,7 @@ CLI's), the decoding loop (`sampler`), or what a kind's samples look like (`seqg
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -114,11 +115,15 @@ class SamplePipeline:
         device: torch.device,
         start: list[int],
         corpus: str | None = None,
+        asked: TuneHeader | None = None,
     ) -> None:
         """`corpus`: the training data's text (`DataKind.corpus_text`), so the check can refuse a
-        tune copied from it; None: copying is not checked."""
+        tune copied from it; None: copying is not checked. `asked`: the header the samples were
+        asked to keep (`seqgen sample --key/--meter`): a tune that changes its metre or key away
+        from it fails the check, so it is redrawn like any other."""
         self.model, self.tokenizer, self.kind = model, tokenizer, kind
         self.device, self.start, self.corpus = device, start, corpus
+        self.asked = asked if asked is not None and asked.asks_key_or_meter else None
         self._renders: dict[tuple[int, ...], Rendered] = {}
 
     def render(self, ids: list[int]) -> Rendered:
@@ -129,7 +134,11 @@ class SamplePipeline:
         return self._renders[key]
 
     def check(self, ids: list[int], ended: bool) -> TuneCheck | None:
-        return self.kind.check(self.render(ids), ended, self.corpus)
+        rendered = self.render(ids)
+        found = self.kind.check(rendered, ended, self.corpus)
+        if found is None or not found.ok or self.asked is None or self.asked.kept(rendered.text or ""):
+            return found
+        return dataclasses.replace(found, ok=False, reason=f"did not keep the asked {self.asked.asked}")
 
     def plan(
         self, out: Path, count: int, force: bool = False, wav: bool = False, score: bool = False

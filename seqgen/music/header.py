@@ -243,6 +243,11 @@ class TuneHeader:
             lines.append(f"K:{self.key}")
         return "\n".join(lines) + "\n" + (self.start or "")
 
+    @property
+    def asked(self) -> str:
+        """What a tune must keep, as fields: "M:6/8 and K:Dmix"."""
+        return " and ".join(f"{f}:{v}" for f, v in (("M", self.meter), ("K", self.key)) if v is not None)
+
     def kept(self, tune: str) -> bool:
         """Whether `tune` kept the asked M: and K: (see `kept_header`)."""
         return kept_header(tune, self.meter, self.key)

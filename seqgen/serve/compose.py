@@ -183,7 +183,9 @@ def compose(
     if not kind.music:
         _stream_text(loaded, request, start_ids, emit, on_draw)
         return
-    pipe = pipeline.SamplePipeline(loaded.model, tokenizer, kind, loaded.device, start_ids, loaded.corpus)
+    pipe = pipeline.SamplePipeline(
+        loaded.model, tokenizer, kind, loaded.device, start_ids, loaded.corpus, request.header
+    )
     out = _free_folder(pipeline.default_out(loaded.entry.checkpoint, cfg.seed, samples_dir))
     planned = pipe.plan(out, cfg.num_samples)
     with torch.no_grad():
