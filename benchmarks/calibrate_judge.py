@@ -21,7 +21,7 @@ from pathlib import Path
 from seqgen.config import PrepareConfig
 from seqgen.datasets.corpus.abc import AbcOptions, read_abc, split_tunes
 from seqgen.datasets.corpus.builtin import corpus_paths
-from seqgen.music.judge import CRITERIA, _mode_family, abc_body, judge_reading, longest_copy
+from seqgen.music.judge import CRITERIA, LIMITS, _mode_family, abc_body, judge_reading, longest_copy
 from seqgen.music.reading import read_tune
 
 
@@ -59,12 +59,25 @@ def main() -> None:
         n = sum(c.values())
         print(f"last degree, {fam:5} ({n}):", ", ".join(f"{d}:{k / n:.1%}" for d, k in c.most_common(6)))
     print(f"tonic endings, all: {sum(r.last_degree == 0 for r in ok) / len(ok):.1%}")
-    off = [r for r in ok if r.last_degree not in (0, None) and not r.ends_elsewhere]
-    backed = sum(r.last_degree in [(pc - r.tonic) % 12 for pc in r.section_ends[:-1]] for r in off)
+    off = [r for r in ok if r.last_degree not in (0, None) and r.marked_ending is None]
+    backed = sum(
+        r.last_degree in [(pc - r.tonic) % 12 for pc in (r.section_ends[:-1] or [r.half_end])] for r in off
+    )
     print(
         f"endings off the tonic, no D.C./Fine: {len(off)}, of them an earlier part ends alike: {backed}; "
-        f"with a D.C./Fine marking: {sum(r.ends_elsewhere for r in ok)}"
+        f"ending at a D.C. or Fine marking: {sum(r.marked_ending is not None for r in ok)}"
     )
+    dances = [
+        r.last_part_bars
+        for r in ok
+        if r.last_part_bars is not None and r.rhythm and any(d in r.rhythm for d in LIMITS.dances)
+    ]
+    print(f"last part of a dance tune (bars, {len(dances)} tunes)", quantiles(dances))
+    one_part = [
+        r for r in ok if r.last_part_bars is None and r.rhythm and any(d in r.rhythm for d in LIMITS.dances)
+    ]
+    print(f"dance tunes in one part: {len(one_part)}")
+    print("last part, all tunes in parts", quantiles([r.last_part_bars for r in ok if r.last_part_bars]))
     print(f"first endings with no second: {sum(r.open_endings > 0 for r in ok)} tunes")
     corpus = "\n".join(abc_body(t.text) for t in train)
     shares = []

@@ -117,6 +117,18 @@ def test_a_fragment_fails_form() -> None:
     assert judge_tune(five).reason == "form: 5 bars played: too short for a tune"
 
 
+def test_a_dance_whose_last_part_stops_short_fails_form() -> None:
+    """Part A repeated, then a part B of two bars: enough bars played, but the reel stops
+    mid-phrase."""
+    short = REEL.replace("|:g|fdad fdad|gece gece|fdad fdfg|afge fdd2|\nfdad fdad|gece gecA|", "|:g|")
+    r = read_tune(short)
+    assert r.last_part_bars is not None and r.last_part_bars < 3
+    assert r.played_bars is not None and r.played_bars >= 15.5
+    v = judge_tune(short)
+    assert not v.passed("form") and "stops mid-phrase" in (v.reason or ""), v.reason
+    assert read_tune(REEL).last_part_bars == pytest.approx(8.0, abs=0.2)
+
+
 def test_a_stuck_loop_fails_form() -> None:
     # The issue's sample_005: one bar over and over.
     loop = "X:1\nT:Loop\nM:3/4\nL:1/8\nK:C\n" + "c2 c2 c2|" * 20 + "c6|]\n"
@@ -322,19 +334,84 @@ def test_an_ending_off_the_tonic_is_home_only_where_an_earlier_part_ends_there()
     )
 
 
-def test_a_da_capo_tune_ends_where_its_first_part_ends() -> None:
-    """A D.C. (or Fine) marking sends the player back: the last written note is not the end, the
-    end of an earlier part is. O'Neill marks about 190 tunes so."""
-    to_a = REEL.replace("FDEF D3:|", "FDEF A3:|")  # part B stops on the 5th
+def test_a_da_capo_tune_ends_where_its_marking_says() -> None:
+    """A D.C. sends the player back to end with the first part; a Fine marks the note the tune
+    ends on. O'Neill marks about 190 tunes so, writing "fine" after the note, at the bar line."""
+    to_a = REEL.replace("FDEF D3:|", "FDEF A3:|")  # part B stops on the 5th, part A on the tonic
     assert not judge_tune(to_a).passed("mode")
-    for mark in ('"D.C."', '"^Fine"', "!D.C.!"):
+    for mark in ('"D.C."', '"^D.C. al Fine"', '"^Da Capo"', "!D.C.!"):
         marked = to_a.replace("FDEF A3:|", f"FDEF {mark}A3:|")
-        assert read_tune(marked).ends_elsewhere
+        r = read_tune(marked)
+        assert (r.marking, r.marked_ending) == ("D.C.", 2), mark  # D, the end of part A
         assert judge_tune(marked).passed("mode"), mark
-    # ... but only where an earlier part ends at home.
-    assert not judge_tune(to_a.replace("d2dc d3:|", "d2dc c3:|").replace("FDEF A3", 'FDEF "D.C."A3')).passed(
-        "mode"
+    fine = to_a.replace("d2dc d3:|", 'd2dc d3"fine":|')
+    assert read_tune(fine).marking == "Fine" and judge_tune(fine).passed("mode")
+    # A Fine after part A's last note, C# (the 7th): the tune ends there, on no cadence.
+    sharp = to_a.replace("d2dc d3:|", 'd2dc c3"^Fine":|')
+    v = judge_tune(sharp)
+    assert v.reason == "mode: ends at its Fine on the 7th, not on a cadence of K:D"
+    # A Fine after the tune's last note changes nothing: its ending is judged as written.
+    assert read_tune(to_a.replace("FDEF A3:|", 'FDEF A3"^Fine":|')).marking is None
+    assert not judge_tune(to_a.replace("FDEF A3:|", 'FDEF A3"^Fine":|')).passed("mode")
+    # The words in a title, a lyric line or a comment are no marking.
+    for text in ('T:The "End" of the Road\n', 'w:the "end" of the road\n', '% no "Fine" here\n'):
+        words = to_a.replace("K:D\n", "K:D\n" + text) if text[0] != "T" else to_a.replace("T:", text + "T:")
+        assert read_tune(words).marking is None, text
+        assert not judge_tune(words).passed("mode"), text
+
+
+def test_a_first_time_bar_is_not_a_part_end() -> None:
+    """The last note of a first ending leads back into the repeat: a reel in G that stops on A is
+    not at home because its first-time bar also stops on A."""
+    reel = """X:1
+T:Turnaround
+M:C|
+L:1/8
+R:reel
+K:G
+|:GABc dBGB|cBAG FGAF|GABc dBGB|1 cAFA GABA:|2 cAFA G4||
+|:gfga bgdB|cBAG FGAF|gfga bgdB|cAFA GABA:|
+"""
+    r = read_tune(reel)
+    assert [(pc - 7) % 12 for pc in r.section_ends] == [0, 2]  # the second ending, then the end
+    assert judge_tune(reel).reason == (
+        "mode: ends on the 2nd, not on a cadence of K:G (its other parts end on the tonic)"
     )
+    assert judge_tune(reel.replace("cAFA GABA:|\n", "cAFA G4:|\n")).ok
+
+
+def test_a_one_part_modal_tune_ends_where_its_first_half_does() -> None:
+    """An air in E dorian written K:D in one part of 16 bars, ending both halves on E, is home; the
+    same air whose first half ends on D is not."""
+    air = """X:1
+T:Dorian Air
+M:3/4
+L:1/8
+K:D
+E2 B2 B2|A2 F2 D2|E2 F2 A2|B4 A2|d2 B2 A2|F2 D2 F2|E2 D2 B,2|E6|
+B2 d2 e2|f2 e2 d2|B2 A2 F2|A4 F2|E2 F2 A2|B2 A2 F2|D2 F2 D2|E6|]
+"""
+    r = read_tune(air)
+    assert r.section_ends == (4,) and r.half_end == 4
+    assert judge_tune(air).passed("mode")
+    v = judge_tune(air.replace("B,2|E6|\n", "B,2|D6|\n"))
+    assert v.reason == "mode: ends on the 2nd, not on a cadence of K:D (its first half ends on the tonic)"
+
+
+def test_a_chord_ends_on_the_tonic_it_holds() -> None:
+    """A double stop with the tonic on top and the 5th beneath ends on the tonic."""
+    stop = REEL.replace("FDEF D3:|", "FDEF [A,3D3]:|")
+    assert read_tune(stop).last_degree == 0
+    assert judge_tune(stop).ok
+
+
+def test_a_field_mid_line_leaves_the_tune_readable() -> None:
+    """The rest of a line after an inline field is a fragment music21 makes no bars of, unless it
+    opens with a bar line: the tune was unreadable whole."""
+    inline = REEL.replace("|fdad fdfg|afge fdd2|", "|[L:1/8] fdad fdfg|afge fdd2|")
+    r = read_tune(inline)
+    assert r.error is None
+    assert judge_tune(inline).ok
 
 
 def test_a_first_ending_with_no_second_fails_form() -> None:
@@ -345,10 +422,13 @@ def test_a_first_ending_with_no_second_fails_form() -> None:
     r = read_tune(dangling)
     assert r.open_endings == 1
     v = judge_tune(dangling)
-    assert not v.passed("form") and v.reason == "form: a first ending [1 with no second ending"
+    assert not v.passed("form") and v.reason == "form: a first ending with no second ending"
     closed = REEL.replace("|FAdf afec|d2dc d3:|", "|FAdf afec|[1 d2dc d3:|[2 d2dc d2||")
     assert read_tune(closed).open_endings == 0
     assert judge_tune(closed).passed("form")
+    # Endings music21 numbers only in part (|1,2 ... :|3) are not called open.
+    three = REEL.replace("|FAdf afec|d2dc d3:|", "|FAdf afec|1,2 d2dc d3:|3 d2dc d2||")
+    assert read_tune(three).open_endings == 0
 
 
 def test_a_note_under_a_fermata_is_read() -> None:

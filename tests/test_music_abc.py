@@ -171,3 +171,5 @@ def test_a_note_under_an_h_fermata_is_played() -> None:
     assert fermatas_spelled(text) == (
         'X:1\nT:H H\nH:history\nK:G\n"H"G !fermata!G3 !trill!A [P:H] (3!fermata!GAB % H here'
     )
+    # A lone ! is an old ABC line break, not the start of a decoration.
+    assert fermatas_spelled("K:G\nGABc dBGB!cAFA HG4|]") == "K:G\nGABc dBGB!cAFA !fermata!G4|]"

@@ -80,7 +80,8 @@ def fermatas_spelled(text: str) -> str:
     return "\n".join(line if _FIELD_LINE.match(line) else _fermatas_in(line) for line in text.split("\n"))
 
 
-_CLOSES = {'"': '"', "!": "!", "+": "+"}
+_CLOSES = {'"': '"', "+": "+"}
+_LONG_DECORATION = re.compile(r"![^!\s]{1,30}!")  # !trill!; a lone ! is an old ABC line break
 
 
 def _fermatas_in(line: str) -> str:
@@ -91,6 +92,10 @@ def _fermatas_in(line: str) -> str:
         if c == "%":  # a comment runs to the end of the line
             out.append(line[i:])
             break
+        if c == "!" and (long := _LONG_DECORATION.match(line, i)):
+            out.append(long.group(0))
+            i = long.end()
+            continue
         closer = _CLOSES.get(c) or ("]" if c == "[" and re.match(r"\[[A-Za-z]:", line[i:]) else None)
         if closer:
             j = line.find(closer, i + 1)

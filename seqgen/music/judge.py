@@ -58,6 +58,9 @@ class JudgeLimits:
     # played at least 15.75 bars in 98% of the training tunes (a pickup short).
     min_dance_bars: float = 15.5
     dances: tuple[str, ...] = ("reel", "jig", "hornpipe", "double", "slip", "polka", "slide", "strathspey")
+    # ... and its last part at least this many bars (an 8-bar part less a pickup): a reel whose B
+    # part stops after 2 bars stops mid-phrase (training dance tunes in parts: p1 4 bars).
+    min_last_part: float = 3.5
     max_bars: float = 160.0  # p99: 64.5; a stuck loop runs to the length limit
     max_same_bars: int = 3  # the same bar this many times in a row is a stuck loop
     min_distinct_share: float = 0.25  # distinct bars / bars written; this or lower is a loop
@@ -138,35 +141,39 @@ def _mode(r: TuneReading, limits: JudgeLimits) -> Criterion:
         return Criterion("mode", False, f"{r.foreign} of {r.notes} notes are foreign to {r.foreign_to}")
     if r.last_degree is None:
         return Criterion("mode", False, "ends on no note")
-    earlier = [(pc - r.tonic) % 12 for pc in r.section_ends[:-1]]
-    if _cadence_ok(r.last_degree, r.mode, earlier, r.ends_elsewhere, limits):
-        return Criterion("mode", True)
-    if r.home_ending is not None:  # a tune that changed key may end in its first key
-        shift = r.home_ending[0] - r.last_degree
-        home_earlier = [(d + shift) % 12 for d in earlier]
-        if _cadence_ok(r.home_ending[0], r.home_ending[1], home_earlier, r.ends_elsewhere, limits):
+    cadences = limits.cadences.get(_mode_family(r.mode), (0,))
+    shift = r.home_ending[0] - r.last_degree if r.home_ending is not None else None
+    home_cadences = limits.cadences.get(_mode_family(r.home_ending[1]), (0,)) if r.home_ending else ()
+    if r.marked_ending is not None:  # a Fine, D.C. or D.S.: the tune ends where that says
+        degree = (r.marked_ending - r.tonic) % 12
+        if degree == 0 or degree in cadences:
             return Criterion("mode", True)
+        if shift is not None and ((degree + shift) % 12 == 0 or (degree + shift) % 12 in home_cadences):
+            return Criterion("mode", True)
+        return Criterion(
+            "mode", False, f"ends at its {r.marking} {_degree_name(degree)}, not on a cadence of K:{r.key}"
+        )
+    ends = r.section_ends[:-1] or ([r.half_end] if r.half_end is not None else [])
+    earlier = [(pc - r.tonic) % 12 for pc in ends]
+    if _cadence_ok(r.last_degree, earlier, cadences):
+        return Criterion("mode", True)
+    home_earlier = [(d + (shift or 0)) % 12 for d in earlier]
+    if r.home_ending is not None and _cadence_ok(r.home_ending[0], home_earlier, home_cadences):
+        return Criterion("mode", True)  # a tune that changed key may end in its first key
     names = " and ".join(dict.fromkeys(_degree_name(d).removeprefix("on ") for d in earlier))
-    elsewhere = f" (its other parts end on {names})" if earlier else ""
+    part = "other parts end" if r.section_ends[:-1] else "first half ends"
+    elsewhere = f" (its {part} on {names})" if earlier else ""
     return Criterion(
         "mode", False, f"ends {_degree_name(r.last_degree)}, not on a cadence of K:{r.key}{elsewhere}"
     )
 
 
-def _cadence_ok(
-    degree: int, mode: str, earlier: list[int], ends_elsewhere: bool, limits: JudgeLimits
-) -> bool:
+def _cadence_ok(degree: int, earlier: list[int], cadences: tuple[int, ...]) -> bool:
     """Is a last note `degree` semitones above the tonic home? The tonic is. Another degree the
-    corpus ends on (`limits.cadences`) is home only where the tune says so: an earlier part ends on
-    it too (an E dorian tune written as K:D ends both its parts on E). A tune with a D.C., D.S. or
-    Fine marking ends where an earlier part ends, so one of those must be home. A G reel whose
-    second part stops on A is not home."""
-    cadences = limits.cadences.get(_mode_family(mode), (0,))
-    if degree == 0:
-        return True
-    if ends_elsewhere:
-        return any(d == 0 or d in cadences for d in earlier)
-    return degree in cadences and degree in earlier
+    corpus ends on (`cadences`) is home only where the tune says so: an earlier part (or a one-part
+    tune's first half) ends on it too, as an E dorian tune written as K:D ends each part on E. A G
+    reel whose second part stops on A, its first part on G, is not home."""
+    return degree == 0 or (degree in cadences and degree in earlier)
 
 
 _DEGREES = [
@@ -193,11 +200,13 @@ def _form(r: TuneReading, limits: JudgeLimits) -> Criterion:
     if r.played_bars is None:
         return Criterion("form", False, "its repeats run away")
     if r.open_endings:
-        return Criterion("form", False, "a first ending [1 with no second ending")
+        return Criterion("form", False, "a first ending with no second ending")
     dance = r.rhythm is not None and any(d in r.rhythm for d in limits.dances)
     if r.played_bars < (limits.min_dance_bars if dance else limits.min_bars):
         what = f"a {r.rhythm} has two parts of eight bars" if dance else "too short for a tune"
         return Criterion("form", False, f"{r.played_bars:.0f} bars played: {what}")
+    if dance and r.last_part_bars is not None and r.last_part_bars < limits.min_last_part:
+        return Criterion("form", False, f"its last part is {r.last_part_bars:g} bars: it stops mid-phrase")
     if r.played_bars > limits.max_bars:
         return Criterion("form", False, f"{r.played_bars:.0f} bars played: a runaway")
     if r.same_bars_run >= limits.max_same_bars:

@@ -31,14 +31,18 @@ _TONIC = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
 _KEY_FIELD = re.compile(r"(?m)^K:")
 _METER_FIELD = re.compile(r"(?m)^M:[ \t]*(\S+)")
 _RHYTHM_FIELD = re.compile(r"(?m)^R:[ \t]*(.*?)[ \t]*$")
-# A marking that ends the tune somewhere other than its last written note, as an annotation
-# ("D.C.", "^Fine", "Segno", "Sign", "end"; O'Neill writes about 190 of them) or a decoration
-# (!D.C.!, !fine!, !segno!).
-_ENDS_ELSEWHERE = re.compile(
-    r'"[\^_<>@]?\s*\(?\s*(?:d\.?\s?c\b\.?|d\.\s?s\.?|fine|segno|sign|end)\s*\)?\s*"'
-    r"|!(?:d\.c\.|d\.s\.|fine|segno|coda)!",
+# Markings that end a tune elsewhere than its last written note, in the music (not in fields or
+# comments), as an annotation or a decoration. Fine (or O'Neill's "end") marks the note the tune
+# ends on; a D.C. or D.S. without it ends the tune where its first part ends. O'Neill writes
+# about 190 of them. !segno! and !coda! do not move the ending (a coda is written last).
+_FINE = re.compile(r'"[\^_<>@]?\s*\(?\s*(fine|end)\s*\)?\s*"|!(fine)!', re.IGNORECASE)
+_DA_CAPO = re.compile(
+    r'"[\^_<>@]?\s*(d\.?\s?c\b\.?|da\s+capo|d\.\s?s\.?|dal\s+segno)[^"]*"'
+    r"|!(d\.c\.|d\.s\.|d\.c\.alfine|d\.c\.alcoda|d\.s\.alfine|d\.s\.alcoda|dacapo)!",
     re.IGNORECASE,
 )
+_MUSIC_LINE_SKIP = re.compile(r"^[ \t]*(?:[A-Za-z+]:|%)")
+_MULTI_ENDING = re.compile(r"[|\[]\s*\d\s*[,-]\s*\d")  # [1,3 |1-2: music21 reads only the first number
 
 
 @dataclass
@@ -69,15 +73,22 @@ class TuneReading:
     # A tune that changes key may end in its first key (a da capo): the last note's degree above
     # the first key's tonic and that key's mode; None when it never changes key.
     home_ending: tuple[int, str] | None = None
-    # The pitch class of the last note of each section (a part, a repeat, an ending, the tune),
-    # in order, the tune's last note last: a modal tune written in its signature's major (E
-    # dorian as K:D) ends its parts on its real home, a generated tune that strays ends them apart.
+    # The pitch class of the last note of each part (a section closed by a repeat or a double bar,
+    # a second ending, the tune), in order, the tune's last note last; first-time bars, which lead
+    # back into the repeat, are not ends. A modal tune written in its signature's major (E dorian as
+    # K:D) ends its parts on its real home; a generated tune that strays ends them apart.
     section_ends: tuple[int, ...] = ()
-    # Its last written note is not where it ends: a D.C., D.S. or Fine marking sends the player
-    # back, and the tune ends elsewhere.
-    ends_elsewhere: bool = False
+    # A tune in one part: the pitch class of the last note of its middle bar (the end of its first
+    # half, where a written-out AABB tune ends its A part); None otherwise.
+    half_end: int | None = None
+    # Where a marking ends the tune when it is not its last written note: the note under "Fine",
+    # or, with only a D.C. or D.S., the end of the first part (pitch class); None: no such marking.
+    marked_ending: int | None = None
+    marking: str | None = None  # that marking: "Fine", "D.C." or "D.S."
     # First endings (`[1`) with no second ending after them: a player stops at a dangling volta.
     open_endings: int = 0
+    # The last part's length in bars of the metre, first-time bars left out (None: one part).
+    last_part_bars: float | None = None
 
 
 def parse_key(text: str) -> tuple[int, str] | None:
@@ -151,9 +162,19 @@ def _sections(text: str) -> list[str]:
     if not changed or not parts:
         return [text]
     return [
-        "\n".join([*head, *(f"{f}:{fs[f]}" for f in ("M", "L", "K") if fs[f] is not None), *b]) + "\n"
+        "\n".join([*head, *(f"{f}:{fs[f]}" for f in ("M", "L", "K") if fs[f] is not None), *_barred(b)])
+        + "\n"
         for fs, b in parts
     ]
+
+
+def _barred(body: list[str]) -> list[str]:
+    """A section's music opening with a bar line: music21 makes no bars of a fragment such as
+    `gfga bgdB|cAFA A4:|` (the rest of a line after an inline field) unless one opens it."""
+    first = next((i for i, line in enumerate(body) if line.strip()), None)
+    if first is None or body[first].lstrip().startswith(("|", ":", "[|")):
+        return body
+    return [*body[:first], "|" + body[first], *body[first + 1 :]]
 
 
 def _merge(sections: list[_Section]) -> TuneReading:
@@ -189,8 +210,10 @@ def _merge(sections: list[_Section]) -> TuneReading:
         foreign_to=" and ".join(f"K:{k}" for k in keys),
         home_ending=_home_ending(first, last),
         section_ends=tuple(pc for r in readings for pc in r.section_ends),
-        ends_elsewhere=any(r.ends_elsewhere for r in readings),
+        marked_ending=next((r.marked_ending for r in readings if r.marked_ending is not None), None),
+        marking=next((r.marking for r in readings if r.marking is not None), None),
         open_endings=sum(r.open_endings for r in readings),
+        last_part_bars=last.last_part_bars,
     )
 
 
@@ -232,7 +255,6 @@ def _read_section(text: str) -> _Section:
         keys=keys,
         meters=meters,
         foreign_to=f"K:{key_text}",
-        ends_elsewhere=bool(_ENDS_ELSEWHERE.search(text)),
     )
     try:
         score = parse_abc(text)
@@ -249,6 +271,9 @@ def _read_section(text: str) -> _Section:
         return _Section(empty, [])
     brackets = list(part.recurse().getElementsByClass(spanner.RepeatBracket))
     in_volta = {id(m) for rb in brackets for m in rb}
+    first_time, open_endings = _first_endings(brackets, measures)
+    if _MULTI_ENDING.search(text):  # endings music21 cannot number: do not call them open
+        open_endings = 0
     bar_q = _bar_quarters(measures)
     lengths = [float(m.duration.quarterLength) for m in measures]
     edge = _section_edges(measures)
@@ -265,7 +290,7 @@ def _read_section(text: str) -> _Section:
     pcs = [_pitch_class(n) for n in notes]
     scale = {(tonic + s) % 12 for s in _MODES[mode]} if tonic is not None and mode else None
     foreign = sum(pc not in scale for pc in pcs) if scale else 0
-    last = (pcs[-1] - tonic) % 12 if pcs and tonic is not None else None
+    last = (_end_pc(notes[-1], tonic) - tonic) % 12 if notes and tonic is not None else None
     written = sum(lengths) / bar_q if bar_q else float(len(measures))
     order = _play_order(part)
     played = sum(lengths[i] for i in order) / bar_q if order is not None and bar_q else None
@@ -293,45 +318,133 @@ def _read_section(text: str) -> _Section:
         keys=keys,
         meters=meters,
         foreign_to=f"K:{key_text}",
-        section_ends=_section_ends(measures),
-        ends_elsewhere=empty.ends_elsewhere,
-        open_endings=_open_endings(brackets, measures),
+        open_endings=open_endings,
     )
+    _read_parts(reading, measures, lengths, first_time, bar_q)
+    _read_marking(reading, text)
     return _Section(reading, signatures)
 
 
-def _section_ends(measures: list[Any]) -> tuple[int, ...]:
-    """The pitch class of the last note before each section line and of the tune's last note."""
-    from music21 import bar
-
-    ends = []
-    for i, m in enumerate(measures):
-        right = m.rightBarline
-        closes = right is not None and (isinstance(right, bar.Repeat) or right.type != "regular")
-        if closes or i == len(measures) - 1:
-            notes = _melody(m)
-            if notes:
-                ends.append(_pitch_class(notes[-1]))
-    return tuple(ends)
-
-
-def _open_endings(brackets: list[Any], measures: list[Any]) -> int:
-    """First-time bars (`[1`) not followed by a bracket that takes the next pass (`[2`)."""
+def _first_endings(brackets: list[Any], measures: list[Any]) -> tuple[set[int], int]:
+    """The bars under first-time brackets (`[1`, and `[2` before a `[3`), which lead back into the
+    repeat, and how many first endings have no next ending after them."""
     where = {id(m): i for i, m in enumerate(measures)}
 
     def first_bar(rb: Any) -> int:
         return min((where.get(id(m), len(measures)) for m in rb.getSpannedElements()), default=len(measures))
 
     ordered = sorted(brackets, key=first_bar)
+    leading: set[int] = set()
     open_ = 0
     for k, rb in enumerate(ordered):
         numbers = list(rb.numberRange)
-        if not numbers or min(numbers) != 1:
-            continue
         after = ordered[k + 1] if k + 1 < len(ordered) else None
-        if after is None or min(after.numberRange, default=0) != max(numbers) + 1:
+        followed = after is not None and min(after.numberRange, default=0) == max(numbers, default=0) + 1
+        if followed or (numbers and min(numbers) == 1):
+            leading.update(id(m) for m in rb.getSpannedElements())
+        if numbers and min(numbers) == 1 and not followed:
             open_ += 1
-    return open_
+    return leading, open_
+
+
+def _closes_part(m: Any) -> bool:
+    from music21 import bar
+
+    right = m.rightBarline
+    return right is not None and (isinstance(right, bar.Repeat) or right.type != "regular")
+
+
+def _read_parts(
+    reading: TuneReading, measures: list[Any], lengths: list[float], first_time: set[int], bar_q: float | None
+) -> None:
+    """Fill in where the tune's parts end (`section_ends`, `half_end`) and its last part's length."""
+    n = len(measures)
+    ends = [
+        i
+        for i, m in enumerate(measures)
+        if (i == n - 1 or _closes_part(m)) and (id(m) not in first_time or i == n - 1)
+    ]
+    tonic = reading.tonic
+    pcs = []
+    for i in ends:
+        notes = _melody(measures[i])
+        if notes:
+            pcs.append(_end_pc(notes[-1], tonic))
+    reading.section_ends = tuple(pcs)
+    if not bar_q:
+        return
+    if len(ends) > 1:
+        last = [i for i in range(ends[-2] + 1, n) if id(measures[i]) not in first_time]
+        reading.last_part_bars = sum(lengths[i] for i in last) / bar_q
+        return
+    total, done = sum(lengths), 0.0
+    for i, length in enumerate(lengths[:-1]):
+        done += length
+        if abs(done - total / 2) <= bar_q / 2 + 1e-6:
+            notes = _melody(measures[i])
+            reading.half_end = _end_pc(notes[-1], tonic) if notes else None
+            return
+
+
+def _music_lines(text: str) -> list[tuple[int, str]]:
+    """(offset, text) of each line of music after the K: line, comments cut off."""
+    k = _KEY_FIELD.search(text)
+    if k is None:
+        return []
+    out, offset = [], text.index("\n", k.start()) + 1 if "\n" in text[k.start() :] else len(text)
+    for line in text[offset:].split("\n"):
+        if not _MUSIC_LINE_SKIP.match(line):
+            out.append((offset, line.split("%", 1)[0]))
+        offset += len(line) + 1
+    return out
+
+
+_QUOTED = re.compile(r'(?m)"[^"\n]*"|![^!\s]*!|^[ \t]*[A-Za-z+]:.*$|%.*$')
+_NOTE_LETTER = re.compile(r"[A-Ga-g]")
+
+
+def _read_marking(reading: TuneReading, text: str) -> None:
+    """Fill in `marked_ending`: where a Fine marking stands, the note before it (the tune stops
+    there: O'Neill writes `G3"fine"||` and `BG"end "Bd`), or with only a D.C. or D.S., the end of
+    the first part. A Fine after the last note changes nothing."""
+    lines = _music_lines(text)
+    fine = next(((o, m) for o, line in lines for m in [_FINE.search(line)] if m), None)
+    if fine is not None:
+        offset, m = fine
+        cut = offset + m.start()
+        if not _NOTE_LETTER.search(_QUOTED.sub("", text[cut:])):
+            return  # Fine on the last note: the tune ends where it is written
+        reading.marking = "Fine"
+        reading.marked_ending = _last_pc(text[:cut], reading.tonic)
+        return
+    dc = next((m for _, line in lines for m in [_DA_CAPO.search(line)] if m), None)
+    if dc is not None and len(reading.section_ends) > 1:
+        word = (dc.group(1) or dc.group(2)).lower()
+        reading.marking = "D.S." if word.startswith(("d.s", "dal")) else "D.C."
+        reading.marked_ending = reading.section_ends[0]
+
+
+def _last_pc(text: str, tonic: int | None) -> int | None:
+    """The pitch class of the last note of a tune cut short (None when music21 reads none)."""
+    from seqgen.music.abc import parse_abc
+
+    try:
+        notes = _melody(parse_abc(text.rstrip() + "\n"))
+    except SeqgenError:
+        return None
+    notes = [n for n in notes if not n.duration.isGrace]
+    return _end_pc(notes[-1], tonic) if notes else None
+
+
+def _end_pc(n: Any, tonic: int | None) -> int:
+    """The pitch class a tune ending on `n` ends on: a chord (a double stop, a drone under the
+    melody) ends on the tonic when it holds it, else on its top note."""
+    if not n.isChord:
+        return _pitch_class(n)
+    pcs = [round(p.ps) % 12 for p in n.pitches]
+    if tonic is not None and tonic in pcs:
+        return tonic
+    return round(max(p.ps for p in n.pitches)) % 12
 
 
 def _bar_quarters(measures: list[Any]) -> float | None:
