@@ -180,3 +180,9 @@ def test_a_tune_that_leaves_the_asked_key_fails_the_check(run):
     assert (found.ok, found.reason) == (False, "did not keep the asked M:6/8 and K:D")
     assert unasked.check(turns, True).ok  # type: ignore[union-attr]
     assert asked.check(tokenizer.encode(JIG), True).ok  # type: ignore[union-attr]
+    # Decoding holds the asked header (no field line in the music) unless told not to.
+    assert asked.ban is not None and unasked.ban is None
+    free = pipeline.SamplePipeline(
+        None, tokenizer, kind, torch.device("cpu"), start, None, header, hold=False
+    )  # type: ignore[arg-type]
+    assert free.ban is None

@@ -257,3 +257,33 @@ def test_progress_shows_before_the_first_draw_and_follows_each_draw_token_by_tok
     draw1 = [e for e in events[:first_done] if e[0] == "draw"]
     assert [e[2] for e in draw1] == [1, 2, 3, 4, 50]  # 4 tokens (EOS the 4th), then closed
     assert events[-2:] == [("draw", 2, 50, 50), ("done", 2, 2)]
+
+
+@pytest.mark.parametrize("name", ["transformer", "lstm"])
+def test_a_ban_keeps_its_ids_out_right_after_its_id_only(name):
+    """`Ban(after, ids)`: none of `ids` is ever drawn right after `after` (nor after the prompt's
+    last id when that is `after`); elsewhere they are drawn as before."""
+    from seqgen.generate.sampler import Ban
+
+    model = tiny(name)
+    free = gen(model, 5, n=8, length=60)
+    ban = Ban(after=3, ids=tuple(range(4, 12)))
+    held = gen(model, 5, n=8, length=60, ban=ban)
+    for row in held:
+        seq = [3, *row]  # the prompt ends with 3
+        assert all(b not in ban.ids for a, b in itertools.pairwise(seq) if a == 3)
+    after_3 = [b for row in free for a, b in itertools.pairwise([3, *row]) if a == 3]
+    assert any(b in ban.ids for b in after_3)  # without the ban, the model does draw them there
+    assert any(b in ban.ids for row in held for b in row)  # and with it, they appear elsewhere
+
+
+def test_a_conditioned_abc_tune_opens_no_field_line_in_its_music():
+    """The ABC kind's header ban: after a newline no letter but a note or a rest."""
+    from seqgen.datasets.kinds import kind_named
+    from seqgen.datasets.tokenizers.char import CharTokenizer
+
+    tok = CharTokenizer("\nABCDEFGabcdefgzKLMTw:|", eos=True)
+    ban = kind_named("abc").header_ban(tok)
+    assert ban is not None and ban.after == tok.stoi["\n"]
+    assert {tok.decode([i]) for i in ban.ids} == set("KLMTw")
+    assert kind_named("text").header_ban(tok) is None

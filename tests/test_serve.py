@@ -189,23 +189,88 @@ def test_only_runs_inside_the_checkpoints_directory_are_served(runs: Path, tmp_p
     assert [r.name for r in named.runs()] == ["ends"]
 
 
+def test_a_link_out_of_the_folder_is_left_out_and_compare_runs_are_found(runs: Path, tmp_path: Path) -> None:
+    """A run folder linked from outside checkpoints/ is skipped with a reason (the others are
+    served); `seqgen compare`'s two runs, one folder down, are offered under their paths."""
+    shutil.copytree(runs / "ends", tmp_path / "outside" / "evil")
+    (runs / "evil").symlink_to(tmp_path / "outside" / "evil")
+    shutil.copytree(runs / "ends", runs / "compare-folk" / "lstm")
+    catalog = Catalog(runs, device=CPU, shipped=False)
+    assert sorted(r.name for r in catalog.runs()) == ["compare-folk/lstm", "ends", "text-lstm"]
+    assert len(catalog.skipped) == 1 and "evil lies outside" in catalog.skipped[0]
+    with pytest.raises(SeqgenError, match="named twice"):
+        Catalog(runs, [runs / "ends", runs / "compare-folk" / ".." / "ends"], device=CPU, shipped=False)
+
+
+def test_the_page_samples_as_the_cli_does_and_takes_numbers_whole(client) -> None:
+    """The temperature defaults to `seqgen sample`'s (the same seed gives the same tune in both);
+    a count of 2.5 or true is refused, not rounded; a key for a text run is refused."""
+    from seqgen.config import SampleConfig
+    from seqgen.serve.app import STATIC
+
+    page = (STATIC / "index.html").read_text()
+    field = page[page.index('id="temperature"') :].split(">", 1)[0]
+    assert f'value="{SampleConfig().temperature}"' in field
+    for form, message in (
+        ({"run": "ends", "tunes": 2.5}, "tunes must be a whole number, got 2.5"),
+        ({"run": "ends", "tunes": True}, "tunes must be a number, got true"),
+        ({"run": "text-lstm", "key": "D"}, "key: for ABC runs only; this run writes text"),
+    ):
+        r = client.post("/api/generate", json=form)
+        assert r.status_code == 400 and r.json()["error"] == message, r.text
+
+
 def test_a_model_is_loaded_once_and_shared(runs: Path) -> None:
     catalog = Catalog(runs, device=CPU, shipped=False)
     assert catalog.load("ends") is catalog.load("ends")
 
 
+def bound(calls: list[tuple[str, int]]) -> Any:
+    """A stand-in for uvicorn.Server.run that records where its socket is bound and closes it."""
+
+    def run(self: Any, sockets: list[socket.socket] | None = None) -> None:
+        assert sockets is not None
+        calls.append(sockets[0].getsockname()[:2])
+        sockets[0].close()
+
+    return run
+
+
 def test_serve_binds_to_this_machine_and_says_so_when_told_otherwise(runs: Path, monkeypatch) -> None:
     import uvicorn
 
-    calls: list[dict] = []
-    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: calls.append(kw))
-    r = invoke("serve", "--no-shipped", "--device", "cpu")
+    calls: list[tuple[str, int]] = []
+    monkeypatch.setattr(uvicorn.Server, "run", bound(calls))
+    port = free_port()
+    r = invoke("serve", "--no-shipped", "--device", "cpu", "--port", str(port))
     assert r.exit_code == 0, r.output
-    assert calls[-1]["host"] == "127.0.0.1" and "http://127.0.0.1:8000" in r.output
+    assert calls[-1] == ("127.0.0.1", port) and f"http://127.0.0.1:{port}" in r.output
     assert "warning" not in r.output
-    r = invoke("serve", "--no-shipped", "--device", "cpu", "--host", "0.0.0.0", "--port", "8123")
-    assert r.exit_code == 0 and calls[-1] == {"host": "0.0.0.0", "port": 8123, "log_level": "warning"}
+    other = free_port()
+    r = invoke("serve", "--no-shipped", "--device", "cpu", "--host", "0.0.0.0", "--port", str(other))
+    assert r.exit_code == 0 and calls[-1] == ("0.0.0.0", other)
     assert "other machines can reach this page" in " ".join(r.output.split())
+
+
+def test_a_port_in_use_is_one_line_before_anything_is_printed(runs: Path, monkeypatch) -> None:
+    import uvicorn
+
+    monkeypatch.setattr(uvicorn.Server, "run", lambda self, sockets=None: pytest.fail("must not start"))
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        r = invoke("serve", "--no-shipped", "--device", "cpu", "--port", str(port))
+    assert r.exit_code == 1 and "Traceback" not in r.output
+    assert r.output.strip().splitlines() == [
+        f"error: cannot listen on 127.0.0.1:{port} (Address already in use); try another --port"
+    ]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 @pytest.mark.parametrize(
@@ -221,7 +286,7 @@ def test_serve_refuses_bad_options_in_one_line(
 ) -> None:
     import uvicorn
 
-    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: pytest.fail("must not start"))
+    monkeypatch.setattr(uvicorn.Server, "run", lambda self, sockets=None: pytest.fail("must not start"))
     r = invoke("serve", "--no-shipped", "--device", "cpu", *args)
     assert r.exit_code == 1 and message in " ".join(r.output.split()) and "Traceback" not in r.output
 

@@ -79,6 +79,15 @@ def sample_cmd(
             "\\n means newline, e.g. 'D E F'."
         ),
     ] = None,
+    hold_header: Annotated[
+        bool,
+        typer.Option(
+            "--hold-header/--free-header",
+            help="ABC with --key or --meter: no line of the music may start a field (K:, M:, L:), "
+            "so the tune keeps the asked key and metre; the model still writes every note. "
+            "--free-header lets it change them.",
+        ),
+    ] = True,
     primer: Annotated[Path | None, typer.Option(help="MIDI models: a .mid file to continue.")] = None,
     length: Annotated[
         int | None,
@@ -208,7 +217,7 @@ def sample_cmd(
         raise SeqgenError("--score engraves music; this model writes text")
     audio_problem = pipeline.audio_problem(soundfont) if wav else None
     corpus = pipeline.training_text(ckpt.data.path, kind, tokenizer)
-    pipe = pipeline.SamplePipeline(model, tokenizer, kind, dev, start_ids, corpus, header)
+    pipe = pipeline.SamplePipeline(model, tokenizer, kind, dev, start_ids, corpus, header, hold_header)
     # Fix the seed and the output paths before any work, so an existing file stops us early.
     cfg.seed = pipeline.fixed_seed(cfg.seed)
     if out is None and kind.music:

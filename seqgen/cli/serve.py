@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import ipaddress
+import socket
 from pathlib import Path
+from types import FrameType
 from typing import Annotated
 
 import typer
@@ -80,13 +82,34 @@ def serve_cmd(
             f"listening on {host}: other machines can reach this page and run generations on this "
             "machine; use --host 127.0.0.1 to keep it local"
         )
-    names = ", ".join(r.name for r in catalog.runs())
+    sock = _listening(host, port)  # before anything is printed: a port in use is a one-line error
     shown = f"[{host}]" if ":" in host else host
+    names = ", ".join(r.name for r in catalog.runs())
     console.print(f"seqgen composer at http://{shown}:{port}", highlight=False)
     console.print(f"{len(catalog.runs())} runs: {names}", highlight=False)
     console.print("Press Ctrl-C to stop.", highlight=False)
     settings = Settings(samples_dir=samples_dir, max_running=max_running)
+    page = make_app(catalog, settings)
+
+    class Server(uvicorn.Server):
+        """Ctrl-C stops the running generations first, so shutdown does not wait for them."""
+
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            page.state.stopping.set()
+            super().handle_exit(sig, frame)
+
+    Server(uvicorn.Config(page, log_level="warning")).run(sockets=[sock])
+
+
+def _listening(host: str, port: int) -> socket.socket:
+    """A socket bound to host:port, or a one-line error (the port is in use, the address is not
+    this machine's)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
-        uvicorn.run(make_app(catalog, settings), host=host, port=port, log_level="warning")
+        sock.bind((host, port))
     except OSError as e:
+        sock.close()
         raise SeqgenError(f"cannot listen on {host}:{port} ({e.strerror or e}); try another --port") from None
+    return sock

@@ -20,6 +20,25 @@ from seqgen.errors import SeqgenError
 from seqgen.models.base import SequenceModel
 
 
+@dataclass(frozen=True)
+class Ban:
+    """Ids the model may not draw right after the id `after` (decoding that knows the data: an
+    ABC tune asked for a key keeps it when no line of its music may start a K: or M: field). The
+    model still writes every token; only these are taken out of its choice there."""
+
+    after: int
+    ids: tuple[int, ...]
+
+    def apply(self, logits: torch.Tensor, prev: torch.Tensor) -> torch.Tensor:
+        """`logits` (B, V) with the banned ids at -inf in the rows whose previous id is `after`."""
+        rows = (prev == self.after).nonzero().squeeze(-1)
+        if rows.numel():
+            ids = torch.tensor(self.ids, dtype=torch.long, device=logits.device)
+            logits = logits.clone()
+            logits[rows[:, None], ids[None, :]] = float("-inf")
+        return logits
+
+
 def next_token(
     logits: torch.Tensor,
     temperature: float,
@@ -69,6 +88,7 @@ def generate(
     use_cache: bool = True,
     window_step: int | None = None,
     on_token: Callable[[int, torch.Tensor], None] | None = None,
+    ban: Ban | None = None,
 ) -> list[list[int]]:
     """Generate `n` continuations of `prompt` (up to `length` new ids each, stopping after EOS).
 
@@ -81,6 +101,7 @@ def generate(
 
     `on_token(t, ids)` is called with each new token of every sample, (n,) ids, once the model
     has read it (streaming output, timing). The last token is reported without a model step.
+    `ban`: ids never drawn right after a given id (see `Ban`).
     Returns the new ids of each sample (the EOS id included when one was drawn).
     """
     device = torch.device(device)
@@ -100,13 +121,16 @@ def generate(
     with autocast(device, amp):
         logits, state = model(hist[:, start:P], state)
     steps = 0
+    prev = hist[:, P - 1]
     for t in range(length):
-        nxt = next_token(logits[:, -1, :], temperature, top_k, top_p, generator)
+        last = logits[:, -1, :] if ban is None else ban.apply(logits[:, -1, :], prev)
+        nxt = next_token(last, temperature, top_k, top_p, generator)
         if eos_id is not None:
             nxt = torch.where(done, torch.full_like(nxt, eos_id), nxt)
             done |= nxt == eos_id
         cur = P + t + 1  # tokens in hist, the new one included
         hist[:, cur - 1] = nxt
+        prev = nxt
         steps = t + 1
         # Whether every row has ended is a host sync: on a GPU, look only every 16 tokens.
         look = device.type == "cpu" or t % 16 == 15
@@ -164,6 +188,7 @@ def sample(
     on_progress: Callable[[int, int], None] | None = None,
     on_token: Callable[[int, torch.Tensor], None] | None = None,
     on_draw: Callable[[int, int, int], None] | None = None,
+    ban: Ban | None = None,
 ) -> SampleReport:
     """Draw `cfg.num_samples` samples in batches; re-draw those `check` rejects, up to `max_retries`.
 
@@ -205,6 +230,7 @@ def sample(
             device=device,
             window_step=cfg.window_step,
             on_token=_watch(attempt, length, on_token if attempt == 1 else None, on_draw),
+            ban=ban,
         )
         if on_draw:  # every sample ended (EOS) or reached the length: this draw is done
             on_draw(attempt, length, length)

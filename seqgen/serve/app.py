@@ -207,6 +207,7 @@ def make_app(catalog: Catalog, settings: Settings | None = None) -> Starlette:
         exception_handlers={404: not_found, 500: server_error},
         lifespan=lifespan,
     )
+    app.state.stopping = stopping  # set on Ctrl-C by `seqgen serve`, before connections drain
     return app
 
 

@@ -94,10 +94,22 @@ def _entry(name: str, checkpoint: Path, shipped: bool = False) -> RunEntry:
     )
 
 
+def _runs_under(out_dir: Path, find_runs: Any) -> list[Path]:
+    """The runs in `out_dir`, and those one folder down (`seqgen compare` keeps its two runs in
+    OUT/lstm and OUT/transformer)."""
+    runs = list(find_runs(out_dir))
+    if out_dir.is_dir():
+        for d in sorted(out_dir.iterdir()):
+            if d.is_dir() and d not in runs:
+                runs.extend(find_runs(d))
+    return runs
+
+
 class Catalog:
-    """The runs offered: those under `out_dir` (or the `named` run directories, which must lie
-    inside it) and the shipped model. Unreadable checkpoints are left out and reported in
-    `skipped`. Models are loaded on first use and kept."""
+    """The runs offered, each named by its path inside `out_dir`: those under it (or the `named`
+    run directories, which must lie inside it) and the shipped model. Unreadable checkpoints, and
+    folders linked from outside it, are left out and reported in `skipped`. Models are loaded on
+    first use and kept."""
 
     def __init__(
         self,
@@ -112,23 +124,32 @@ class Catalog:
         self.out_dir = out_dir.resolve()
         self.device = device or torch.device("cpu")
         self.skipped: list[str] = []
-        dirs = [Path(p) for p in named] if named else find_runs(out_dir)
+        dirs = [Path(p) for p in named] if named else _runs_under(out_dir, find_runs)
         self.entries: dict[str, RunEntry] = {}
         for d in dirs:
             where = d.resolve()
+            problem = None
             if not where.is_dir():
-                raise SeqgenError(f"{d} is not a run directory; give folders under {out_dir}/")
-            if self.out_dir not in where.parents:
-                raise SeqgenError(
+                problem = f"{d} is not a run directory; give folders under {out_dir}/"
+            elif self.out_dir not in where.parents:
+                problem = (
                     f"{d} lies outside {out_dir}/; serve only runs inside the checkpoints directory "
                     "(or pass --out-dir)"
                 )
+            if problem is not None:
+                if named:
+                    raise SeqgenError(problem)
+                self.skipped.append(problem)  # a link out of the folder: left out, the rest served
+                continue
+            name = where.relative_to(self.out_dir).as_posix()  # compare-folk/lstm: unique
+            if name in self.entries:
+                raise SeqgenError(f"{d} is named twice; give each run once")
             try:
-                self.entries[where.name] = _entry(where.name, RunDir(where).checkpoint())
+                self.entries[name] = _entry(name, RunDir(where).checkpoint())
             except SeqgenError as e:
                 if named:
                     raise
-                self.skipped.append(f"{d.name}: {e}")
+                self.skipped.append(f"{name}: {e}")
         path = shipped_checkpoint() if shipped else None
         if path is not None:
             self.entries[SHIPPED_NAME] = _entry(SHIPPED_NAME, path, shipped=True)

@@ -53,10 +53,14 @@ def _number(form: dict[str, Any], name: str, cast: type, default: Any, low: Any,
     value = form.get(name)
     if value is None or value == "":
         return default
+    if isinstance(value, bool):
+        raise SeqgenError(f"{name} must be a number, got {str(value).lower()}")
     try:
         got = cast(value)
     except (TypeError, ValueError):
         raise SeqgenError(f"{name} must be a number, got {str(value)[:40]!r}") from None
+    if cast is int and isinstance(value, float) and value != got:  # 2.5 tunes: not drawn as 2
+        raise SeqgenError(f"{name} must be a whole number, got {value}")
     if isinstance(got, float) and got != got:  # NaN
         raise SeqgenError(f"{name} must be a number, got {value!r}")
     if not low <= got <= high:
@@ -89,7 +93,9 @@ class Request:
         from seqgen.music.header import TuneHeader
 
         kind = loaded.kind
-        temperature = _number(form, "temperature", float, 1.0, 0.0, limits.max_temperature)
+        temperature = _number(
+            form, "temperature", float, SampleConfig().temperature, 0.0, limits.max_temperature
+        )
         top_k = _number(form, "top_k", int, None, 1, loaded.tokenizer.vocab_size)
         top_p = _number(form, "top_p", float, None, 0.01, 1.0)
         seed = _number(form, "seed", int, None, 0, 2**31 - 2)
@@ -111,6 +117,10 @@ class Request:
                 except SeqgenError as e:
                     raise SeqgenError(_page_words(str(e))) from None
                 prompt = header.text()
+        else:
+            asked = [k for k in ("meter", "key", "rhythm", "title", "start") if _text(form, k) is not None]
+            if asked:
+                raise SeqgenError(f"{', '.join(asked)}: for ABC runs only; this run writes {kind.label}")
         cfg = SampleConfig(
             temperature=temperature,
             top_k=top_k,

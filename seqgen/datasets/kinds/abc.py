@@ -25,6 +25,7 @@ from seqgen.progress import Progress, no_progress
 if TYPE_CHECKING:
     from seqgen.config import PrepareConfig
     from seqgen.datasets.corpus.abc import AbcOptions
+    from seqgen.generate.sampler import Ban
     from seqgen.music.check import TuneCheck
     from seqgen.music.notes import Note
 
@@ -42,6 +43,21 @@ class AbcKind(CharKind):
     source_suffixes: ClassVar[tuple[str, ...]] = (".abc",)
     sample_suffixes: ClassVar[tuple[str, ...]] = (".abc", ".mid")
     options: ClassVar[tuple[str, ...]] = ("validate", "titles", "comments", "info_fields")
+
+    def header_ban(self, tokenizer: Tokenizer) -> Ban | None:
+        """No line of the music may start with a letter that is not a note or a rest: so no K:,
+        M:, L: or other field line undoes the asked header (the model wrote `M:1/8` or `L:1/16`
+        right after the asked K: line in 60 of 100 reels). Decorations written as letters (T, H)
+        may not open a line either; they rarely do."""
+        from seqgen.generate.sampler import Ban
+
+        chars = self.chars(tokenizer)
+        newline = chars.stoi.get("\n")
+        if newline is None:
+            return None
+        music = set("ABCDEFGabcdefgzxZX")
+        ids = tuple(i for c, i in chars.stoi.items() if c.isascii() and c.isalpha() and c not in music)
+        return Ban(newline, ids) if ids else None
 
     @staticmethod
     def abc_options(options: SourceOptions) -> AbcOptions:

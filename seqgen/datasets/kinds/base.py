@@ -24,6 +24,7 @@ from seqgen.progress import Progress, no_progress
 
 if TYPE_CHECKING:
     from seqgen.config import PrepareConfig
+    from seqgen.generate.sampler import Ban
     from seqgen.music.check import TuneCheck
 
 
@@ -136,6 +137,11 @@ class DataKind(ABC):
         """The training split as the string novelty is searched in (see `measure.evaluate`)."""
 
     # -- ids -> samples ----------------------------------------------------------------------------
+
+    def header_ban(self, tokenizer: Tokenizer) -> Ban | None:
+        """What decoding keeps out of a sample asked for a key and metre, so that it keeps them
+        (ABC: a field line in the music); None: nothing."""
+        return None
 
     @abstractmethod
     def prompt_ids(self, tokenizer: Tokenizer, prompt: str = "", primer: Path | None = None) -> list[int]:

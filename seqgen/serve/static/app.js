@@ -108,7 +108,14 @@ function tuneCard(tune) {
   facts.push(tune.draws > 1 ? `drawn ${tune.draws} times, draw ${tune.attempts} kept` : "drawn once");
   card.append(el("p", { class: "facts" }, facts.join(" · ")));
   const score = el("div", { class: "score" });
-  if (tune.svg) score.innerHTML = tune.svg;
+  if (tune.svg) {
+    score.innerHTML = tune.svg;
+    const svg = score.querySelector("svg");
+    if (svg) {  // read as one picture, not as verovio's text
+      svg.setAttribute("role", "img");
+      svg.setAttribute("aria-label", `Score of ${title ? title[1].trim() : tune.name}`);
+    }
+  }
   else if (tune.score_error) score.append(el("p", { class: "score-missing" }, `no score: ${tune.score_error}`));
   card.append(score);
   if (tune.files.wav) {
@@ -134,9 +141,6 @@ async function generate(event) {
   $("status").textContent = "starting…";
   $("saved").textContent = "";
   const run = currentRun();
-  $("tunes-out").replaceChildren();
-  $("text-out").textContent = "";
-  $("text-out").hidden = run.music;
   try {
     const response = await fetch("/api/generate", {
       method: "POST",
@@ -175,7 +179,10 @@ function handle(event) {
     case "queued":
       $("status").textContent = event.ahead ? `waiting for ${event.ahead} other generation(s)…` : "starting…";
       break;
-    case "start":
+    case "start":  // the request was accepted: only now the last results go
+      $("tunes-out").replaceChildren();
+      $("text-out").textContent = "";
+      $("text-out").hidden = currentRun().music;
       $("status").textContent = `seed ${event.seed}: drawing…`;
       $("seed").placeholder = `random (last: ${event.seed})`;
       break;
@@ -205,5 +212,8 @@ function handle(event) {
 window.addEventListener("DOMContentLoaded", () => {
   $("run").addEventListener("change", pickRun);
   $("form").addEventListener("submit", generate);
+  // A changed field, or one the browser refuses before sending, makes the last error stale.
+  $("form").addEventListener("input", () => showError(""));
+  $("form").addEventListener("invalid", () => showError(""), true);
   loadRuns().catch((e) => showError(`could not list the runs: ${e.message}`));
 });
