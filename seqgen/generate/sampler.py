@@ -29,14 +29,17 @@ class Ban:
     after: int
     ids: tuple[int, ...]
 
-    def apply(self, logits: torch.Tensor, prev: torch.Tensor) -> torch.Tensor:
-        """`logits` (B, V) with the banned ids at -inf in the rows whose previous id is `after`."""
-        rows = (prev == self.after).nonzero().squeeze(-1)
-        if rows.numel():
-            ids = torch.tensor(self.ids, dtype=torch.long, device=logits.device)
-            logits = logits.clone()
-            logits[rows[:, None], ids[None, :]] = float("-inf")
-        return logits
+    def mask(self, vocab_size: int, device: torch.device) -> torch.Tensor:
+        """(V,) True at the banned ids; built once per generation."""
+        banned = torch.zeros(vocab_size, dtype=torch.bool, device=device)
+        banned[list(self.ids)] = True
+        return banned
+
+    @staticmethod
+    def apply(logits: torch.Tensor, prev: torch.Tensor, after: int, banned: torch.Tensor) -> torch.Tensor:
+        """`logits` (B, V) with the `banned` ids at -inf in the rows whose previous id is `after`
+        (no host sync: a GPU never waits for it)."""
+        return logits.masked_fill((prev == after)[:, None] & banned, float("-inf"))
 
 
 def next_token(
@@ -122,8 +125,11 @@ def generate(
         logits, state = model(hist[:, start:P], state)
     steps = 0
     prev = hist[:, P - 1]
+    banned = ban.mask(logits.size(-1), device) if ban is not None else None
     for t in range(length):
-        last = logits[:, -1, :] if ban is None else ban.apply(logits[:, -1, :], prev)
+        last = logits[:, -1, :]
+        if ban is not None and banned is not None:
+            last = Ban.apply(last, prev, ban.after, banned)
         nxt = next_token(last, temperature, top_k, top_p, generator)
         if eos_id is not None:
             nxt = torch.where(done, torch.full_like(nxt, eos_id), nxt)

@@ -68,7 +68,7 @@ def fields_on_lines(text: str) -> str:
     return "\n".join(lines)
 
 
-_FIELD_LINE = re.compile(r"^[ \t]*(?:[A-Za-z+]:|%)")
+FIELD_OR_COMMENT_LINE = re.compile(r"^[ \t]*(?:[A-Za-z+]:|%)")  # not music
 
 
 def fermatas_spelled(text: str) -> str:
@@ -77,7 +77,9 @@ def fermatas_spelled(text: str) -> str:
     (`!...!`, `+...+`) and inline fields (`[P:A]`) are left as they are."""
     if "H" not in text:
         return text
-    return "\n".join(line if _FIELD_LINE.match(line) else _fermatas_in(line) for line in text.split("\n"))
+    return "\n".join(
+        line if FIELD_OR_COMMENT_LINE.match(line) else _fermatas_in(line) for line in text.split("\n")
+    )
 
 
 _CLOSES = {'"': '"', "+": "+"}

@@ -141,25 +141,24 @@ def _mode(r: TuneReading, limits: JudgeLimits) -> Criterion:
         return Criterion("mode", False, f"{r.foreign} of {r.notes} notes are foreign to {r.foreign_to}")
     if r.last_degree is None:
         return Criterion("mode", False, "ends on no note")
-    cadences = limits.cadences.get(_mode_family(r.mode), (0,))
-    shift = r.home_ending[0] - r.last_degree if r.home_ending is not None else None
-    home_cadences = limits.cadences.get(_mode_family(r.home_ending[1]), (0,)) if r.home_ending else ()
+    # The ending is read in the last key and, where the tune changed key, in its first key too (a
+    # da capo): (semitones to add to a degree, that key's cadences).
+    views = [(0, limits.cadences.get(_mode_family(r.mode), (0,)))]
+    if r.home_ending is not None:
+        views.append(
+            (r.home_ending[0] - r.last_degree, limits.cadences.get(_mode_family(r.home_ending[1]), (0,)))
+        )
     if r.marked_ending is not None:  # a Fine, D.C. or D.S.: the tune ends where that says
         degree = (r.marked_ending - r.tonic) % 12
-        if degree == 0 or degree in cadences:
-            return Criterion("mode", True)
-        if shift is not None and ((degree + shift) % 12 == 0 or (degree + shift) % 12 in home_cadences):
+        if any((degree + s) % 12 == 0 or (degree + s) % 12 in c for s, c in views):
             return Criterion("mode", True)
         return Criterion(
             "mode", False, f"ends at its {r.marking} {_degree_name(degree)}, not on a cadence of K:{r.key}"
         )
     ends = r.section_ends[:-1] or ([r.half_end] if r.half_end is not None else [])
     earlier = [(pc - r.tonic) % 12 for pc in ends]
-    if _cadence_ok(r.last_degree, earlier, cadences):
+    if any(_cadence_ok((r.last_degree + s) % 12, [(d + s) % 12 for d in earlier], c) for s, c in views):
         return Criterion("mode", True)
-    home_earlier = [(d + (shift or 0)) % 12 for d in earlier]
-    if r.home_ending is not None and _cadence_ok(r.home_ending[0], home_earlier, home_cadences):
-        return Criterion("mode", True)  # a tune that changed key may end in its first key
     names = " and ".join(dict.fromkeys(_degree_name(d).removeprefix("on ") for d in earlier))
     part = "other parts end" if r.section_ends[:-1] else "first half ends"
     elsewhere = f" (its {part} on {names})" if earlier else ""

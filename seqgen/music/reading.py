@@ -41,7 +41,6 @@ _DA_CAPO = re.compile(
     r"|!(d\.c\.|d\.s\.|d\.c\.alfine|d\.c\.alcoda|d\.s\.alfine|d\.s\.alcoda|dacapo)!",
     re.IGNORECASE,
 )
-_MUSIC_LINE_SKIP = re.compile(r"^[ \t]*(?:[A-Za-z+]:|%)")
 _MULTI_ENDING = re.compile(r"[|\[]\s*\d\s*[,-]\s*\d")  # [1,3 |1-2: music21 reads only the first number
 
 
@@ -359,11 +358,7 @@ def _read_parts(
 ) -> None:
     """Fill in where the tune's parts end (`section_ends`, `half_end`) and its last part's length."""
     n = len(measures)
-    ends = [
-        i
-        for i, m in enumerate(measures)
-        if (i == n - 1 or _closes_part(m)) and (id(m) not in first_time or i == n - 1)
-    ]
+    ends = [i for i, m in enumerate(measures) if i == n - 1 or (_closes_part(m) and id(m) not in first_time)]
     tonic = reading.tonic
     pcs = []
     for i in ends:
@@ -388,12 +383,15 @@ def _read_parts(
 
 def _music_lines(text: str) -> list[tuple[int, str]]:
     """(offset, text) of each line of music after the K: line, comments cut off."""
+    from seqgen.music.abc import FIELD_OR_COMMENT_LINE
+
     k = _KEY_FIELD.search(text)
     if k is None:
         return []
-    out, offset = [], text.index("\n", k.start()) + 1 if "\n" in text[k.start() :] else len(text)
+    offset = text.find("\n", k.start()) + 1 or len(text)
+    out = []
     for line in text[offset:].split("\n"):
-        if not _MUSIC_LINE_SKIP.match(line):
+        if not FIELD_OR_COMMENT_LINE.match(line):
             out.append((offset, line.split("%", 1)[0]))
         offset += len(line) + 1
     return out
@@ -464,10 +462,9 @@ def _section_edges(measures: list[Any]) -> list[bool]:
     edge = [False] * n
     edge[0] = edge[-1] = True
     for i, m in enumerate(measures):
-        right, left = m.rightBarline, m.leftBarline
-        ends = right is not None and (isinstance(right, bar.Repeat) or right.type != "regular")
+        left = m.leftBarline
         starts = left is not None and (isinstance(left, bar.Repeat) or left.type != "regular")
-        if ends:
+        if _closes_part(m):
             edge[i] = True
             if i + 1 < n:
                 edge[i + 1] = True

@@ -94,9 +94,11 @@ def _entry(name: str, checkpoint: Path, shipped: bool = False) -> RunEntry:
     )
 
 
-def _runs_under(out_dir: Path, find_runs: Any) -> list[Path]:
+def _runs_under(out_dir: Path) -> list[Path]:
     """The runs in `out_dir`, and those one folder down (`seqgen compare` keeps its two runs in
     OUT/lstm and OUT/transformer)."""
+    from seqgen.train.rundir import find_runs
+
     runs = list(find_runs(out_dir))
     if out_dir.is_dir():
         for d in sorted(out_dir.iterdir()):
@@ -119,12 +121,12 @@ class Catalog:
         shipped: bool = True,
     ) -> None:
         from seqgen.shipped import SHIPPED_NAME, shipped_checkpoint
-        from seqgen.train.rundir import RunDir, find_runs
+        from seqgen.train.rundir import RunDir
 
         self.out_dir = out_dir.resolve()
         self.device = device or torch.device("cpu")
         self.skipped: list[str] = []
-        dirs = [Path(p) for p in named] if named else _runs_under(out_dir, find_runs)
+        dirs = [Path(p) for p in named] if named else _runs_under(out_dir)
         self.entries: dict[str, RunEntry] = {}
         for d in dirs:
             where = d.resolve()

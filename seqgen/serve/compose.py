@@ -49,6 +49,9 @@ def _page_words(message: str) -> str:
     return message
 
 
+HEADER_FIELDS = ("meter", "key", "rhythm", "title", "start")  # the page's fields of an ABC header
+
+
 def _number(form: dict[str, Any], name: str, cast: type, default: Any, low: Any, high: Any) -> Any:
     value = form.get(name)
     if value is None or value == "":
@@ -108,7 +111,7 @@ class Request:
         header = None
         prompt = _text(form, "prompt", 2000) or ""
         if kind.states_key_and_meter:
-            fields = {k: _text(form, k) for k in ("meter", "key", "rhythm", "title", "start")}
+            fields = {k: _text(form, k) for k in HEADER_FIELDS}
             if fields["start"] is not None:  # a one-line field: \n starts a new line, as on the CLI
                 fields["start"] = fields["start"].replace("\\n", "\n")
             if any(v is not None for v in fields.values()):
@@ -118,7 +121,7 @@ class Request:
                     raise SeqgenError(_page_words(str(e))) from None
                 prompt = header.text()
         else:
-            asked = [k for k in ("meter", "key", "rhythm", "title", "start") if _text(form, k) is not None]
+            asked = [k for k in HEADER_FIELDS if _text(form, k) is not None]
             if asked:
                 raise SeqgenError(f"{', '.join(asked)}: for ABC runs only; this run writes {kind.label}")
         cfg = SampleConfig(
