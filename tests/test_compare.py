@@ -223,7 +223,7 @@ def test_failure_reasons_are_grouped_without_the_tunes_details():
     assert failure_kind("plagiarism: 80% of it is copied from a training tune") == (
         "plagiarism: copied from a training tune"
     )
-    assert failure_kind("rhythm: music21 cannot read it (bad)") == "does not parse as ABC"
+    assert failure_kind("unreadable: music21 cannot read it (bad)") == "does not parse as ABC"
 
 
 def _judged(r: dict) -> CompareResults:

@@ -148,12 +148,8 @@ def test_text_is_streamed_as_it_is_drawn(client: TestClient) -> None:
 )
 def test_a_bad_request_gets_one_line_and_no_traceback(client: TestClient, form: dict, message: str) -> None:
     r = client.post("/api/generate", json=form)
-    if r.status_code == 200:  # refused once drawing started: an error event
-        got = events(r)
-        error = next(e["message"] for e in got if e["type"] == "error")
-    else:
-        assert r.status_code == 400
-        error = r.json()["error"]
+    assert r.status_code == 400  # refused before anything streams (a prompt's unseen characters too)
+    error = r.json()["error"]
     assert message in error and "\n" not in error and "Traceback" not in error
     assert "--" not in error  # the page's field names, not the CLI's options
 
@@ -179,6 +175,24 @@ def test_a_request_that_is_not_a_json_object_is_refused(client: TestClient) -> N
     r = client.post("/api/generate", content=b"run=ends", headers={"content-type": "application/json"})
     assert r.status_code == 400 and "not JSON" in r.json()["error"]
     assert client.post("/api/generate", json=["ends"]).status_code == 400
+
+
+def test_a_request_over_the_size_limit_is_refused_unread(client: TestClient) -> None:
+    r = client.post("/api/generate", json={"run": "text-lstm", "prompt": "a" * 20_000})
+    assert r.status_code == 413 and "bytes" in r.json()["error"]
+
+
+def test_the_download_index_keeps_the_newest_addresses_only(tmp_path: Path) -> None:
+    from seqgen.serve.app import Files
+
+    files = Files(keep=3)
+    paths = [tmp_path / f"sample_{i}.abc" for i in range(5)]
+    addresses = []
+    for p in paths:
+        p.write_text("X:1\n")
+        addresses.append(files.address(p))
+    found = [files.path(*a.split("/")[2:]) for a in addresses]
+    assert found == [None, None, *paths[2:]]
 
 
 def test_only_runs_inside_the_checkpoints_directory_are_served(runs: Path, tmp_path: Path) -> None:

@@ -156,3 +156,23 @@ def test_a_bad_field_shows_one_line_in_the_page(server: str, browser: Any) -> No
     assert error.text.startswith("key 'H' is not an ABC key")
     assert "\n" not in error.text and "Traceback" not in browser.page_source
     assert browser.find_element("id", "generate").is_enabled()  # the page is ready for another try
+
+
+def test_stop_ends_a_generation_and_the_page_is_ready_again(server: str, browser: Any) -> None:
+    _open(browser, server, "text-lstm")
+    _set(browser, "prompt", "The ")
+    _set(browser, "length", "2000")
+    stop = browser.find_element("id", "stop")
+    assert not stop.is_displayed()
+    browser.execute_script(  # press Stop as soon as the first drawn characters show
+        """const out = document.getElementById('text-out');
+        new MutationObserver((_, obs) => {
+          if (out.textContent.length > 4) { obs.disconnect(); document.getElementById('stop').click(); }
+        }).observe(out, {childList: true, characterData: true, subtree: true});"""
+    )
+    browser.find_element("id", "generate").click()
+    saved = browser.find_element("id", "saved")
+    _wait(browser, lambda d: saved.text == "Stopped.")
+    assert browser.find_element("id", "generate").is_enabled() and not stop.is_displayed()
+    assert not browser.find_element("tag name", "body").get_attribute("data-generated")  # no "done"
+    assert not browser.find_element("id", "error").text

@@ -92,6 +92,8 @@ class Verdict:
     @property
     def reason(self) -> str | None:
         """The first failed criterion's reason, or None."""
+        if self.reading is not None and self.reading.error:  # not a rhythm fault: no reading at all
+            return f"unreadable: music21 cannot read it ({self.reading.error})"
         return next((f"{c.name}: {c.reason}" for c in self.criteria if not c.ok), None)
 
     def passed(self, name: str) -> bool:

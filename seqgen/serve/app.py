@@ -14,6 +14,7 @@ import contextlib
 import json
 import secrets
 import threading
+from collections import OrderedDict
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -46,19 +47,24 @@ class Settings:
     limits: Limits = field(default_factory=Limits)
     max_running: int = 2  # generations drawing at once (each uses the model on its own thread)
     max_waiting: int = 32  # generations queued behind them; past this the server says it is busy
+    max_body: int = 16_384  # bytes of one request's form (the longest field, a prompt, is 2,000 chars)
 
 
 class Files:
-    """Written files behind unguessable addresses: /files/TOKEN/NAME."""
+    """Written files behind unguessable addresses: /files/TOKEN/NAME. The newest `keep` addresses
+    are served (a long-running server's index stays bounded; the files stay on disk)."""
 
-    def __init__(self) -> None:
-        self._paths: dict[str, Path] = {}
+    def __init__(self, keep: int = 20_000) -> None:
+        self._paths: OrderedDict[str, Path] = OrderedDict()
         self._lock = threading.Lock()
+        self.keep = keep
 
     def address(self, path: Path) -> str:
         token = secrets.token_urlsafe(12)
         with self._lock:
             self._paths[token] = path
+            while len(self._paths) > self.keep:
+                self._paths.popitem(last=False)
         return f"/files/{token}/{path.name}"
 
     def path(self, token: str, name: str) -> Path | None:
@@ -99,8 +105,13 @@ def make_app(catalog: Catalog, settings: Settings | None = None) -> Starlette:
         )
 
     async def generate(request: HttpRequest) -> Response:
+        body = bytearray()
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > settings.max_body:
+                return _error(f"the request is over {settings.max_body} bytes; send a shorter form", 413)
         try:
-            form = await request.json()
+            form = json.loads(body)
         except (json.JSONDecodeError, UnicodeDecodeError):
             return _error("the request is not JSON; send the form as a JSON object", 400)
         if not isinstance(form, dict):

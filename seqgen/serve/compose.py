@@ -89,6 +89,7 @@ class Request:
     cfg: SampleConfig
     header: Any  # seqgen.music.header.TuneHeader | None
     prompt: str
+    start_ids: list[int]  # what every sample continues: the header or prompt, read by the run's tokenizer
 
     @classmethod
     def of(cls, form: dict[str, Any], loaded: Loaded, limits: Limits) -> Request:
@@ -133,7 +134,16 @@ class Request:
             seed=seed,
             prompt=prompt,
         )
-        return cls(cfg, header, prompt)
+        from seqgen.generate import pipeline
+
+        try:  # a character the model never saw is refused here, before anything streams
+            if header is not None:
+                start_ids = pipeline.header_ids(kind, loaded.tokenizer, header)
+            else:
+                start_ids = kind.prompt_ids(loaded.tokenizer, prompt)
+        except SeqgenError as e:
+            raise SeqgenError(_page_words(str(e))) from None
+        return cls(cfg, header, prompt, start_ids)
 
 
 class Throttle:
@@ -164,13 +174,7 @@ def compose(
 
     cfg, kind, tokenizer = request.cfg, loaded.kind, loaded.tokenizer
     cfg.seed = pipeline.fixed_seed(cfg.seed)
-    try:
-        if request.header is not None:
-            start_ids = pipeline.header_ids(kind, tokenizer, request.header)
-        else:
-            start_ids = kind.prompt_ids(tokenizer, request.prompt)
-    except SeqgenError as e:
-        raise SeqgenError(_page_words(str(e))) from None
+    start_ids = request.start_ids
     emit({"type": "start", "run": loaded.entry.name, "seed": cfg.seed, "samples": cfg.num_samples})
     progress = Throttle(emit)
     counts = {"done": 0}

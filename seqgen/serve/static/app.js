@@ -132,10 +132,14 @@ function tuneCard(tune) {
   return card;
 }
 
+let stopper = null;  // aborts the running generation's request: the server stops at its next token
+
 async function generate(event) {
   event.preventDefault();
   showError("");
   $("generate").disabled = true;
+  stopper = new AbortController();
+  $("stop").hidden = false;
   $("progress-box").hidden = false;
   $("progress").removeAttribute("value");
   $("status").textContent = "starting…";
@@ -146,6 +150,7 @@ async function generate(event) {
       method: "POST",
       headers: { "Content-Type": "application/json" },
       body: JSON.stringify(formValues()),
+      signal: stopper.signal,
     });
     if (!response.ok) {
       let message = `the server answered ${response.status}`;
@@ -167,8 +172,11 @@ async function generate(event) {
       }
     }
   } catch (e) {
-    showError(e.message || String(e));
+    if (e.name === "AbortError") $("saved").textContent = "Stopped.";
+    else showError(e.message || String(e));
   } finally {
+    stopper = null;
+    $("stop").hidden = true;
     $("generate").disabled = false;
     $("progress-box").hidden = true;
   }
@@ -212,6 +220,7 @@ function handle(event) {
 window.addEventListener("DOMContentLoaded", () => {
   $("run").addEventListener("change", pickRun);
   $("form").addEventListener("submit", generate);
+  $("stop").addEventListener("click", () => { if (stopper) stopper.abort(); });
   // A changed field, or one the browser refuses before sending, makes the last error stale.
   $("form").addEventListener("input", () => showError(""));
   $("form").addEventListener("invalid", () => showError(""), true);
