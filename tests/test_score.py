@@ -46,6 +46,20 @@ def test_no_notes_is_a_clear_error() -> None:
         engrave_abc("X:1\nT:Empty\nK:C\n", "empty.abc")
 
 
+def test_a_note_hundreds_of_beats_long_is_refused_at_once() -> None:
+    """A model's `d381` (381 eighths) kept music21's MusicXML writer busy for minutes, which
+    stalled the composer page under load: such a tune is refused before it is written."""
+    import time
+
+    from seqgen.errors import SeqgenError
+
+    start = time.perf_counter()
+    with pytest.raises(SeqgenError, match="a note or rest lasts 190.5 beats"):
+        engrave_abc("X:1\nL:1/8\nK:D\nDFA d381 tg|\n", "long.abc")
+    assert time.perf_counter() - start < 10
+    assert "<svg" in engrave_abc("X:1\nM:4/4\nL:1/8\nK:D\nd8|d8-|d8|]\n", "tied.abc")  # long, tied: fine
+
+
 def test_a_tune_music21_cannot_write_as_musicxml_is_a_clear_error(capfd: pytest.CaptureFixture[str]) -> None:
     """A barely trained model's tune that music21 reads but cannot export (it once escaped as a
     MusicXMLExportException and ended the whole sampling run), and no parser warnings printed."""

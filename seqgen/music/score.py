@@ -72,6 +72,10 @@ def _toolkit():  # -> verovio.toolkit
     return tk
 
 
+# The longest note or rest a score is engraved with, in quarter notes: eight bars of 4/4. A model's
+# `d381` (381 eighths) took music21's MusicXML writer minutes; no folk tune holds one note so long.
+MAX_NOTE_BEATS = 32.0
+
 ENGRAVE_STACK = 64 * 1024 * 1024  # verovio recurses deeply: a worker thread's default stack is too small
 
 
@@ -143,6 +147,12 @@ def engrave_abc(text: str, name: str = "the tune") -> str:
         raise SeqgenError(f"{name} could not be engraved: music21 cannot read its ABC ({e})") from e
     if not stream.recurse().notes:
         raise SeqgenError(f"{name} could not be engraved: it holds no notes")
+    longest = max(float(n.duration.quarterLength) for n in stream.recurse().notesAndRests)
+    if longest > MAX_NOTE_BEATS:  # music21's MusicXML writer takes minutes over such a note
+        raise SeqgenError(
+            f"{name} could not be engraved: a note or rest lasts {longest:g} beats "
+            f"(at most {MAX_NOTE_BEATS:g}; no tune holds one note that long)"
+        )
     try:
         xml = _musicxml(stream)
     except Exception as e:  # music21's MusicXML writer refuses some durations a model writes
