@@ -173,3 +173,20 @@ def test_a_note_under_an_h_fermata_is_played() -> None:
     )
     # A lone ! is an old ABC line break, not the start of a decoration.
     assert fermatas_spelled("K:G\nGABc dBGB!cAFA HG4|]") == "K:G\nGABc dBGB!cAFA !fermata!G4|]"
+
+
+def test_a_metre_of_hundreds_of_beats_is_refused_at_once():
+    """music21 takes time growing with the square of a metre's beats (M:1000/8: 17 s), and a
+    barely trained model writes such fields, inline too: they are refused before music21 reads."""
+    import time
+
+    from seqgen.music.header import parse_meter
+
+    start = time.perf_counter()
+    for tune in ("X:1\nM:1000/8\nK:D\nabc|\n", "X:1\nM:6/8\nK:D\nabc [M:40+40/8] def|\n"):
+        with pytest.raises(SeqgenError, match=r"has (1000|80) beats in a bar \(at most 64\)"):
+            music_abc.parse_abc(tune)
+    assert time.perf_counter() - start < 5
+    assert music_abc.parse_abc("X:1\nM:12/8\nL:1/8\nK:D\nabc abc abc abc|\n") is not None
+    with pytest.raises(SeqgenError, match="at most 64"):
+        parse_meter("100/8")

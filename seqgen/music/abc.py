@@ -45,6 +45,10 @@ _SECTION_BARS = {"double", "final", "heavy", "heavy-light", "light-heavy", "heav
 _TITLE = re.compile(r"(?m)^T:[ \t]*(.*?)[ \t]*$")
 _HAS_LENGTH_OR_METER = re.compile(r"(?m)^[ \t]*[LM]:")
 _X_LINE = re.compile(r"(?m)^X:.*$")
+_METER_LINE = re.compile(r"(?m)^[ \t]*M:[ \t]*([0-9+ \t]+)/[ \t]*(\d*)")
+# The most beats in a bar a tune may state. music21's time to read a metre grows with the square
+# of its beats (M:1000/8: 17 s; M:2000/4: 64 s; a model writes such things); O'Neill's largest is 12.
+MAX_METER_BEATS = 64
 _INLINE_FIELD = re.compile(r"\[([KLM]):([^\]\n]*)\]")
 
 
@@ -158,6 +162,13 @@ def parse_abc(text: str):
             f"tune {_label(text)} holds {len(_X_LINE.findall(text))} tunes (X: lines); give one"
         )
     text = fermatas_spelled(fields_on_lines(text))
+    for m in _METER_LINE.finditer(text):
+        beats = sum(int(n) for n in re.findall(r"\d+", m.group(1)))
+        if beats > MAX_METER_BEATS:
+            raise SeqgenError(
+                f"cannot parse tune {_label(text)}: M:{m.group(1).strip()}/{m.group(2)} has {beats} beats in a bar "
+                f"(at most {MAX_METER_BEATS})"
+            )
     if not _HAS_LENGTH_OR_METER.search(text):
         m = _X_LINE.search(text)
         text = text[: m.end()] + "\nL:1/8" + text[m.end() :] if m else "L:1/8\n" + text

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from seqgen.errors import SeqgenError
+from seqgen.music.abc import MAX_METER_BEATS
 
 # ABC modes by full name; a mode is written as "m" (minor) or at least its first three letters.
 MODES = (
@@ -103,6 +104,8 @@ def parse_meter(text: str) -> str:
         why = "not N/D, C or C|"
     elif int(m.group(1)) < 1:
         why = "the beat count must be at least 1"
+    elif int(m.group(1)) > MAX_METER_BEATS:
+        why = f"the beat count must be at most {MAX_METER_BEATS}"
     elif int(m.group(2)) not in BEAT_UNITS:
         why = f"the beat unit {int(m.group(2))} is not a power of two from 1 to 64"
     else:
