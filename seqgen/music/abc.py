@@ -166,8 +166,8 @@ def parse_abc(text: str):
         beats = sum(int(n) for n in re.findall(r"\d+", m.group(1)))
         if beats > MAX_METER_BEATS:
             raise SeqgenError(
-                f"cannot parse tune {_label(text)}: M:{m.group(1).strip()}/{m.group(2)} has {beats} beats in a bar "
-                f"(at most {MAX_METER_BEATS})"
+                f"cannot parse tune {_label(text)}: M:{m.group(1).strip()}/{m.group(2)} has {beats} "
+                f"beats in a bar (at most {MAX_METER_BEATS})"
             )
     if not _HAS_LENGTH_OR_METER.search(text):
         m = _X_LINE.search(text)
