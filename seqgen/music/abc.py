@@ -162,11 +162,11 @@ def parse_abc(text: str):
             f"tune {_label(text)} holds {len(_X_LINE.findall(text))} tunes (X: lines); give one"
         )
     text = fermatas_spelled(fields_on_lines(text))
-    for m in _METER_LINE.finditer(text):
-        beats = sum(int(n) for n in re.findall(r"\d+", m.group(1)))
+    for meter in _METER_LINE.finditer(text):
+        beats = sum(int(n) for n in re.findall(r"\d+", meter.group(1)))
         if beats > MAX_METER_BEATS:
             raise SeqgenError(
-                f"cannot parse tune {_label(text)}: M:{m.group(1).strip()}/{m.group(2)} has {beats} "
+                f"cannot parse tune {_label(text)}: M:{meter.group(1).strip()}/{meter.group(2)} has {beats} "
                 f"beats in a bar (at most {MAX_METER_BEATS})"
             )
     if not _HAS_LENGTH_OR_METER.search(text):
