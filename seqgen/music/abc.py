@@ -45,7 +45,8 @@ _SECTION_BARS = {"double", "final", "heavy", "heavy-light", "light-heavy", "heav
 _TITLE = re.compile(r"(?m)^T:[ \t]*(.*?)[ \t]*$")
 _HAS_LENGTH_OR_METER = re.compile(r"(?m)^[ \t]*[LM]:")
 _X_LINE = re.compile(r"(?m)^X:.*$")
-_METER_LINE = re.compile(r"(?m)^[ \t]*M:[ \t]*([0-9+ \t]+)/[ \t]*(\d*)")
+# A metre field as music21's tokenizer finds one: `M:` anywhere (not `M:|`), its value to the line's end.
+_METER_FIELD = re.compile(r"M:(?!\|)([^\n]*)")
 # The most beats in a bar a tune may state. music21's time to read a metre grows with the square
 # of its beats (M:1000/8: 17 s; M:2000/4: 64 s; a model writes such things); O'Neill's largest is 12.
 MAX_METER_BEATS = 64
@@ -162,12 +163,13 @@ def parse_abc(text: str):
             f"tune {_label(text)} holds {len(_X_LINE.findall(text))} tunes (X: lines); give one"
         )
     text = fermatas_spelled(fields_on_lines(text))
-    for meter in _METER_LINE.finditer(text):
-        beats = sum(int(n) for n in re.findall(r"\d+", meter.group(1)))
-        if beats > MAX_METER_BEATS:
+    for meter in _METER_FIELD.finditer(text):
+        value = meter.group(1).strip()
+        digits = re.sub(r"\D", "", value.split("/")[0]) if "/" in value else ""
+        if digits and int(digits) > MAX_METER_BEATS:  # music21 joins the digits: 2+3+2/8 is 232/8
             raise SeqgenError(
-                f"cannot parse tune {_label(text)}: M:{meter.group(1).strip()}/{meter.group(2)} has {beats} "
-                f"beats in a bar (at most {MAX_METER_BEATS})"
+                f"cannot parse tune {_label(text)}: M:{value[:20]} has {int(digits)} beats in a bar "
+                f"as music21 reads it (at most {MAX_METER_BEATS})"
             )
     if not _HAS_LENGTH_OR_METER.search(text):
         m = _X_LINE.search(text)
