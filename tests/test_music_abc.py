@@ -189,7 +189,7 @@ def test_a_metre_of_hundreds_of_beats_is_refused_at_once():
         "X:1\nL:1/8\nK:D\nKGKM:8 x1 y0 00/4 abc|\n",  # mid-line, digits apart: read as 81000/4
     )
     for tune in tunes:
-        with pytest.raises(SeqgenError, match=r"has (1000|4040|81000) beats in a bar as music21 reads it \(at most 64\)"):
+        with pytest.raises(SeqgenError, match=r"has (1000|4040|81000) beats in a bar as music21 reads it"):
             music_abc.parse_abc(tune)
     assert time.perf_counter() - start < 5
     assert music_abc.parse_abc("X:1\nM:12/8\nL:1/8\nK:D\nabc abc abc abc|\n") is not None
