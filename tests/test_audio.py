@@ -172,3 +172,30 @@ def test_sample_wav_without_fluidsynth_still_writes_midi(monkeypatch):
     assert r.exit_code == 0, r.output
     assert "no audio:" in r.output and "apt install fluidsynth" in r.output
     assert len(list(Path("s").glob("*.mid"))) == 2 and not list(Path("s").glob("*.wav"))
+
+
+def test_the_plain_synth_sounds_the_pitch_and_draws_a_huge_note_in_bounded_memory(tmp_path: Path) -> None:
+    """The page's fallback player: A4 comes out at 440 Hz; a note hundreds of seconds long (a
+    barely trained model writes them) is drawn only while it still sounds, so it no longer takes
+    hundreds of MB (measured: 110 MB for 10 minutes, the limit)."""
+    import tracemalloc
+    import wave
+
+    import numpy as np
+
+    from seqgen.generate.audio import PLAIN_RATE, plain_wav
+    from seqgen.music.notes import Note
+
+    a4 = tmp_path / "a4.wav"
+    plain_wav([Note(0.0, 1.0, 69)], a4)
+    with wave.open(str(a4)) as w:
+        pcm = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2").astype(float)
+    spectrum = np.abs(np.fft.rfft(pcm))
+    assert abs(np.argmax(spectrum) * PLAIN_RATE / len(pcm) - 440.0) < 2.0
+
+    tracemalloc.start()
+    info = plain_wav([Note(0.0, 9000.0, 62), Note(9000.0, 9001.0, 64)], tmp_path / "long.wav")
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert info["seconds"] == pytest.approx(600.5, abs=0.01)  # cut at the 600 s limit
+    assert peak < 150e6, f"{peak / 1e6:.0f} MB"  # was 600+ MB

@@ -99,7 +99,9 @@ def render_wav(midi: Path, wav: Path, soundfont: str | Path | None = None) -> di
         raise SeqgenError(f"FluidSynth wrote {8 * width}-bit audio for {midi}; expected 16-bit")
     audio = np.frombuffer(frames, dtype="<i2").astype(np.float64) / 32768.0
     audio, rms_db, peak_db = normalise(audio)
-    pcm = np.clip(np.round(audio * 32767.0), -32768, 32767).astype("<i2").tobytes()
+    audio *= 32767.0  # in place: a long tune's samples are not copied again
+    np.clip(np.round(audio, out=audio), -32768, 32767, out=audio)
+    pcm = audio.astype("<i2").tobytes()
 
     def write(f) -> None:
         with wave.open(f, "wb") as w:
@@ -116,8 +118,8 @@ def normalise(audio: np.ndarray) -> tuple[np.ndarray, float, float]:
     """Scale samples in [-1, 1] so the RMS is TARGET_RMS_DBFS, unless that would push the peak
     above PEAK_DBFS (then the peak sets the gain). Silence stays silence. Returns the scaled
     samples and their RMS and peak in dBFS."""
-    rms = float(np.sqrt(np.mean(audio**2))) if audio.size else 0.0
-    peak = float(np.max(np.abs(audio))) if audio.size else 0.0
+    rms = float(np.sqrt(np.vdot(audio, audio) / audio.size)) if audio.size else 0.0  # no squared copy
+    peak = max(float(audio.max()), -float(audio.min())) if audio.size else 0.0
     if peak == 0.0:
         return audio, -math.inf, -math.inf
     gain = min(10 ** (TARGET_RMS_DBFS / 20) / rms, 10 ** (PEAK_DBFS / 20) / peak)
@@ -130,6 +132,7 @@ def _db(x: float) -> float:
 
 
 PLAIN_RATE = 22050  # the plain synth's sample rate: enough for a melody's harmonics, half the size
+PLAIN_RING = 6.0  # seconds of a note the plain synth draws at most (its tone has died away by then)
 
 
 def plain_wav(notes: list[Any], wav: Path, seconds_limit: float = 600.0) -> dict[str, float]:
@@ -137,12 +140,14 @@ def plain_wav(notes: list[Any], wav: Path, seconds_limit: float = 600.0) -> dict
     plucked-string tone (three harmonics, a fast attack and an exponential decay), for a player
     where FluidSynth is not installed. Percussion is skipped. Same level as `render_wav`."""
     end = min(max((n.end for n in notes), default=0.0), seconds_limit) + 0.5
-    audio = np.zeros(int(end * PLAIN_RATE) + 1)
+    audio = np.zeros(int(end * PLAIN_RATE) + 1, dtype=np.float32)  # 10 minutes: 53 MB
     for n in notes:
         if n.drum or n.start >= seconds_limit:
             continue
         hold = max(0.05, min(n.end, seconds_limit) - n.start) + 0.25  # a short ring after release
-        t = np.arange(int(hold * PLAIN_RATE)) / PLAIN_RATE
+        # A note decays by exp(-3 t): after 6 s it is 156 dB down, so nothing longer is rendered
+        # (a model's note of hundreds of beats once took 600 MB to draw).
+        t = np.arange(int(min(hold, PLAIN_RING) * PLAIN_RATE)) / PLAIN_RATE
         freq = 440.0 * 2 ** ((n.pitch - 69) / 12)
         tone = sum(a * np.sin(2 * np.pi * k * freq * t) for k, a in ((1, 1.0), (2, 0.4), (3, 0.15)))
         envelope = np.minimum(1.0, t / 0.005) * np.exp(-t * 3.0)
@@ -151,7 +156,9 @@ def plain_wav(notes: list[Any], wav: Path, seconds_limit: float = 600.0) -> dict
         piece = tone * envelope * (n.velocity / 127)
         audio[i : i + len(piece)] += piece[: len(audio) - i]
     audio, rms_db, peak_db = normalise(audio)
-    pcm = np.clip(np.round(audio * 32767.0), -32768, 32767).astype("<i2").tobytes()
+    audio *= 32767.0  # in place: a long tune's samples are not copied again
+    np.clip(np.round(audio, out=audio), -32768, 32767, out=audio)
+    pcm = audio.astype("<i2").tobytes()
 
     def write(f) -> None:
         with wave.open(f, "wb") as w:
