@@ -97,7 +97,9 @@ def render_wav(midi: Path, wav: Path, soundfont: str | Path | None = None) -> di
             frames = w.readframes(w.getnframes())
     if width != 2:
         raise SeqgenError(f"FluidSynth wrote {8 * width}-bit audio for {midi}; expected 16-bit")
-    audio = np.frombuffer(frames, dtype="<i2").astype(np.float64) / 32768.0
+    audio = np.frombuffer(frames, dtype="<i2").astype(np.float32)
+    del frames
+    audio /= 32768.0
     audio, rms_db, peak_db = normalise(audio)
     audio *= 32767.0  # in place: a long tune's samples are not copied again
     np.clip(np.round(audio, out=audio), -32768, 32767, out=audio)
@@ -116,15 +118,15 @@ def render_wav(midi: Path, wav: Path, soundfont: str | Path | None = None) -> di
 
 def normalise(audio: np.ndarray) -> tuple[np.ndarray, float, float]:
     """Scale samples in [-1, 1] so the RMS is TARGET_RMS_DBFS, unless that would push the peak
-    above PEAK_DBFS (then the peak sets the gain). Silence stays silence. Returns the scaled
-    samples and their RMS and peak in dBFS."""
+    above PEAK_DBFS (then the peak sets the gain). Silence stays silence. Scales `audio` in place
+    (a long piece's samples are not copied) and returns it with its RMS and peak in dBFS."""
     rms = float(np.sqrt(np.vdot(audio, audio) / audio.size)) if audio.size else 0.0  # no squared copy
     peak = max(float(audio.max()), -float(audio.min())) if audio.size else 0.0
     if peak == 0.0:
         return audio, -math.inf, -math.inf
     gain = min(10 ** (TARGET_RMS_DBFS / 20) / rms, 10 ** (PEAK_DBFS / 20) / peak)
-    out = audio * gain
-    return out, _db(rms * gain), _db(peak * gain)
+    audio *= gain
+    return audio, _db(rms * gain), _db(peak * gain)
 
 
 def _db(x: float) -> float:
