@@ -178,8 +178,17 @@ def parse_interval(text: str) -> tuple[int | None, float | None]:
     return None, value * (1.0 if found.group(3) == "s" else 60.0)
 
 
-# `seqgen sample` on music: redraw a tune that fails the music check up to this many times.
+# `seqgen sample` on music: redraw a tune that fails the music check up to this many times ...
 MAX_RETRIES = 3
+# ... and this many when a key or metre is asked: a tune must then keep them too, and in a mode the
+# corpus barely has the first tries rarely do (reels in Dmix: 31 of 100 at the first try, 73 after
+# 3 retries, 98 after 10; BENCHMARKS.md, 2026-12-05).
+CONDITIONED_RETRIES = 10
+
+
+def default_retries(asks_key_or_meter: bool) -> int:
+    """The retries `seqgen sample` and the page allow when the user names none."""
+    return CONDITIONED_RETRIES if asks_key_or_meter else MAX_RETRIES
 
 
 @dataclass

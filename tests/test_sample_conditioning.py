@@ -169,3 +169,18 @@ def test_a_primer_is_still_refused_with_a_header() -> None:
     r = invoke("sample", ABC_RUN, "--key", "D", "--primer", FIXTURES / "midi_small.mid", *QUICK)
     assert r.exit_code == 1
     assert "--primer applies to MIDI models only" in error_line(r.output)
+
+
+@pytest.mark.parametrize(
+    ("options", "retries"),
+    [(["--key", "D"], 10), (["--meter", "6/8"], 10), (["--title", "A"], 3), ([], 3)],
+)
+def test_a_key_or_metre_asked_gets_more_retries_by_default(options: list[str], retries: int) -> None:
+    """A tune asked for a key or metre must keep them too, and in a mode the corpus barely has the
+    first tries rarely do: 10 retries by default then, 3 otherwise (and --max-retries still rules)."""
+    quick = ("--device", "cpu", "--length", "40", "--seed", "3", "--out", "r")
+    r = invoke("sample", ABC_RUN, *options, *quick)
+    assert r.exit_code == 0, r.output
+    assert f"after retries (--max-retries {retries})" in " ".join(r.output.split())
+    r = invoke("sample", ABC_RUN, *options, *quick, "--max-retries", "1", "--force")
+    assert "after retries (--max-retries 1)" in " ".join(r.output.split())

@@ -13,7 +13,14 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from seqgen.cli import app, console, err_console, handle_errors
-from seqgen.config import MAX_RETRIES, MUSIC_SAMPLE_LENGTH, TEXT_SAMPLE_LENGTH, SampleConfig
+from seqgen.config import (
+    CONDITIONED_RETRIES,
+    MAX_RETRIES,
+    MUSIC_SAMPLE_LENGTH,
+    TEXT_SAMPLE_LENGTH,
+    SampleConfig,
+    default_retries,
+)
 from seqgen.errors import SeqgenError
 
 if TYPE_CHECKING:
@@ -115,13 +122,14 @@ def sample_cmd(
         ),
     ] = None,
     max_retries: Annotated[
-        int,
+        int | None,
         typer.Option(
             help="Music: regenerate a tune that fails the check (ABC: the tune judge) up to N times; "
             "an ABC tune that passes but ends away from its key's tonic is redrawn too, and kept "
-            "when no redraw ends on the tonic. 0: keep every first try."
+            f"when no redraw ends on the tonic. 0: keep every first try. Default: {MAX_RETRIES}; "
+            f"{CONDITIONED_RETRIES} when --key or --meter is asked (the tune must keep them too)."
         ),
-    ] = MAX_RETRIES,
+    ] = None,
     out_dir: Annotated[Path, typer.Option(help="Where runs are looked up when RUN is not given.")] = Path(
         "checkpoints"
     ),
@@ -183,9 +191,11 @@ def sample_cmd(
     from seqgen.shipped import resolve_sample_checkpoint
     from seqgen.train.checkpoint import load_model
 
-    if max_retries < 0:
+    if max_retries is not None and max_retries < 0:
         raise SeqgenError(f"--max-retries must be >= 0, got {max_retries}")
     header = _tune_header(prompt, meter, key, rhythm, title, start)
+    if max_retries is None:
+        max_retries = default_retries(header is not None and header.asks_key_or_meter)
     cfg = SampleConfig(
         temperature=temperature,
         top_k=top_k,

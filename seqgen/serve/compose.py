@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from seqgen.config import MAX_RETRIES, SampleConfig
+from seqgen.config import SampleConfig, default_retries
 from seqgen.errors import SeqgenError
 from seqgen.serve.catalog import Loaded
 
@@ -206,7 +206,8 @@ def compose(
     out = _free_folder(pipeline.default_out(loaded.entry.checkpoint, cfg.seed, samples_dir))
     planned = pipe.plan(out, cfg.num_samples)
     with torch.no_grad():
-        report = pipe.draw(cfg, MAX_RETRIES, on_progress, None, on_draw)
+        asked = request.header is not None and request.header.asks_key_or_meter
+        report = pipe.draw(cfg, default_retries(asked), on_progress, None, on_draw)
     if cancelled():
         raise Cancelled
     audio = pipeline.audio_problem(None)
