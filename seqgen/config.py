@@ -12,7 +12,7 @@ import math
 import re
 import sys
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from seqgen.errors import SeqgenError
 
@@ -53,8 +53,30 @@ class TransformerConfig:
     bias: bool = False  # no biases in Linear/LayerNorm: slightly faster, no worse (nanoGPT)
     learning_rate: float = 3e-3  # best of 2e-3, 3e-3, 4e-3, 6e-3 at 4,000 steps (BENCHMARKS.md)
     batch_size: int = 12  # sequences per step (a training default, tuned with the model)
+    # The recipe (issue 17's ablations, BENCHMARKS.md): GPT-2's is learned positions, GELU, a
+    # tied head, no norm on queries and keys. A checkpoint saved before these fields existed
+    # reads as GPT-2's whatever the defaults are now (`LEGACY`).
+    positions: str = "learned"  # "learned" (a table of block_size) or "rotary" (RoPE: relative)
+    qk_norm: bool = False  # RMS-normalise queries and keys per head before attention
+    mlp: str = "gelu"  # "gelu" or "relu2" (ReLU squared)
+    tie_head: bool = True  # the output head shares the token embedding's weights
+    zero_init: bool = False  # output projections (attention's and the MLP's) start at zero
+
+    LEGACY: ClassVar[dict[str, Any]] = {
+        "positions": "learned",
+        "qk_norm": False,
+        "mlp": "gelu",
+        "tie_head": True,
+        "zero_init": False,
+    }
 
     def __post_init__(self) -> None:
+        _check(self.positions in ("learned", "rotary"), "--positions must be learned or rotary")
+        _check(self.mlp in ("gelu", "relu2"), "--mlp must be gelu or relu2")
+        _check(
+            self.positions != "rotary" or (self.n_embd // max(self.n_head, 1)) % 2 == 0,
+            "--positions rotary needs an even head size (--n-embd / --n-head)",
+        )
         _check(self.n_layer >= 1, "--n-layer must be at least 1")
         _check(self.n_embd >= 1 and self.n_head >= 1, "--n-embd and --n-head must be at least 1")
         _check(
@@ -203,6 +225,7 @@ class SampleConfig:
     # Transformer past its context: slide the window this many tokens at a time (None: a quarter
     # of the context; 1: re-read the whole context for every token, as a cropping sampler does).
     window_step: int | None = None
+    rolling: bool = True  # a rotary transformer past its context: a rolling KV cache (False: re-encode)
 
     def __post_init__(self) -> None:
         _check(self.window_step is None or self.window_step >= 1, "--window-step must be at least 1")
@@ -218,13 +241,24 @@ def to_dict(cfg: Any) -> dict[str, Any]:
 
 
 def from_dict(cls: type, d: dict[str, Any]):
-    """Rebuild a dataclass from a dict, ignoring keys it does not know (older/newer files)."""
+    """Rebuild a dataclass from a dict, ignoring keys it does not know (newer files). A key an
+    older file lacks takes the class's `LEGACY` value where it has one (what files meant before
+    the field existed), else the default."""
     names = {f.name for f in dataclasses.fields(cls)}
-    return cls(**{k: v for k, v in d.items() if k in names})
+    legacy = {k: v for k, v in getattr(cls, "LEGACY", {}).items() if k not in d}
+    return cls(**legacy, **{k: v for k, v in d.items() if k in names})
 
 
 # -- config files ---------------------------------------------------------------------------------
-MODEL_SHAPE_KEYS = ("block_size", "n_layer", "n_head", "n_embd", "hidden_size", "dropout")
+MODEL_SHAPE_KEYS = (
+    "block_size",
+    "n_layer",
+    "n_head",
+    "n_embd",
+    "hidden_size",
+    "dropout",
+    *TransformerConfig.LEGACY,  # the transformer's recipe: positions, qk_norm, mlp, tie_head, zero_init
+)
 
 
 def read_toml(path: Any) -> dict[str, Any]:

@@ -91,3 +91,88 @@ def test_lstm_hidden_size_and_dropout_between_layers():
     model = tiny("lstm", hidden_size=24, dropout=0.2)
     assert model.lstm.hidden_size == 24 and model.lstm.dropout == 0.2
     assert model(torch.zeros(1, 4, dtype=torch.long))[0].shape == (1, 4, V)
+
+
+RECIPES = [
+    {"positions": "rotary"},
+    {"qk_norm": True},
+    {"mlp": "relu2"},
+    {"tie_head": False},
+    {"zero_init": True},
+    {"positions": "rotary", "qk_norm": True, "mlp": "relu2", "tie_head": False, "zero_init": True},
+]
+
+
+@pytest.mark.parametrize("recipe", RECIPES)
+@pytest.mark.parametrize("t", [0, 17, 31])
+def test_every_recipe_is_causal_and_decodes_incrementally(recipe, t):
+    model = tiny("transformer", **recipe)
+    if recipe.get("zero_init"):  # zero projections: blocks are the identity; give them weights
+        torch.manual_seed(1)
+        for name, p in model.named_parameters():
+            if name.endswith("c_proj.weight"):
+                torch.nn.init.normal_(p, std=0.05)
+    idx = torch.randint(V, (2, 32))
+    changed = idx.clone()
+    changed[:, t] = (changed[:, t] + 1) % V
+    a, _ = model(idx)
+    b, _ = model(changed)
+    assert torch.equal(a[:, :t], b[:, :t]) and not torch.allclose(a[:, t], b[:, t])
+    state = model.init_state(2, torch.device("cpu"))
+    first, state = model(idx[:, :7], state)
+    steps = [first] + [model(idx[:, i : i + 1], state)[0] for i in range(7, 32)]
+    assert torch.allclose(torch.cat(steps, dim=1), a, atol=1e-5)
+
+
+def test_the_recipe_parts_are_what_they_say():
+    gpt2 = tiny("transformer")
+    assert gpt2.wpe is not None and gpt2.lm_head.weight is gpt2.wte.weight and not gpt2.rolls
+    modern = tiny("transformer", **RECIPES[-1])
+    assert modern.wpe is None and modern.lm_head.weight is not modern.wte.weight and modern.rolls
+    projections = [p for n, p in modern.named_parameters() if n.endswith("c_proj.weight")]
+    assert projections and all(bool((p == 0).all()) for p in projections)
+    from seqgen.models.transformer import MLP
+
+    mlp = next(m for m in modern.modules() if isinstance(m, MLP))
+    x = torch.tensor([[-2.0, 3.0]])
+    assert mlp.relu2 and torch.equal(torch.relu(x).square(), torch.tensor([[0.0, 9.0]]))
+
+
+def test_rotary_attention_depends_only_on_how_far_apart_tokens_are():
+    from seqgen.models.transformer import Rotary
+
+    rot = Rotary(8)
+    q, k = torch.randn(1, 1, 1, 8), torch.randn(1, 1, 1, 8)
+
+    def score(pq: int, pk: int) -> float:
+        turned_q = Rotary.turn(q, rot(torch.tensor([pq])))
+        return float((turned_q * Rotary.turn(k, rot(torch.tensor([pk])))).sum())
+
+    assert score(5, 2) == pytest.approx(score(105, 102), abs=1e-4)
+    assert score(5, 2) != pytest.approx(score(5, 3), abs=1e-3)
+
+
+def test_a_one_layer_rotary_models_rolling_cache_is_the_window_exactly():
+    """One layer sees only token embeddings, so a cached key does not depend on the context it was
+    made in: the rolling cache past the context must give what a fresh window of the last 32
+    tokens gives (rotary: positions shifted by any amount change nothing)."""
+    model = tiny("transformer", n_layer=1, positions="rotary")
+    idx = torch.randint(V, (2, 80))
+    state = model.init_state(2, torch.device("cpu"), rolling=True)
+    logits, state = model(idx[:, :20], state)
+    for i in range(20, 80):
+        logits, state = model(idx[:, i : i + 1], state)
+        window, _ = model(idx[:, max(0, i + 1 - 32) : i + 1])
+        assert torch.allclose(logits[:, -1], window[:, -1], atol=1e-4), i
+
+
+def test_a_saved_config_without_the_recipe_fields_reads_as_gpt2():
+    from seqgen.config import TransformerConfig, from_dict
+
+    old = from_dict(TransformerConfig, {"n_layer": 2, "n_head": 2, "n_embd": 16})
+    recipe = (old.positions, old.qk_norm, old.mlp, old.tie_head, old.zero_init)
+    assert recipe == ("learned", False, "gelu", True, False)
+    new = from_dict(TransformerConfig, {"n_layer": 2, "n_head": 2, "n_embd": 16, "positions": "rotary"})
+    assert new.positions == "rotary"
+    with pytest.raises(Exception, match="rotary needs an even head size"):
+        TransformerConfig(n_head=4, n_embd=12, positions="rotary")

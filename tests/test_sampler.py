@@ -12,9 +12,9 @@ from seqgen.models import build_model, model_config
 V = 19
 
 
-def tiny(name: str, block_size: int = 16):
+def tiny(name: str, block_size: int = 16, **recipe):
     torch.manual_seed(0)
-    kw = dict(n_layer=2, n_embd=16, block_size=block_size)
+    kw = dict(n_layer=2, n_embd=16, block_size=block_size, **recipe)
     if name == "transformer":
         kw["n_head"] = 2
     return build_model(name, model_config(name, vocab_size=V, **kw)).eval()
@@ -96,6 +96,7 @@ class Window(torch.nn.Module):
     positions, so a window off by one token or shifted draws other tokens. Records every window."""
 
     context_limit = 16
+    rolls = False  # re-encodes its window, as a learned-position transformer does
 
     def __init__(self):
         super().__init__()
@@ -287,3 +288,17 @@ def test_a_conditioned_abc_tune_opens_no_field_line_in_its_music():
     assert ban is not None and ban.after == tok.stoi["\n"]
     assert {tok.decode([i]) for i in ban.ids} == set("KLMTw")
     assert kind_named("text").header_ban(tok) is None
+
+
+def test_a_rotary_model_rolls_past_its_context_and_can_still_re_encode():
+    """Before the context fills, rolling and re-encoding draw the same tokens; past it the rolling
+    cache gives one token's work per token (not exact); --re-encode stays the exact path."""
+    model = tiny("transformer", block_size=16, positions="rotary")
+    prompt = [1, 2, 3, 4, 5]
+    short = run(model, prompt, 11, 5)  # 16 tokens: the context never overflows
+    assert short == run(model, prompt, 11, 5, rolling=False) == run(model, prompt, 11, 5, use_cache=False)
+    rolled = run(model, prompt, 60, 5)
+    assert all(len(r) == 60 for r in rolled)
+    exact = run(model, prompt, 60, 5, rolling=False)
+    assert exact == run(model, prompt, 60, 5, rolling=False, use_cache=False)
+    assert rolled[0][:11] == exact[0][:11]

@@ -108,9 +108,17 @@ def sample_cmd(
         int | None,
         typer.Option(
             help="Transformer, past its context: slide by N tokens (default: a quarter of the context; "
-            "1 re-reads the whole context for every token, slower)."
+            "1 re-reads the whole context for every token, slower). Re-encodes even a rotary model."
         ),
     ] = None,
+    rolling: Annotated[
+        bool,
+        typer.Option(
+            "--rolling/--re-encode",
+            help="A rotary transformer past its context: keep a rolling cache (one token's cost per "
+            "token) or re-encode the window as a learned-position model must (exact).",
+        ),
+    ] = S.rolling,
     seed: Annotated[
         int | None, typer.Option(help="Random seed; the same seed gives the same output.")
     ] = None,
@@ -205,6 +213,7 @@ def sample_cmd(
         seed=seed,
         prompt=header.text() if header else prompt or "",
         window_step=window_step,
+        rolling=rolling,
     )
     if json_out:
         quiet()

@@ -72,6 +72,25 @@ def train_cmd(
         int | None, typer.Option(help="Width; for the LSTM also the hidden size unless --hidden-size.")
     ] = None,
     hidden_size: Annotated[int | None, typer.Option(help="LSTM hidden size (LSTM only).")] = None,
+    positions: Annotated[
+        str | None,
+        typer.Option(help="Transformer positions: learned (a table, GPT-2) or rotary (RoPE, relative)."),
+    ] = None,
+    qk_norm: Annotated[
+        bool | None,
+        typer.Option("--qk-norm/--no-qk-norm", help="Transformer: RMS-normalise queries and keys."),
+    ] = None,
+    mlp: Annotated[
+        str | None, typer.Option(help="Transformer MLP activation: gelu or relu2 (ReLU squared).")
+    ] = None,
+    tie_head: Annotated[
+        bool | None,
+        typer.Option("--tie-head/--untie-head", help="Transformer: the output head shares the embedding."),
+    ] = None,
+    zero_init: Annotated[
+        bool | None,
+        typer.Option("--zero-init/--no-zero-init", help="Transformer: output projections start at zero."),
+    ] = None,
     dropout: Annotated[
         float | None,
         typer.Option(

@@ -92,6 +92,7 @@ def generate(
     window_step: int | None = None,
     on_token: Callable[[int, torch.Tensor], None] | None = None,
     ban: Ban | None = None,
+    rolling: bool = True,
 ) -> list[list[int]]:
     """Generate `n` continuations of `prompt` (up to `length` new ids each, stopping after EOS).
 
@@ -101,6 +102,10 @@ def generate(
     as nanoGPT does). With `use_cache` the model's state carries the window forward (the LSTM's
     (h, c), the transformer's KV cache, re-encoded from the kept tokens when the window moves);
     without it every step re-runs the whole window. Both draw the same tokens for one seed.
+    A model that `rolls` (rotary positions) decoding with the cache and `rolling` (the default when
+    no `window_step` is given) instead keeps a rolling cache past the context: the window moves
+    one token at a time at one token's cost, and the cached keys keep what they saw when they were
+    made, so it is not the re-encoding window's exact result (that stays: `rolling=False`).
 
     `on_token(t, ids)` is called with each new token of every sample, (n,) ids, once the model
     has read it (streaming output, timing). The last token is reported without a model step.
@@ -120,7 +125,10 @@ def generate(
     hist[:, :P] = torch.tensor(prompt, dtype=torch.long, device=device)
     done = torch.zeros(n, dtype=torch.bool, device=device)
     start = max(0, P - limit) if limit else 0
-    state = model.init_state(n, device) if use_cache else None
+    roll = use_cache and rolling and window_step is None and limit is not None and model.rolls
+    state = None
+    if use_cache:
+        state = model.init_state(n, device, rolling=True) if roll else model.init_state(n, device)
     with autocast(device, amp):
         logits, state = model(hist[:, start:P], state)
     steps = 0
@@ -145,7 +153,9 @@ def generate(
                 on_token(t, nxt)
             break
         fresh = limit is not None and cur - start > limit
-        if fresh and limit is not None:  # the window is full: move its start `step` tokens on
+        if fresh and roll and limit is not None:  # the cache drops its oldest token itself
+            start, fresh = cur - limit, False
+        elif fresh and limit is not None:  # the window is full: move its start `step` tokens on
             start = cur - (limit + 1 - step)
         if not use_cache:
             feed, state = hist[:, start:cur], None
@@ -235,6 +245,7 @@ def sample(
             eos_id=eos_id,
             device=device,
             window_step=cfg.window_step,
+            rolling=cfg.rolling,
             on_token=_watch(attempt, length, on_token if attempt == 1 else None, on_draw),
             ban=ban,
         )

@@ -2,7 +2,7 @@
 
 Owns: `SequenceModel`, an `nn.Module` with
     forward(idx (B, T) int64, state=None) -> (logits (B, T, vocab), state)
-    init_state(batch_size, device) -> the empty state for incremental decoding
+    init_state(batch_size, device, rolling=False) -> the empty state for incremental decoding
     context_limit: int | None  -- the longest context it can see (None: unbounded, e.g. an RNN)
 Knows nothing about any one architecture, tokenizers, datasets or files.
 """
@@ -23,8 +23,15 @@ class SequenceModel(nn.Module):
     # training then carries it from window to window, as sampling carries it from token to token.
     carries_state: bool = False
 
-    def init_state(self, batch_size: int, device: torch.device) -> Any:
-        """The state to pass to the first incremental `forward` (None: the model starts from zeros)."""
+    @property
+    def rolls(self) -> bool:
+        """Whether decoding past `context_limit` may keep a rolling state (the oldest token's part
+        dropped as each new one comes) instead of re-encoding a window: rotary transformers."""
+        return False
+
+    def init_state(self, batch_size: int, device: torch.device, rolling: bool = False) -> Any:
+        """The state to pass to the first incremental `forward` (None: the model starts from zeros);
+        `rolling`: one that rolls past the context, where the model `rolls`."""
         raise NotImplementedError
 
     def forward(self, idx: torch.Tensor, state: Any = None) -> tuple[torch.Tensor, Any]:

@@ -45,7 +45,7 @@ class LSTM(SequenceModel):
 
     context_limit = None  # an RNN sees everything it has been fed
 
-    def init_state(self, batch_size: int, device: torch.device) -> None:
+    def init_state(self, batch_size: int, device: torch.device, rolling: bool = False) -> None:
         return None  # nn.LSTM reads None as zero (h, c)
 
     def restart_rows(

@@ -1,5 +1,7 @@
-"""Decoder-only transformer (GPT): token + learned position embeddings, pre-LayerNorm blocks of
-causal multi-head self-attention and a GELU MLP, tied input/output embeddings.
+"""Decoder-only transformer (GPT): token embeddings, pre-LayerNorm blocks of causal multi-head
+self-attention and an MLP. The recipe is the config's: GPT-2's (learned positions, GELU, a tied
+head) or the small-model speedrun's parts, each a field (rotary positions, QK-norm, ReLU^2, an
+untied head, zero-initialised output projections).
 
 Attention runs through `F.scaled_dot_product_attention` (flash/memory-efficient kernels where the
 device has them) with `is_causal=True`: position t never attends to positions after t. The state is
@@ -21,15 +23,21 @@ from seqgen.models.base import SequenceModel
 
 class KVCache:
     """Keys/values per layer, (B, n_head, block_size, head_size) each, allocated at the first write
-    in the dtype attention computes in (bf16 under autocast), so reading them back converts nothing."""
+    in the dtype attention computes in (bf16 under autocast), so reading them back converts nothing.
 
-    def __init__(self, cfg: TransformerConfig, batch_size: int, device: torch.device):
+    `rolling` (rotary models only): once full, each new token's key and value overwrite the oldest
+    slot, so decoding goes on past the context at one token's cost; attention over a set of keys
+    does not depend on their order, and rotary keys carry their own positions."""
+
+    def __init__(self, cfg: TransformerConfig, batch_size: int, device: torch.device, rolling: bool = False):
         self.shape = (batch_size, cfg.n_head, cfg.block_size, cfg.n_embd // cfg.n_head)
         self.k: list[torch.Tensor | None] = [None] * cfg.n_layer
         self.v: list[torch.Tensor | None] = [None] * cfg.n_layer
         self.device = device
-        self.length = 0  # tokens cached so far
+        self.length = 0  # tokens cached so far (at most capacity)
+        self.position = 0  # tokens fed so far: the next token's position
         self.capacity = cfg.block_size
+        self.rolling = rolling
 
     def append(self, layer: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Store k, v (B, nh, T, hs) after the cached tokens; return every key and value so far."""
@@ -37,30 +45,86 @@ class KVCache:
         if keys is None or values is None:
             keys = self.k[layer] = torch.empty(self.shape, device=self.device, dtype=k.dtype)
             values = self.v[layer] = torch.empty(self.shape, device=self.device, dtype=v.dtype)
+        if self.rolling and self.position + k.size(2) > self.capacity:  # one token into the oldest slot
+            slot = self.position % self.capacity
+            keys[:, :, slot : slot + 1] = k
+            values[:, :, slot : slot + 1] = v
+            return keys, values
         end = self.length + k.size(2)
         keys[:, :, self.length : end] = k
         values[:, :, self.length : end] = v
         return keys[:, :, :end], values[:, :, :end]
+
+    def full_and_rolling(self, new: int) -> bool:
+        """Whether `new` tokens go into a full rolling cache (one at a time: no mask needed)."""
+        return self.rolling and self.position + new > self.capacity
+
+    def advance(self, new: int) -> None:
+        self.position += new
+        self.length = min(self.position, self.capacity)
+
+
+class Rotary(nn.Module):
+    """Rotary position embeddings (RoPE, Su et al. 2021): each pair of a head's channels is turned
+    by an angle proportional to the token's position, so a query-key product depends only on how
+    far apart the two are. Cached keys keep their meaning wherever a window starts."""
+
+    inv_freq: torch.Tensor
+
+    def __init__(self, head_size: int, base: float = 10000.0):
+        super().__init__()
+        inv = 1.0 / (base ** (torch.arange(0, head_size, 2, dtype=torch.float32) / head_size))
+        self.register_buffer("inv_freq", inv, persistent=False)
+
+    def forward(self, positions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(cos, sin) of each position's angles, (T, hs/2): computed once per forward, used by
+        every layer."""
+        angles = positions.to(torch.float32)[:, None] * self.inv_freq[None, :]
+        return angles.cos(), angles.sin()
+
+    @staticmethod
+    def turn(x: torch.Tensor, cos_sin: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+        """`x` (B, nh, T, hs) turned by the angles of its positions."""
+        cos, sin = (c.to(x.dtype) for c in cos_sin)
+        x1, x2 = x[..., 0::2], x[..., 1::2]
+        return torch.stack((x1 * cos - x2 * sin, x1 * sin + x2 * cos), dim=-1).flatten(-2)
 
 
 class CausalSelfAttention(nn.Module):
     def __init__(self, cfg: TransformerConfig):
         super().__init__()
         self.n_head = cfg.n_head
+        self.qk_norm = cfg.qk_norm
         self.c_attn = nn.Linear(cfg.n_embd, 3 * cfg.n_embd, bias=cfg.bias)
         self.c_proj = nn.Linear(cfg.n_embd, cfg.n_embd, bias=cfg.bias)
         self.resid_dropout = nn.Dropout(cfg.dropout)
         self.dropout = cfg.dropout
 
-    def forward(self, x: torch.Tensor, cache: KVCache | None = None, layer: int = 0) -> torch.Tensor:
+    def forward(
+        self,
+        x: torch.Tensor,
+        cache: KVCache | None = None,
+        layer: int = 0,
+        rope: tuple[torch.Tensor, torch.Tensor] | None = None,
+    ) -> torch.Tensor:
         B, T, C = x.shape
         q, k, v = self.c_attn(x).split(C, dim=2)
         q = q.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)  # (B, nh, T, hs)
         k = k.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)
         v = v.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)
+        if self.qk_norm:
+            q, k = F.rms_norm(q, (q.size(-1),)), F.rms_norm(k, (k.size(-1),))
+        if rope is not None:  # rotary positions: (cos, sin) of these tokens' angles
+            q, k = Rotary.turn(q, rope), Rotary.turn(k, rope)
         mask = None
         is_causal = T > 1
-        if cache is not None:
+        if cache is not None and cache.full_and_rolling(T):
+            if T != 1:
+                raise ValueError("a full rolling cache takes one token at a time")
+            k, v = cache.append(layer, k, v)
+            k, v = k.to(q.dtype), v.to(q.dtype)
+            is_causal = False  # the one new query sees every cached key
+        elif cache is not None:
             start = cache.length
             k, v = cache.append(layer, k, v)
             k, v = k.to(q.dtype), v.to(q.dtype)  # no-ops unless the cache outlived an autocast change
@@ -83,9 +147,12 @@ class MLP(nn.Module):
         self.c_fc = nn.Linear(cfg.n_embd, 4 * cfg.n_embd, bias=cfg.bias)
         self.c_proj = nn.Linear(4 * cfg.n_embd, cfg.n_embd, bias=cfg.bias)
         self.dropout = nn.Dropout(cfg.dropout)
+        self.relu2 = cfg.mlp == "relu2"
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.dropout(self.c_proj(F.gelu(self.c_fc(x))))
+        h = self.c_fc(x)
+        h = F.relu(h).square() if self.relu2 else F.gelu(h)
+        return self.dropout(self.c_proj(h))
 
 
 class Block(nn.Module):
@@ -96,8 +163,14 @@ class Block(nn.Module):
         self.ln_2 = nn.LayerNorm(cfg.n_embd, bias=cfg.bias)
         self.mlp = MLP(cfg)
 
-    def forward(self, x: torch.Tensor, cache: KVCache | None, layer: int) -> torch.Tensor:
-        x = x + self.attn(self.ln_1(x), cache, layer)
+    def forward(
+        self,
+        x: torch.Tensor,
+        cache: KVCache | None,
+        layer: int,
+        rope: tuple[torch.Tensor, torch.Tensor] | None = None,
+    ) -> torch.Tensor:
+        x = x + self.attn(self.ln_1(x), cache, layer, rope)
         return x + self.mlp(self.ln_2(x))
 
 
@@ -107,17 +180,24 @@ class Transformer(SequenceModel):
         self.cfg = cfg
         self.context_limit = cfg.block_size
         self.wte = nn.Embedding(cfg.vocab_size, cfg.n_embd)
-        self.wpe = nn.Embedding(cfg.block_size, cfg.n_embd)
+        # Learned positions: a table (GPT-2). Rotary ones live in attention and have no table.
+        self.wpe = nn.Embedding(cfg.block_size, cfg.n_embd) if cfg.positions == "learned" else None
+        self.rotary = Rotary(cfg.n_embd // cfg.n_head) if cfg.positions == "rotary" else None
         self.drop = nn.Dropout(cfg.dropout)
         self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layer))
         self.ln_f = nn.LayerNorm(cfg.n_embd, bias=cfg.bias)
         self.lm_head = nn.Linear(cfg.n_embd, cfg.vocab_size, bias=False)
-        self.lm_head.weight = self.wte.weight  # weight tying (Press & Wolf, 2017)
+        if cfg.tie_head:
+            self.lm_head.weight = self.wte.weight  # weight tying (Press & Wolf, 2017)
         self.apply(self._init_weights)
-        # GPT-2: scale residual projections by 1/sqrt(2 * n_layer) so the residual stream stays O(1).
+        # GPT-2: scale residual projections by 1/sqrt(2 * n_layer) so the residual stream stays O(1);
+        # or start them at zero, so each block begins as the identity (modded-nanogpt).
         for name, p in self.named_parameters():
             if name.endswith("c_proj.weight"):
-                nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * cfg.n_layer))
+                if cfg.zero_init:
+                    nn.init.zeros_(p)
+                else:
+                    nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * cfg.n_layer))
 
     @staticmethod
     def _init_weights(module: nn.Module) -> None:
@@ -128,18 +208,26 @@ class Transformer(SequenceModel):
         elif isinstance(module, nn.Embedding):
             nn.init.normal_(module.weight, mean=0.0, std=0.02)
 
-    def init_state(self, batch_size: int, device: torch.device) -> KVCache:
-        return KVCache(self.cfg, batch_size, device)
+    @property
+    def rolls(self) -> bool:
+        """Rotary positions are relative: cached keys keep their meaning as the window slides, so
+        decoding past the context may keep a rolling cache (`init_state(rolling=True)`)."""
+        return self.cfg.positions == "rotary"
+
+    def init_state(self, batch_size: int, device: torch.device, rolling: bool = False) -> KVCache:
+        return KVCache(self.cfg, batch_size, device, rolling=rolling and self.rolls)
 
     def forward(self, idx: torch.Tensor, state: KVCache | None = None) -> tuple[torch.Tensor, KVCache | None]:
         _, T = idx.shape
-        start = state.length if state is not None else 0
-        if start + T > self.cfg.block_size:
+        start = state.position if state is not None else 0
+        if start + T > self.cfg.block_size and not (state is not None and state.full_and_rolling(T)):
             raise ValueError(f"context of {start + T} tokens exceeds block_size {self.cfg.block_size}")
         pos = torch.arange(start, start + T, dtype=torch.long, device=idx.device)  # (T,)
-        x = self.drop(self.wte(idx) + self.wpe(pos))  # (B, T, C)
+        x = self.wte(idx) if self.wpe is None else self.wte(idx) + self.wpe(pos)
+        x = self.drop(x)  # (B, T, C)
+        rope = self.rotary(pos) if self.rotary is not None else None
         for i, block in enumerate(self.blocks):
-            x = block(x, state, i)
+            x = block(x, state, i, rope)
         if state is not None:
-            state.length = start + T
+            state.advance(T)
         return self.lm_head(self.ln_f(x)), state  # (B, T, V)
