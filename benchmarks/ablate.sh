@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Issue 17's ablation: each row is one change of the transformer's recipe against the current
+# default (GPT-2's: learned positions, GELU, tied head), trained for the same wall-clock time on one
+# dataset, per seed; then `seqgen eval` scores best.pt on the dataset's whole val split (consecutive
+# windows). Run alone: on a 2-core CPU a second busy process slows torch many times over.
+#
+#   bash benchmarks/ablate.sh DATA MINUTES OUT "SEEDS" [ROW ...]
+#   e.g. bash benchmarks/ablate.sh data/shakespeare 5 /tmp/abl "1 2" gpt2 rotary qknorm relu2 all
+#
+# Seqgen is run as `python -m seqgen` from this checkout (set PYTHON to pick the interpreter), so
+# the code measured is the checkout's even while another copy is edited.
+set -eu
+DATA=$1
+MINUTES=$2
+OUT=$3
+SEEDS=$4
+shift 4
+ROWS=("$@")
+[ ${#ROWS[@]} -gt 0 ] || ROWS=(gpt2 rotary qknorm relu2 untied zeroinit all)
+PY=${PYTHON:-python}
+cd "$(dirname "$0")/.."
+flags() {
+    case $1 in
+        gpt2) echo "" ;;
+        rotary) echo "--positions rotary" ;;
+        qknorm) echo "--qk-norm" ;;
+        relu2) echo "--mlp relu2" ;;
+        untied) echo "--untie-head" ;;
+        zeroinit) echo "--zero-init" ;;
+        all) echo "--positions rotary --qk-norm --mlp relu2 --untie-head --zero-init" ;;
+        *) echo "unknown row $1" >&2; exit 2 ;;
+    esac
+}
+mkdir -p "$OUT"
+for seed in $SEEDS; do
+    for row in "${ROWS[@]}"; do
+        run="$row-s$seed"
+        [ -f "$OUT/$run/eval.json" ] && continue
+        # shellcheck disable=SC2046
+        $PY -m seqgen --quiet train --data "$DATA" --model transformer --max-time "$MINUTES" --seed "$seed" \
+            --out-dir "$OUT" --run "$run" --json $(flags "$row") >"$OUT/$run.train.json"
+        $PY -m seqgen --quiet eval "$OUT/$run" --json >"$OUT/$run/eval.json"
+        $PY - "$OUT" "$run" <<'PY'
+import json, sys
+from pathlib import Path
+out, run = Path(sys.argv[1]), sys.argv[2]
+t = json.loads((out / f"{run}.train.json").read_text())
+e = json.loads((out / run / "eval.json").read_text())
+print(f"{run:14} steps {t['steps']:>6}  tokens/s {t['tokens_per_sec']:>8,.0f}  best val (sampled) "
+      f"{t['best_val_loss']:.4f}  whole val split {e['loss']:.4f}", flush=True)
+PY
+    done
+done
