@@ -366,3 +366,58 @@ def test_generations_past_the_limit_wait_or_are_told_the_server_is_busy(runs: Pa
         gate.set()
         assert [json.loads(x)["type"] for x in first] == ["start", "done"]
         assert [json.loads(x)["type"] for x in second] == ["start", "done"]
+
+
+STUCK_SERVER = """
+import sys, time
+import seqgen.serve.compose as compose_module
+import seqgen.serve.app as app_module
+
+def stuck(*args, **kwargs):  # a generation inside a library call that never looks up
+    print("stuck", flush=True)
+    while True:
+        time.sleep(0.05)
+
+app_module.compose = stuck
+from seqgen.cli import main
+sys.argv = ["seqgen", "serve", "--no-shipped", "--device", "cpu", "--port", sys.argv[1]]
+main()
+"""
+
+
+def test_a_stopped_server_does_not_wait_for_a_stuck_generation(runs: Path) -> None:
+    """A generation stuck inside a library call (music21 once took minutes over one tune) kept a
+    Ctrl-C'd server alive; now it leaves after a short wait, saying so."""
+    import signal
+    import subprocess
+    import sys
+
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-c", STUCK_SERVER, str(port)],
+        cwd=runs.parent,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                urllib.request.urlopen(url + "/api/runs", timeout=2).read()
+                break
+            except OSError:
+                assert time.monotonic() < deadline and server.poll() is None, "the server did not start"
+                time.sleep(0.2)
+        form = json.dumps({"run": "text-lstm", "length": 50}).encode()
+        request = urllib.request.Request(url + "/api/generate", form, {"Content-Type": "application/json"})
+        threading.Thread(target=lambda: urllib.request.urlopen(request, timeout=30).read(), daemon=True).start()
+        assert server.stdout is not None
+        while "stuck" not in server.stdout.readline():
+            pass
+        server.send_signal(signal.SIGINT)
+        out, _ = server.communicate(timeout=20)
+    finally:
+        server.kill()
+    assert "left 1 unfinished generation" in out and "Traceback" not in out

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 from typing import Annotated
@@ -98,7 +99,36 @@ def serve_cmd(
             page.state.stopping.set()
             super().handle_exit(sig, frame)
 
-    Server(uvicorn.Config(page, log_level="warning")).run(sockets=[sock])
+    # An open page's stream is given 3 s to end; then the server stops.
+    try:
+        Server(uvicorn.Config(page, log_level="warning", timeout_graceful_shutdown=3)).run(sockets=[sock])
+    finally:  # also when uvicorn re-raises the Ctrl-C
+        _leave_stuck_work(page.state.working)
+
+
+STOP_WAIT_S = 3.0  # how long a stopped server waits for a generation to notice it should stop
+
+
+def _leave_stuck_work(working: Callable[[], int]) -> None:
+    """The server has stopped. A generation stops at its next token, but one inside a library
+    call (music21 reading a tune, verovio engraving) cannot be interrupted, and Python waits for
+    its worker thread before exiting: a Ctrl-C'd server once stayed up for minutes. Wait a moment,
+    then leave without it (every file is written whole or not at all)."""
+    import os
+    import sys
+    import time
+
+    deadline = time.monotonic() + STOP_WAIT_S
+    while True:
+        busy = working()
+        if not busy:
+            return
+        if time.monotonic() > deadline:
+            console.print(f"Stopped; left {busy} unfinished generation(s).", highlight=False)
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(0)
+        time.sleep(0.1)
 
 
 def _listening(host: str, port: int) -> socket.socket:

@@ -85,6 +85,8 @@ def make_app(catalog: Catalog, settings: Settings | None = None) -> Starlette:
     running = asyncio.Semaphore(settings.max_running)
     queue = {"waiting": 0, "running": 0}
     stopping = threading.Event()  # the server is shutting down: running generations stop
+    working = {"jobs": 0}  # generations inside a worker thread now
+    working_lock = threading.Lock()
 
     async def index(request: HttpRequest) -> Response:
         return FileResponse(STATIC / "index.html", media_type="text/html; charset=utf-8")
@@ -135,6 +137,8 @@ def make_app(catalog: Catalog, settings: Settings | None = None) -> Starlette:
             loop.call_soon_threadsafe(events.put_nowait, event)
 
         def job() -> None:
+            with working_lock:
+                working["jobs"] += 1
             try:
                 compose(
                     loaded,
@@ -151,7 +155,12 @@ def make_app(catalog: Catalog, settings: Settings | None = None) -> Starlette:
             except Exception as e:  # a bug: one line for the page, never a traceback
                 emit({"type": "error", "message": f"generation failed ({type(e).__name__}: {e})"[:300]})
             finally:
-                loop.call_soon_threadsafe(events.put_nowait, None)
+                with working_lock:
+                    working["jobs"] -= 1
+                try:
+                    loop.call_soon_threadsafe(events.put_nowait, None)
+                except RuntimeError:  # the event loop has closed: the server stopped meanwhile
+                    pass
 
         async def stream() -> AsyncIterator[bytes]:
             queue["waiting"] += 1
@@ -170,7 +179,16 @@ def make_app(catalog: Catalog, settings: Settings | None = None) -> Starlette:
                         yield _line({"type": "error", "message": "the server is stopping; start it again"})
                         return
                     try:
-                        while (event := await events.get()) is not None:
+                        while True:
+                            try:
+                                event = await asyncio.wait_for(events.get(), 0.5)
+                            except asyncio.TimeoutError:
+                                if stopping.is_set():  # the worker may be stuck: the page is told now
+                                    yield _line({"type": "error", "message": "the server stopped"})
+                                    return
+                                continue
+                            if event is None:
+                                break
                             yield _line(event)
                         await future
                     finally:
@@ -219,6 +237,7 @@ def make_app(catalog: Catalog, settings: Settings | None = None) -> Starlette:
         lifespan=lifespan,
     )
     app.state.stopping = stopping  # set on Ctrl-C by `seqgen serve`, before connections drain
+    app.state.working = lambda: working["jobs"]  # generations still inside a worker thread
     return app
 
 
