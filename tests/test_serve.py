@@ -412,7 +412,8 @@ def test_a_stopped_server_does_not_wait_for_a_stuck_generation(runs: Path) -> No
                 time.sleep(0.2)
         form = json.dumps({"run": "text-lstm", "length": 50}).encode()
         request = urllib.request.Request(url + "/api/generate", form, {"Content-Type": "application/json"})
-        threading.Thread(target=lambda: urllib.request.urlopen(request, timeout=30).read(), daemon=True).start()
+        ask = threading.Thread(target=lambda: urllib.request.urlopen(request, timeout=30).read(), daemon=True)
+        ask.start()
         assert server.stdout is not None
         while "stuck" not in server.stdout.readline():
             pass

@@ -157,10 +157,8 @@ def make_app(catalog: Catalog, settings: Settings | None = None) -> Starlette:
             finally:
                 with working_lock:
                     working["jobs"] -= 1
-                try:
+                with contextlib.suppress(RuntimeError):  # the loop closed: the server stopped meanwhile
                     loop.call_soon_threadsafe(events.put_nowait, None)
-                except RuntimeError:  # the event loop has closed: the server stopped meanwhile
-                    pass
 
         async def stream() -> AsyncIterator[bytes]:
             queue["waiting"] += 1
