@@ -193,5 +193,13 @@ def test_a_metre_of_hundreds_of_beats_is_refused_at_once():
             music_abc.parse_abc(tune)
     assert time.perf_counter() - start < 5
     assert music_abc.parse_abc("X:1\nM:12/8\nL:1/8\nK:D\nabc abc abc abc|\n") is not None
+    for line in (
+        "T:Reel M:100/8",
+        "% transcribed 10 AM: 2005/06/01",
+        "Z:JM: 2003/12/01",
+        "N:see PM: 1999/2000",
+    ):
+        tune = f"X:1\n{line}\nM:4/4\nL:1/8\nK:G\nGABc dedB|\n"  # an M: inside a field or comment: not a metre
+        assert music_abc.parse_abc(tune) is not None, line
     with pytest.raises(SeqgenError, match="at most 64"):
         parse_meter("100/8")

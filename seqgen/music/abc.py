@@ -149,6 +149,19 @@ def _reason(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {msg}" if msg else type(exc).__name__
 
 
+_OTHER_FIELD_LINE = re.compile(r"[ \t]*(%|[A-LN-Za-z+]:)")  # a comment, or a field line but M:
+
+
+def _meter_fields(text: str):
+    """The metre fields music21's tokenizer finds: an `M:` line, or an `M:` inside a line of music
+    (a model writes them there); not one inside another field (a title, a note, lyrics) or a
+    comment, which music21 reads as a whole."""
+    for line in text.splitlines():
+        if _OTHER_FIELD_LINE.match(line):
+            continue
+        yield from _METER_FIELD.finditer(line.split("%", 1)[0])
+
+
 def parse_abc(text: str):
     """Parse ONE tune with music21 (never a path, never its pickle cache) -> `music21.stream.Score`.
 
@@ -163,7 +176,7 @@ def parse_abc(text: str):
             f"tune {_label(text)} holds {len(_X_LINE.findall(text))} tunes (X: lines); give one"
         )
     text = fermatas_spelled(fields_on_lines(text))
-    for meter in _METER_FIELD.finditer(text):
+    for meter in _meter_fields(text):
         value = meter.group(1).strip()
         digits = re.sub(r"\D", "", value.split("/")[0]) if "/" in value else ""
         if digits and int(digits) > MAX_METER_BEATS:  # music21 joins the digits: 2+3+2/8 is 232/8
