@@ -237,7 +237,13 @@ class SampleConfig:
 
 
 def to_dict(cfg: Any) -> dict[str, Any]:
-    return dataclasses.asdict(cfg)
+    """`cfg` as a dict for a file; a field equal to its `LEGACY` value is left out (it reads back
+    as that value), so files of runs that use the old recipe stay as they were written before."""
+    d = dataclasses.asdict(cfg)
+    for key, value in getattr(cfg, "LEGACY", {}).items():
+        if d.get(key) == value:
+            del d[key]
+    return d
 
 
 def from_dict(cls: type, d: dict[str, Any]):

@@ -101,7 +101,7 @@ def test_a_tune_that_passes_and_one_that_limps(run, monkeypatch):
     )
     assert r.exit_code == 0, r.output
     limping = words(blocks_of(r.output)["sample_001.abc"])
-    assert "fail 4 tries; rhythm: 3 of 16 bars do not fill 6/8; mode, form and plagiarism ok" in limping
+    assert "fail 11 tries; rhythm: 3 of 16 bars do not fill 6/8; mode, form and plagiarism ok" in limping
 
 
 def test_json_holds_the_judge_of_each_sample(run):
