@@ -101,9 +101,7 @@ def render_wav(midi: Path, wav: Path, soundfont: str | Path | None = None) -> di
     del frames
     audio /= 32768.0
     audio, rms_db, peak_db = normalise(audio)
-    audio *= 32767.0  # in place: a long tune's samples are not copied again
-    np.clip(np.round(audio, out=audio), -32768, 32767, out=audio)
-    pcm = audio.astype("<i2").tobytes()
+    pcm = _pcm16(audio)
 
     def write(f) -> None:
         with wave.open(f, "wb") as w:
@@ -127,6 +125,14 @@ def normalise(audio: np.ndarray) -> tuple[np.ndarray, float, float]:
     gain = min(10 ** (TARGET_RMS_DBFS / 20) / rms, 10 ** (PEAK_DBFS / 20) / peak)
     audio *= gain
     return audio, _db(rms * gain), _db(peak * gain)
+
+
+def _pcm16(audio: np.ndarray) -> bytes:
+    """Samples in [-1, 1] as 16-bit little-endian PCM, scaled in place (a long tune's samples are
+    not copied again)."""
+    audio *= 32767.0
+    np.clip(np.round(audio, out=audio), -32768, 32767, out=audio)
+    return audio.astype("<i2").tobytes()
 
 
 def _db(x: float) -> float:
@@ -158,9 +164,7 @@ def plain_wav(notes: list[Any], wav: Path, seconds_limit: float = 600.0) -> dict
         piece = tone * envelope * (n.velocity / 127)
         audio[i : i + len(piece)] += piece[: len(audio) - i]
     audio, rms_db, peak_db = normalise(audio)
-    audio *= 32767.0  # in place: a long tune's samples are not copied again
-    np.clip(np.round(audio, out=audio), -32768, 32767, out=audio)
-    pcm = audio.astype("<i2").tobytes()
+    pcm = _pcm16(audio)
 
     def write(f) -> None:
         with wave.open(f, "wb") as w:
