@@ -5,7 +5,7 @@
 # windows). Run alone: on a 2-core CPU a second busy process slows torch many times over.
 #
 #   bash benchmarks/ablate.sh DATA MINUTES OUT "SEEDS" [ROW ...]
-#   e.g. bash benchmarks/ablate.sh data/shakespeare 5 /tmp/abl "1 2" gpt2 rotary qknorm relu2 all
+#   e.g. bash benchmarks/ablate.sh data/shakespeare 5 /tmp/abl "1 2" gpt2 rotary qknorm relu2 all rotary+relu2
 #
 # Seqgen is run as `python -m seqgen` from this checkout (set PYTHON to pick the interpreter), so
 # the code measured is the checkout's even while another copy is edited.
@@ -19,7 +19,12 @@ ROWS=("$@")
 [ ${#ROWS[@]} -gt 0 ] || ROWS=(gpt2 rotary qknorm relu2 untied zeroinit all)
 PY=${PYTHON:-python}
 cd "$(dirname "$0")/.."
-flags() {
+flags() {  # a row joins changes with +, e.g. rotary+relu2
+    local part
+    if [[ $1 == *+* ]]; then
+        for part in ${1//+/ }; do flags "$part"; done
+        return
+    fi
     case $1 in
         gpt2) echo "" ;;
         rotary) echo "--positions rotary" ;;
