@@ -86,6 +86,17 @@ class TransformerConfig:
         _check(self.block_size >= 1, "--block-size must be at least 1")
         _check(0.0 <= self.dropout < 1.0, "--dropout must lie in [0, 1)")
 
+    # How generation reads past the training window (for reports).
+    @property
+    def generation_context(self) -> str:
+        return f"{self.block_size} (then {'a rolling cache' if self.positions == 'rotary' else 'slides'})"
+
+    @property
+    def past_context(self) -> str:
+        if self.positions == "rotary":
+            return "keeps a rolling KV cache of its last context, one token at a time"
+        return "slides its window a quarter of its context at a time"
+
 
 @dataclass
 class LSTMConfig:
@@ -112,6 +123,10 @@ class LSTMConfig:
     @property
     def hidden(self) -> int:
         return self.hidden_size or self.n_embd
+
+    # How generation reads past the training window (for reports).
+    generation_context: ClassVar[str] = "unbounded (carried state)"
+    past_context: ClassVar[str] = "carries its state through"
 
 
 ModelConfig = TransformerConfig | LSTMConfig  # the registry naming them is seqgen.models.MODELS
@@ -303,7 +318,9 @@ def train_toml(cfg: TrainConfig, model_cfg: Any, header: str = "") -> str:
     (every option resolved; the run's name commented out so that a new run needs a new name)."""
     lines = [f"# {line}" for line in header.splitlines()]
     train = {k: v for k, v in to_dict(cfg).items() if k != "model_config"}
-    shape = {k: v for k, v in to_dict(model_cfg).items() if k in MODEL_SHAPE_KEYS}
+    # Every field, recipe included (not `to_dict`, which leaves out GPT-2's recipe): the file must
+    # mean the same run whatever the defaults become.
+    shape = {k: v for k, v in dataclasses.asdict(model_cfg).items() if k in MODEL_SHAPE_KEYS}
     for key, value in {**train, **shape}.items():
         if value is None:
             continue

@@ -75,6 +75,39 @@ def test_train_config_file_with_flags_winning_and_a_reproducible_saved_config(po
     assert la == lb  # same seed, same settings: the same curve
 
 
+def test_a_recipe_run_saves_a_config_file_that_trains_it_again_and_resumes_with_its_flags(poem):
+    """The recipe's true/false keys read back from the run's own config.toml, which writes every
+    field (GPT-2's values too, so the file means the same run whatever the defaults become); a
+    resume may repeat the run's recipe flags."""
+    recipe = ["--qk-norm", "--mlp", "relu2", "--positions", "rotary", "--untie-head"]
+    tiny = ["--n-layer", "1", "--n-embd", "16", "--n-head", "2", "--block-size", "16", "--batch-size", "4"]
+    budget = ["--max-iters", "4", "--eval-interval", "2"]
+    r = invoke("train", "--data", poem, *tiny, *budget, *recipe, "--run", "a")
+    assert r.exit_code == 0, r.output
+    saved = Path("checkpoints/a/config.toml").read_text()
+    assert "qk_norm = true" in saved and "tie_head = false" in saved and "zero_init = false" in saved
+    r = invoke("train", "--config", "checkpoints/a/config.toml", "--run", "b")
+    assert r.exit_code == 0, r.output
+    a = json.loads(Path("checkpoints/a/config.json").read_text())["model_config"]
+    b = json.loads(Path("checkpoints/b/config.json").read_text())["model_config"]
+    assert a == b and a["qk_norm"] is True and a["mlp"] == "relu2"
+    r = invoke("train", "--resume", "checkpoints/a", "--max-iters", "6", "--qk-norm", "--zero-init")
+    assert r.exit_code == 1 and "--zero-init True contradicts the run being resumed" in r.output, r.output
+    r = invoke("train", "--resume", "checkpoints/a", "--max-iters", "6", "--qk-norm", "--mlp", "relu2")
+    assert r.exit_code == 0, r.output
+    # Past its 16-token context the rotary model rolls its cache, or re-encodes when asked.
+    for how in ("--rolling", "--re-encode"):
+        r = invoke("sample", "checkpoints/a", "--length", "40", "--seed", "1", how, "--out", "s", "--force")
+        assert r.exit_code == 0, r.output
+    r = invoke("sample", "checkpoints/a", "--rolling", "--window-step", "4", "--out", "s", "--force")
+    assert r.exit_code == 1 and "give one of them" in r.output, r.output
+    r = invoke("train", "--data", poem, *TINY, *budget, "--run", "lstm")
+    assert r.exit_code == 0, r.output
+    r = invoke("sample", "checkpoints/lstm", "--rolling", "--out", "s2")
+    assert r.exit_code == 1 and "--rolling needs a transformer with rotary positions" in r.output, r.output
+    assert "Traceback" not in r.output and not Path("s2").exists()
+
+
 @pytest.mark.parametrize(
     "text,message",
     [
@@ -82,6 +115,7 @@ def test_train_config_file_with_flags_winning_and_a_reproducible_saved_config(po
         ('max_time = "soon"\n', "max_time = 'soon' must be a number"),
         ("n_layer = 2.7\n", "n_layer = 2.7 must be a whole number"),
         ("max_time = true\n", "max_time = True must be a number"),
+        ('qk_norm = "false"\n', "qk_norm = 'false' must be true or false"),
         ('resume = "checkpoints/x"\n', "resume cannot come from a config file"),
         ("[model]\nn_layer = 2\n", "[model] is a table"),
         ("max_time = \n", "is not valid TOML"),

@@ -101,7 +101,30 @@ def test_the_trainer_keeps_where_the_warm_up_ended(text_file: Path):
 
     train(text_file, "transformer", steps=20, run="warm")
     resume = load_resumable(Path("checkpoints/warm/last.pt")).resume
-    assert resume is not None and resume.counters.warm_end == pytest.approx(2 / 20)  # a tenth of 20
+    assert resume is not None and resume.counters.warm_step == 2  # a tenth of 20 steps
+    assert resume.counters.warm_s is not None and resume.counters.warm_s > 0
+
+
+def test_a_resumed_run_with_another_budget_decays_from_where_its_warm_up_ended():
+    """The warm-up's end is kept as a step and a time, so a larger budget on resume reads it as
+    a share of the new budget: a 1-minute run whose warm-up ended at 30 s, resumed with --max-time
+    60, decays from 30 s of 60 minutes, not from half of them."""
+    from seqgen.config import TrainConfig
+    from seqgen.train.optim import warm_mark
+    from seqgen.train.policy import StopPolicy
+
+    short = TrainConfig(data="d", max_time=1.0, warmup_iters=10)
+    mark = warm_mark(10, 30.0, None, short)
+    assert mark == (10, 30.0) and StopPolicy(short).progress(*mark) == pytest.approx(0.5)
+    longer = TrainConfig(data="d", max_time=60.0, warmup_iters=10)
+    assert warm_mark(500, 600.0, mark, longer) == mark  # kept once set
+    start = StopPolicy(longer).progress(*mark)
+    assert start == pytest.approx(30 / 3600)
+    peak = 1.0
+    lr = lr_at(500, 600 / 3600, peak, longer, warm_end=start)
+    assert 0.9 < lr < peak  # a sixth of the way into the hour: just below the peak, already decaying
+    assert warm_mark(50, 9.0, None, longer) == (0, 0.0)  # a run saved before the mark: from the start
+    assert warm_mark(5, 2.0, None, longer) is None  # still warming up
 
 
 class _Exploit:
@@ -133,3 +156,21 @@ def test_a_context_longer_than_the_data_counts_the_tokens_each_step_reads(text_f
     (started,) = [e for e in events if isinstance(e, TrainStarted)]
     assert started.tokens_per_step == read
     assert [e for e in events if isinstance(e, Evaluated)][-1].tokens_seen == 2 * read
+
+
+def test_a_file_an_older_seqgen_would_misread_says_format_2(text_file: Path):
+    """Version 1 readers drop config keys they do not know and would build GPT-2's model for a
+    --qk-norm run (same weights, wrong logits), and fail on new resume counters: such files say
+    format 2, which they refuse; a GPT-2 recipe's best.pt stays version 1, readable by them."""
+    from seqgen.errors import SeqgenError
+    from seqgen.train.checkpoint import Checkpoint
+
+    train(text_file, "transformer", steps=4, run="v")
+    best = load_checkpoint(Path("checkpoints/v/best.pt"))
+    assert best["format_version"] == 1
+    assert load_checkpoint(Path("checkpoints/v/last.pt"))["format_version"] == 2  # warm_step, warm_s
+    best["model_config"] = {**best["model_config"], "qk_norm": True}
+    assert Checkpoint.from_payload(best).to_payload()["format_version"] == 2
+    torch.save({**best, "format_version": 3}, "v3.pt")
+    with pytest.raises(SeqgenError, match="format 3; this seqgen reads 1 and 2; a newer seqgen wrote it"):
+        load_checkpoint(Path("v3.pt"))

@@ -112,13 +112,13 @@ def sample_cmd(
         ),
     ] = None,
     rolling: Annotated[
-        bool,
+        bool | None,
         typer.Option(
             "--rolling/--re-encode",
             help="A rotary transformer past its context: keep a rolling cache (one token's cost per "
-            "token) or re-encode the window as a learned-position model must (exact).",
+            "token; its default) or re-encode the window as a learned-position model must (exact).",
         ),
-    ] = S.rolling,
+    ] = None,
     seed: Annotated[
         int | None, typer.Option(help="Random seed; the same seed gives the same output.")
     ] = None,
@@ -213,14 +213,23 @@ def sample_cmd(
         seed=seed,
         prompt=header.text() if header else prompt or "",
         window_step=window_step,
-        rolling=rolling,
+        rolling=S.rolling if rolling is None else rolling,
     )
+    if rolling and window_step is not None:
+        raise SeqgenError(
+            "--rolling keeps a rolling cache, --window-step re-encodes a window: give one of them"
+        )
     if json_out:
         quiet()
     path, shipped = resolve_sample_checkpoint(run, out_dir)
     named = shipped or str(path)  # the shipped model is named as such in every output
     dev = resolve_device(device)
     model, tokenizer, ckpt = load_model(path, dev)
+    if rolling and not model.rolls:
+        raise SeqgenError(
+            f"--rolling needs a transformer with rotary positions; {named} re-encodes (learned "
+            "positions) or has no context limit (LSTM): drop --rolling"
+        )
     kind = kind_named(ckpt.data.kind)
     cfg.length = cfg.length or kind.default_length
     if header is None:

@@ -297,9 +297,9 @@ def apply_config_file(ctx: typer.Context, path: Path) -> None:
         if _source(ctx, key) == "COMMANDLINE":
             continue
         kind = options[key]
-        wanted = {int: (int,), float: (int, float)}.get(kind, (str,))
-        if isinstance(value, bool) or not isinstance(value, wanted):
-            noun = {int: "a whole number", float: "a number"}.get(kind, "a string")
+        wanted = {int: (int,), float: (int, float), bool: (bool,)}.get(kind, (str,))
+        if isinstance(value, bool) != (kind is bool) or not isinstance(value, wanted):
+            noun = {int: "a whole number", float: "a number", bool: "true or false"}.get(kind, "a string")
             raise SeqgenError(f"{path}: {key} = {value!r} must be {noun}; fix it in the file")
         ctx.params[key] = kind(value)
 

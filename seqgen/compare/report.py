@@ -73,8 +73,9 @@ def _answer(r: CompareResults, v: Verdicts) -> list[str]:
     lines = [
         "## The answer in short\n",
         f"- **Quality: the {W} wins.** On the whole held-out val split "
-        f"({r.data.val_tokens:,} tokens), read as each model reads when it writes (the LSTM carrying "
-        f"its state, the transformer sliding its {r.block_size}-token window), it scores a loss of "
+        f"({r.data.val_tokens:,} tokens), read as each model reads when it writes (the LSTM "
+        f"{r.models['lstm'].config.past_context}, the transformer "
+        f"{r.models['transformer'].config.past_context}), it scores a loss of "
         f"**{a:.3f}** "
         f"against the {L}'s **{b:.3f}** nats per {u} ({_pct(a, b)} lower; {a / math.log(2):.2f} against "
         f"{b / math.log(2):.2f} bits per {u}). The loss is the average surprise of the model at each "
@@ -121,14 +122,12 @@ def _overfitting(r: CompareResults, m: str) -> str | None:
 
 def _compared(r: CompareResults) -> list[str]:
     """Both models side by side, then the data, the training recipe, the machine and command."""
-    models, d, mach, block = r.models, r.data, r.machine, r.block_size
+    models, d, mach = r.models, r.data, r.machine
     rows = {
         "parameters": lambda m: f"{models[m].parameters:,}",
         "shape": lambda m: _shape(models[m].config),
         "training window (tokens)": lambda m: str(models[m].config.block_size),
-        "context when generating": lambda m: (
-            f"{block} (then slides)" if m == "transformer" else "unbounded (carried state)"
-        ),
+        "context when generating": lambda m: models[m].config.generation_context,
         "batch (sequences per step)": lambda m: str(models[m].batch_size),
         "peak learning rate": lambda m: f"{models[m].learning_rate:g}",
         "dropout": lambda m: f"{models[m].config.dropout:g}",

@@ -59,6 +59,7 @@ from seqgen.datasets.store import Dataset
 from seqgen.device import autocast, resolve_device, resolve_precision
 from seqgen.errors import SeqgenError
 from seqgen.measure import bench
+from seqgen.models.base import SequenceModel
 from seqgen.train.checkpoint import load_model
 from seqgen.train.events import TrainEvent
 from seqgen.train.rundir import BEST, RunDir
@@ -127,27 +128,32 @@ def loss_by_position(
 
 
 @torch.no_grad()
-def streaming_loss(model: torch.nn.Module, val: np.ndarray, device: torch.device, amp: Any) -> float:
+def streaming_loss(model: SequenceModel, val: np.ndarray, device: torch.device, amp: Any) -> float:
     """Mean loss over the val split read as generation reads a long sequence. An unbounded model
-    carries its state through (16 contiguous streams, each starting fresh once). A model with a
-    context limit slides its window as the sampler does, a quarter of the context at a time, so
-    every token but the first window's is predicted from at least 3/4 of the context."""
+    carries its state through (16 contiguous streams, each starting fresh once); so does a model
+    that rolls its cache past the context (rotary positions), one token at a time once its first
+    context is read, as the sampler does. Another model with a context limit slides its window as
+    the sampler does, a quarter of the context at a time, so every token but the first window's is
+    predicted from at least 3/4 of the context."""
     from seqgen.generate.sampler import slide_step
 
     limit = _context_limit(model)
     total, count = 0.0, 0
-    if limit is None:
-        streams = 16 if len(val) > 16 * 64 else 1
+    if limit is None or model.rolls:
+        streams = 16 if len(val) > 16 * max(64, 2 * (limit or 0)) else 1
         n = (len(val) - 1) // streams
         x_all = torch.from_numpy(val[: n * streams].astype(np.int64)).view(streams, n)
         y_all = torch.from_numpy(val[1 : n * streams + 1].astype(np.int64)).view(streams, n)
-        state = None
-        for i in range(0, n, 512):
-            x, y = x_all[:, i : i + 512].to(device), y_all[:, i : i + 512].to(device)
+        state = None if limit is None else model.init_state(streams, device, rolling=True)
+        i = 0
+        while i < n:
+            size = 512 if limit is None else min(limit, n) if i == 0 else 1
+            x, y = x_all[:, i : i + size].to(device), y_all[:, i : i + size].to(device)
             with autocast(device, amp):
                 logits, state = model(x, state)
             total += F.cross_entropy(logits.float().transpose(1, 2), y, reduction="sum").item()
             count += y.numel()
+            i += size
         return total / count
     limit = min(limit, len(val) - 1)
     step = slide_step(limit)

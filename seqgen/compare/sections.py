@@ -105,7 +105,7 @@ def sampling_speed(r: CompareResults) -> list[str]:
         "length and the length, each timed as it is made (the least of three samples), with the "
         "trained checkpoints. The LSTM carries a fixed-size "
         f"state, so its cost should stay flat; the transformer reads a KV cache that grows to its "
-        f"context ({r.block_size}) and then slides.\n",
+        f"context ({r.block_size}) and then {_then(r)}.\n",
     ]
     if not lens:
         return lines
@@ -149,6 +149,13 @@ def memory(r: CompareResults) -> list[str]:
     return lines
 
 
+def _then(r: CompareResults) -> str:
+    """What the transformer's KV cache does once full (in section 3)."""
+    cfg = r.models["transformer"].config
+    rolls = getattr(cfg, "positions", "") == "rotary"
+    return "rolls: each new token overwrites the oldest" if rolls else "slides"
+
+
 def context(r: CompareResults) -> list[str]:
     """Section 5: loss by position in a fresh window (in bands), and when streaming."""
     block = r.block_size
@@ -161,8 +168,8 @@ def context(r: CompareResults) -> list[str]:
         f"at most {block} tokens; the LSTM is followed on to "
         f"{len(lstm.by_position)} tokens, past the {block}-token windows it was "
         "trained on. The last row reads the val split as one long stream, as generation does: the "
-        "LSTM carries its state through, the transformer slides its window a quarter of its context "
-        "at a time.\n",
+        f"LSTM {r.models['lstm'].config.past_context}, the transformer "
+        f"{r.models['transformer'].config.past_context}.\n",
         *(
             [
                 "The LSTM here was trained on whole tunes from their first token, its state carried "

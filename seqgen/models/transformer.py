@@ -220,8 +220,10 @@ class Transformer(SequenceModel):
     def forward(self, idx: torch.Tensor, state: KVCache | None = None) -> tuple[torch.Tensor, KVCache | None]:
         _, T = idx.shape
         start = state.position if state is not None else 0
-        if start + T > self.cfg.block_size and not (state is not None and state.full_and_rolling(T)):
-            raise ValueError(f"context of {start + T} tokens exceeds block_size {self.cfg.block_size}")
+        rolling = state is not None and state.rolling
+        if start + T > self.cfg.block_size and not (rolling and T == 1):
+            how = "; a rolling cache goes past it one token at a time" if rolling else ""
+            raise ValueError(f"context of {start + T} tokens exceeds block_size {self.cfg.block_size}{how}")
         pos = torch.arange(start, start + T, dtype=torch.long, device=idx.device)  # (T,)
         x = self.wte(idx) if self.wpe is None else self.wte(idx) + self.wpe(pos)
         x = self.drop(x)  # (B, T, C)

@@ -3,7 +3,7 @@
 Owns: the checkpoint format, as the typed `Checkpoint` (with `DataInfo`, the dataset it was
 trained on, and `ResumeState`, what last.pt adds for an exact resume). On disk it is a dict of
 tensors and plain JSON-like values, loadable with `torch.load(weights_only=True)`; the keys and
-values are unchanged since format version 1, so older checkpoints keep loading. Also atomic
+values of format version 1 still read as they did, so older checkpoints keep loading. Also atomic
 writes, and rebuilding a model from a checkpoint. Knows nothing about training loops, sampling or
 the run directory around the file (that is `rundir`).
 """
@@ -22,7 +22,7 @@ import torch
 import torch.nn as nn
 
 from seqgen import __version__
-from seqgen.config import ModelConfig, TrainConfig, to_dict
+from seqgen.config import ModelConfig, TrainConfig, TransformerConfig, to_dict
 from seqgen.datasets.store import Dataset
 from seqgen.datasets.tokenizers import Tokenizer, tokenizer_from_dict
 from seqgen.errors import SeqgenError
@@ -31,7 +31,13 @@ from seqgen.models import MODELS, SequenceModel, build_model, config_from_dict
 from seqgen.train.runstate import Counters
 
 FORMAT = "seqgen-checkpoint"
-FORMAT_VERSION = 1
+# Version 2: a transformer recipe other than GPT-2's (model_config fields that version 1 readers
+# would drop, building the wrong model) or resume counters they cannot read. A file that needs
+# neither is still written as version 1, so an older seqgen keeps reading it.
+FORMAT_VERSION = 2
+READS = (1, 2)
+# Counters a version 1 reader does not know (it fails on them).
+NEW_COUNTERS = ("warm_step", "warm_s")
 # What last.pt must hold to be resumed (older or edited files may lack it).
 RESUME_KEYS = ("counters", "rng", "data_position", "optimizer")
 
@@ -85,7 +91,7 @@ class ResumeState:
     def from_payload(cls, d: dict[str, Any]) -> ResumeState:
         return cls(
             optimizer=d["optimizer"],
-            counters=Counters(**d["counters"]),
+            counters=Counters.from_dict(d["counters"]),
             rng=d["rng"],
             data_position=d["data_position"],
             rngs=d.get("rngs") or None,
@@ -133,6 +139,14 @@ class Checkpoint:
         )
 
     @property
+    def format_version(self) -> int:
+        """1 where a version 1 reader reads the file right, else 2 (see FORMAT_VERSION)."""
+        recipe = set(self.model_config) & set(TransformerConfig.LEGACY)  # present only where not GPT-2's
+        counters = self.resume.counters.to_dict() if self.resume is not None else {}
+        new_counters = set(counters) & set(NEW_COUNTERS)
+        return 2 if recipe or new_counters else 1
+
+    @property
     def block_size(self) -> int:
         return int(self.model_config["block_size"])
 
@@ -140,7 +154,7 @@ class Checkpoint:
         """The dict written to disk (key order as format version 1 wrote it)."""
         return {
             "format": FORMAT,
-            "format_version": FORMAT_VERSION,
+            "format_version": self.format_version,
             "seqgen_version": self.seqgen_version,
             "model_type": self.model_type,
             "model_config": self.model_config,
@@ -234,9 +248,12 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
         raise SeqgenError(f"{path} is not a readable checkpoint (truncated or corrupt: {why})") from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         raise SeqgenError(f"{path} is not a seqgen checkpoint")
-    if ckpt.get("format_version") != FORMAT_VERSION:
+    if ckpt.get("format_version") not in READS:
+        found = ckpt.get("format_version")
+        newer = isinstance(found, int) and found > FORMAT_VERSION
         raise SeqgenError(
-            f"{path} has checkpoint format {ckpt.get('format_version')}; this seqgen reads {FORMAT_VERSION}"
+            f"{path} has checkpoint format {found}; this seqgen reads {' and '.join(map(str, READS))}"
+            + ("; a newer seqgen wrote it: upgrade this one to read it" if newer else "")
         )
     return ckpt
 

@@ -28,14 +28,17 @@ def warmup_steps(cfg: TrainConfig) -> int:
     return min(cfg.warmup_iters, cfg.max_iters // 10) if cfg.max_iters else cfg.warmup_iters
 
 
-def warm_end_at(step: int, progress: float, warm_end: float | None, cfg: TrainConfig) -> float | None:
-    """Where the cosine decay starts (`lr_at`'s `warm_end`), kept by the run from one step to the
-    next: None during the warm-up, the budget's progress at its last step. A run resumed from before
-    this was kept, already past its warm-up, goes on decaying from the start (0.0), as it did."""
+def warm_mark(
+    step: int, elapsed_s: float, mark: tuple[int, float] | None, cfg: TrainConfig
+) -> tuple[int, float] | None:
+    """Where the warm-up ended, as (step, elapsed seconds), kept by the run from one step to the
+    next: None during the warm-up. Kept as a step and a time, not as a share of the budget, so a
+    run resumed with another budget decays from the same point of its new budget. A run resumed
+    from before this was kept, already past its warm-up, decays from the start ((0, 0.0)), as it did."""
     warmup = warmup_steps(cfg)
-    if warm_end is not None or step < warmup:
-        return warm_end
-    return progress if step == warmup else 0.0
+    if mark is not None or step < warmup:
+        return mark
+    return (step, elapsed_s) if step == warmup else (0, 0.0)
 
 
 def lr_at(step: int, progress: float, peak: float, cfg: TrainConfig, warm_end: float | None = None) -> float:

@@ -68,7 +68,9 @@ def resume_configs(
         tcfg.max_iters, tcfg.max_time = given.pop("max_iters", None), given.pop("max_time", None)
         changes.append(f"budget: {_budget(train)} -> {_budget(to_dict(tcfg))}")
     for name, value in given.items():
-        target = tcfg if name in train else mcfg if name in model else None
+        # A field of the config, not a key of the saved dict: a recipe field equal to GPT-2's is
+        # left out of the file, yet the run has it.
+        target = tcfg if _has(tcfg, name) else mcfg if _has(mcfg, name) else None
         flag = "--" + name.replace("_", "-")
         if target is None:
             raise SeqgenError(f"{flag} does not apply to the {model_type} run being resumed; drop it")
@@ -85,6 +87,10 @@ def resume_configs(
             changes.append(f"{flag}: {old} -> {value}")
     tcfg.__post_init__()
     return tcfg, mcfg, changes
+
+
+def _has(cfg: Any, name: str) -> bool:
+    return name in {f.name for f in dataclasses.fields(cfg)}
 
 
 def _budget(train: dict[str, Any]) -> str:

@@ -32,13 +32,24 @@ class Counters:
     train_s: float = 0.0  # of which in optimizer steps (for tokens/s)
     evals_since_best: int = 0  # for --patience
     lr: float = 0.0  # the learning rate of the latest step
-    # The budget's progress when the warm-up ended (the cosine decays from there); None: not yet,
-    # or a run saved before it was kept (it then decays from the start, as it did).
-    warm_end: float | None = None
+    # The step and elapsed seconds where the warm-up ended (the cosine decays from there, read as a
+    # share of the budget in force); None: not yet, or a run saved before it was kept.
+    warm_step: int | None = None
+    warm_s: float | None = None
     eval_due: bool = False  # a signal cut this step's evaluation: the resumed run does it first
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Counters:
+        """Counters from a saved dict; keys this seqgen does not know (a later one's) are ignored."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+    @property
+    def warm_end(self) -> tuple[int, float] | None:
+        return None if self.warm_step is None or self.warm_s is None else (self.warm_step, self.warm_s)
 
 
 def rng_state() -> dict[str, Any]:

@@ -42,7 +42,7 @@ from seqgen.train.events import (
     TrainResult,
     TrainStarted,
 )
-from seqgen.train.optim import lr_at, make_optimizer, warm_end_at
+from seqgen.train.optim import lr_at, make_optimizer, warm_mark
 from seqgen.train.policy import StopPolicy
 from seqgen.train.rundir import Evaluation, MetricsLog, RunDir
 from seqgen.train.runner import ModelRunner
@@ -301,8 +301,10 @@ class Trainer:
         if not self.dist.active:
             elapsed = s.elapsed_s + time.perf_counter() - self._session_start
         progress = self.policy.progress(s.step, elapsed)
-        s.warm_end = warm_end_at(s.step, progress, s.warm_end, self.cfg)
-        lr = lr_at(s.step, progress, self.lr, self.cfg, s.warm_end)
+        mark = warm_mark(s.step, elapsed, s.warm_end, self.cfg)
+        s.warm_step, s.warm_s = mark if mark is not None else (None, None)
+        warm_end = self.policy.progress(*mark) if mark is not None else None  # in this budget
+        lr = lr_at(s.step, progress, self.lr, self.cfg, warm_end)
         for g in self.optimizer.param_groups:
             g["lr"] = lr
         s.lr = lr
