@@ -73,13 +73,15 @@ def run(model, prompt, length, seed, **kw):
     return generate(model, prompt, 2, length, 1.0, None, None, torch.Generator().manual_seed(seed), **kw)
 
 
+@pytest.mark.parametrize("positions", ["learned", "rotary"])
 @pytest.mark.parametrize("prompt", [[1, 2, 3, 4, 5], [*list(range(1, 19)), 2, 3]])  # 5, and > block
-def test_kv_cache_gives_the_same_tokens_as_recomputing(prompt):
+def test_kv_cache_gives_the_same_tokens_as_recomputing(prompt, positions):
     """45+ tokens, well past block_size 16: the window slides (every 4 tokens by default, or at
-    every token), and the cached and uncached paths must draw the same tokens for one seed."""
-    model = tiny("transformer", block_size=16)
+    every token), and the cached and uncached paths must draw the same tokens for one seed (a
+    rotary model on its exact path, `rolling=False`, re-encoding as a learned-position one must)."""
+    model = tiny("transformer", block_size=16, positions=positions)
     for window_step in (None, 1, 3, 16):
-        cached = run(model, prompt, 40, 5, window_step=window_step)
+        cached = run(model, prompt, 40, 5, window_step=window_step, rolling=False)
         assert cached == run(model, prompt, 40, 5, window_step=window_step, use_cache=False)
     # Sliding one token at a time is exactly nanoGPT's crop.
     assert run(model, prompt, 40, 5, window_step=1) == cropped(model, prompt, 40, 5, 16)

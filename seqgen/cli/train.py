@@ -74,14 +74,14 @@ def train_cmd(
     hidden_size: Annotated[int | None, typer.Option(help="LSTM hidden size (LSTM only).")] = None,
     positions: Annotated[
         str | None,
-        typer.Option(help="Transformer positions: learned (a table, GPT-2) or rotary (RoPE, relative)."),
+        typer.Option(help="Transformer positions: rotary (RoPE, relative; default) or learned (GPT-2)."),
     ] = None,
     qk_norm: Annotated[
         bool | None,
         typer.Option("--qk-norm/--no-qk-norm", help="Transformer: RMS-normalise queries and keys."),
     ] = None,
     mlp: Annotated[
-        str | None, typer.Option(help="Transformer MLP activation: gelu or relu2 (ReLU squared).")
+        str | None, typer.Option(help="Transformer MLP activation: relu2 (ReLU squared; default) or gelu.")
     ] = None,
     tie_head: Annotated[
         bool | None,

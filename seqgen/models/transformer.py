@@ -1,7 +1,7 @@
 """Decoder-only transformer (GPT): token embeddings, pre-LayerNorm blocks of causal multi-head
-self-attention and an MLP. The recipe is the config's: GPT-2's (learned positions, GELU, a tied
-head) or the small-model speedrun's parts, each a field (rotary positions, QK-norm, ReLU^2, an
-untied head, zero-initialised output projections).
+self-attention and an MLP. The recipe is the config's, each part a field: by default rotary
+positions and a ReLU^2 MLP with a tied head (they won issue 17's ablation); GPT-2's (learned
+positions, GELU), QK-norm, an untied head and zero-initialised output projections are options.
 
 Attention runs through `F.scaled_dot_product_attention` (flash/memory-efficient kernels where the
 device has them) with `is_causal=True`: position t never attends to positions after t. The state is
