@@ -75,15 +75,15 @@ class TransformerConfig:
     def __post_init__(self) -> None:
         _check(self.positions in ("learned", "rotary"), "--positions must be learned or rotary")
         _check(self.mlp in ("gelu", "relu2"), "--mlp must be gelu or relu2")
-        _check(
-            self.positions != "rotary" or (self.n_embd // max(self.n_head, 1)) % 2 == 0,
-            "--positions rotary needs an even head size (--n-embd / --n-head)",
-        )
         _check(self.n_layer >= 1, "--n-layer must be at least 1")
         _check(self.n_embd >= 1 and self.n_head >= 1, "--n-embd and --n-head must be at least 1")
         _check(
             self.n_embd % self.n_head == 0,
             f"--n-embd {self.n_embd} must be divisible by --n-head {self.n_head}",
+        )
+        _check(
+            self.positions != "rotary" or (self.n_embd // max(self.n_head, 1)) % 2 == 0,
+            "--positions rotary needs an even head size (--n-embd / --n-head)",
         )
         _check(self.block_size >= 1, "--block-size must be at least 1")
         _check(0.0 <= self.dropout < 1.0, "--dropout must lie in [0, 1)")
@@ -98,6 +98,12 @@ class TransformerConfig:
         if self.positions == "rotary":
             return "keeps a rolling KV cache of its last context, one token at a time"
         return "slides its window a quarter of its context at a time"
+
+    @property
+    def reading_past(self) -> str:
+        if self.positions == "rotary":
+            return f"rolling its {self.block_size}-token cache"
+        return f"sliding its {self.block_size}-token window"
 
 
 @dataclass
@@ -129,6 +135,7 @@ class LSTMConfig:
     # How generation reads past the training window (for reports).
     generation_context: ClassVar[str] = "unbounded (carried state)"
     past_context: ClassVar[str] = "carries its state through"
+    reading_past: ClassVar[str] = "carrying its state"
 
 
 ModelConfig = TransformerConfig | LSTMConfig  # the registry naming them is seqgen.models.MODELS

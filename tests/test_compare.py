@@ -54,9 +54,9 @@ def test_matched_lstm_is_within_two_percent_of_the_default_transformer():
     assert match_lstm(4832, 91, 2).n_embd == 12
 
 
-def _tiny(kind: str, block: int = 8):
+def _tiny(kind: str, block: int = 8, **recipe):
     torch.manual_seed(0)
-    extra = {"n_head": 2} if kind == "transformer" else {}
+    extra = {"n_head": 2, **recipe} if kind == "transformer" else {}
     cfg = model_config(kind, vocab_size=11, n_layer=1, n_embd=16, block_size=block, **extra)
     return build_model(kind, cfg).eval()
 
@@ -91,8 +91,9 @@ def test_lstm_streaming_loss_carries_the_state_through_the_split():
 
 def test_transformer_streaming_loss_slides_like_the_sampler():
     """Every token is scored with the window the sampler would use: the first window whole, then
-    windows moved a quarter of the context (2 of 8 tokens) at a time."""
-    model = _tiny("transformer")
+    windows moved a quarter of the context (2 of 8 tokens) at a time (learned positions: a rotary
+    model rolls its cache instead, below)."""
+    model = _tiny("transformer", positions="learned")
     val = VAL[:100]
     limit, step = 8, 2
     losses = []
@@ -107,6 +108,23 @@ def test_transformer_streaming_loss_slides_like_the_sampler():
                 break  # the last partial slide is not scored
             logits, _ = model(torch.from_numpy(val[start : j + 1].astype(np.int64))[None])
             losses.append(F.cross_entropy(logits[0, -1:], torch.tensor([int(val[j + 1])])).item())
+    assert streaming_loss(model, val, CPU, None) == pytest.approx(float(np.mean(losses)), abs=1e-5)
+
+
+def test_a_rotary_transformer_streams_through_its_rolling_cache_as_the_sampler_does():
+    """16 streams would need 16 x 2 contexts: one stream here, its first context read whole,
+    then one token at a time through the rolling cache (what `generate` does by default)."""
+    model = _tiny("transformer", positions="rotary")
+    val = VAL[:100]
+    state = model.init_state(1, CPU, rolling=True)
+    x = torch.from_numpy(val.astype(np.int64))[None]
+    losses = []
+    with torch.no_grad():
+        logits, state = model(x[:, :8], state)
+        losses += F.cross_entropy(logits[0], x[0, 1:9], reduction="none").tolist()
+        for j in range(8, len(val) - 1):
+            logits, state = model(x[:, j : j + 1], state)
+            losses.append(F.cross_entropy(logits[0, -1:], x[0, j + 1 : j + 2]).item())
     assert streaming_loss(model, val, CPU, None) == pytest.approx(float(np.mean(losses)), abs=1e-5)
 
 

@@ -125,7 +125,9 @@ def test_every_recipe_is_causal_and_decodes_incrementally(recipe, t):
 
 
 def test_the_recipe_parts_are_what_they_say():
-    gpt2 = tiny("transformer")
+    default = tiny("transformer")  # rotary positions and ReLU^2 (issue 17's ablation)
+    assert default.wpe is None and default.rolls and default.lm_head.weight is default.wte.weight
+    gpt2 = tiny("transformer", positions="learned", mlp="gelu")
     assert gpt2.wpe is not None and gpt2.lm_head.weight is gpt2.wte.weight and not gpt2.rolls
     modern = tiny("transformer", **RECIPES[-1])
     assert modern.wpe is None and modern.lm_head.weight is not modern.wte.weight and modern.rolls

@@ -162,13 +162,17 @@ def test_a_file_an_older_seqgen_would_misread_says_format_2(text_file: Path):
     """Version 1 readers drop config keys they do not know and would build GPT-2's model for a
     --qk-norm run (same weights, wrong logits), and fail on new resume counters: such files say
     format 2, which they refuse; a GPT-2 recipe's best.pt stays version 1, readable by them."""
+    from seqgen.config import TransformerConfig
     from seqgen.errors import SeqgenError
     from seqgen.train.checkpoint import Checkpoint
 
     train(text_file, "transformer", steps=4, run="v")
     best = load_checkpoint(Path("checkpoints/v/best.pt"))
-    assert best["format_version"] == 1
+    assert best["format_version"] == 2 and best["model_config"]["positions"] == "rotary"  # the default
     assert load_checkpoint(Path("checkpoints/v/last.pt"))["format_version"] == 2  # warm_step, warm_s
+    legacy = set(TransformerConfig.LEGACY)
+    best["model_config"] = {k: v for k, v in best["model_config"].items() if k not in legacy}
+    assert Checkpoint.from_payload(best).to_payload()["format_version"] == 1  # GPT-2's recipe
     best["model_config"] = {**best["model_config"], "qk_norm": True}
     assert Checkpoint.from_payload(best).to_payload()["format_version"] == 2
     torch.save({**best, "format_version": 3}, "v3.pt")

@@ -74,8 +74,8 @@ def _answer(r: CompareResults, v: Verdicts) -> list[str]:
         "## The answer in short\n",
         f"- **Quality: the {W} wins.** On the whole held-out val split "
         f"({r.data.val_tokens:,} tokens), read as each model reads when it writes (the LSTM "
-        f"{r.models['lstm'].config.past_context}, the transformer "
-        f"{r.models['transformer'].config.past_context}), it scores a loss of "
+        f"{r.models['lstm'].config.reading_past}, the transformer "
+        f"{r.models['transformer'].config.reading_past}), it scores a loss of "
         f"**{a:.3f}** "
         f"against the {L}'s **{b:.3f}** nats per {u} ({_pct(a, b)} lower; {a / math.log(2):.2f} against "
         f"{b / math.log(2):.2f} bits per {u}). The loss is the average surprise of the model at each "
