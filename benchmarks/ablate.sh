@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Issue 17's ablation: each row is one change of the transformer's recipe against the current
-# default (GPT-2's: learned positions, GELU, tied head), trained for the same wall-clock time on one
-# dataset, per seed; then `seqgen eval` scores best.pt on the dataset's whole val split (consecutive
+# Issue 17's ablation: each row is one change of the transformer's recipe against GPT-2's
+# (learned positions, GELU, tied head; the default until 2026-12-06), trained for the same
+# wall-clock time on one dataset, per seed; then `seqgen eval` scores best.pt on the dataset's whole val split (consecutive
 # windows). Run alone: on a 2-core CPU a second busy process slows torch many times over.
 #
 #   bash benchmarks/ablate.sh DATA MINUTES OUT "SEEDS" [ROW ...]
@@ -18,6 +18,9 @@ shift 4
 ROWS=("$@")
 [ ${#ROWS[@]} -gt 0 ] || ROWS=(gpt2 rotary qknorm relu2 untied zeroinit all)
 PY=${PYTHON:-python}
+# Every row starts from GPT-2's recipe, whatever the defaults are (since 2026-12-06 they are rotary
+# + relu2); a row's own flags come after and win (the last value of an option counts).
+GPT2="--positions learned --mlp gelu --no-qk-norm --tie-head --no-zero-init"
 cd "$(dirname "$0")/.."
 flags() {  # a row joins changes with +, e.g. rotary+relu2
     local part
@@ -43,7 +46,7 @@ for seed in $SEEDS; do
         [ -f "$OUT/$run/eval.json" ] && continue
         # shellcheck disable=SC2046
         $PY -m seqgen --quiet train --data "$DATA" --model transformer --max-time "$MINUTES" --seed "$seed" \
-            --out-dir "$OUT" --run "$run" --json $(flags "$row") >"$OUT/$run.train.json"
+            --out-dir "$OUT" --run "$run" --json $GPT2 $(flags "$row") >"$OUT/$run.train.json"
         $PY -m seqgen --quiet eval "$OUT/$run" --json >"$OUT/$run/eval.json"
         $PY - "$OUT" "$run" <<'PY'
 import json, sys

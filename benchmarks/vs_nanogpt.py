@@ -151,7 +151,8 @@ def compare_sampling(
 ) -> list[tuple[str, float, float, float]]:
     """Tokens/s of 10 samples x 500 new tokens: nanoGPT's sample.py (its samples one after another,
     re-reading the cropped context for every token) against `seqgen sample` (the 10 together, KV
-    cache; with its default sliding window, and with --window-step 1, nanoGPT's exact crop), each
+    cache; with its default past the context (a rolling cache for rotary models, else the sliding window),
+    and with --window-step 1, nanoGPT's exact crop), each
     with a checkpoint of the same shape (trained for one step: speed does not depend on weights).
     Each tool's start-up (a run making 1 token) is subtracted from its wall time."""
     rows = []

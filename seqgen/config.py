@@ -81,9 +81,12 @@ class TransformerConfig:
             self.n_embd % self.n_head == 0,
             f"--n-embd {self.n_embd} must be divisible by --n-head {self.n_head}",
         )
+        head = self.n_embd // max(self.n_head, 1)
         _check(
-            self.positions != "rotary" or (self.n_embd // max(self.n_head, 1)) % 2 == 0,
-            "--positions rotary needs an even head size (--n-embd / --n-head)",
+            self.positions != "rotary" or head % 2 == 0,
+            f"head size {head} (--n-embd {self.n_embd} / --n-head {self.n_head}) is odd, and rotary "
+            "positions (the default) turn pairs of channels: pick an even head size, or train with "
+            "--positions learned",
         )
         _check(self.block_size >= 1, "--block-size must be at least 1")
         _check(0.0 <= self.dropout < 1.0, "--dropout must lie in [0, 1)")

@@ -98,3 +98,42 @@ def test_info_describes_each_tokenizer(legacy: Path) -> None:
     r = invoke("info", "checkpoints/abc-transformer", "--json")
     assert r.exit_code == 0, r.output
     assert "characters: 52 + end-of-document (53 ids)" in r.output
+
+
+def test_a_runs_own_config_file_from_before_the_recipe_fields_trains_gpt2s_recipe_again(legacy: Path) -> None:
+    """The file says "Train the same again"; it was written when GPT-2's recipe was the only one,
+    so it must not pick up today's default (rotary + relu2). A hand-written file takes the default."""
+    import json
+
+    toml = "checkpoints/abc-transformer/config.toml"
+    r = invoke("train", "--config", toml, "--run", "again", "--max-iters", 2, "--eval-interval", 1)
+    assert r.exit_code == 0, r.output
+    cfg = json.loads((legacy / "checkpoints" / "again" / "config.json").read_text())["model_config"]
+    assert cfg.get("positions", "learned") == "learned" and cfg.get("mlp", "gelu") == "gelu"
+    Path("mine.toml").write_text(
+        'data = "data/abc"\nmodel = "transformer"\nn_layer = 1\nn_head = 2\nn_embd = 16\n'
+    )
+    r = invoke("train", "--config", "mine.toml", "--run", "mine", "--max-iters", 2, "--eval-interval", 1)
+    assert r.exit_code == 0, r.output
+    cfg = json.loads((legacy / "checkpoints" / "mine" / "config.json").read_text())["model_config"]
+    assert cfg["positions"] == "rotary" and cfg["mlp"] == "relu2"
+
+
+def test_a_last_pt_that_kept_the_warm_up_end_as_a_share_resumes_from_the_same_point() -> None:
+    """Between the warm-end fix and format 2, last.pt kept `warm_end` as a share of its budget;
+    it reads back as the (step, seconds) mark of that budget, so the decay goes on where it was."""
+    from seqgen.config import TrainConfig
+    from seqgen.train.checkpoint import ResumeState, _legacy_warm_end
+    from seqgen.train.policy import StopPolicy
+
+    d = {
+        "counters": {"step": 50, "elapsed_s": 40.0, "warm_end": 0.25},
+        "train_config": {"max_iters": None, "max_time": 2.0},
+        "optimizer": {},
+        "rng": {},
+        "data_position": None,
+    }
+    resume = _legacy_warm_end(ResumeState.from_payload(d), d)
+    mark = resume.counters.warm_end
+    assert mark == (0, 30.0)
+    assert StopPolicy(TrainConfig(data="d", max_time=2.0)).progress(*mark) == pytest.approx(0.25)

@@ -176,5 +176,5 @@ def test_a_saved_config_without_the_recipe_fields_reads_as_gpt2():
     assert recipe == ("learned", False, "gelu", True, False)
     new = from_dict(TransformerConfig, {"n_layer": 2, "n_head": 2, "n_embd": 16, "positions": "rotary"})
     assert new.positions == "rotary"
-    with pytest.raises(Exception, match="rotary needs an even head size"):
+    with pytest.raises(Exception, match="is odd, and rotary positions"):
         TransformerConfig(n_head=4, n_embd=12, positions="rotary")

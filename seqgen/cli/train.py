@@ -285,6 +285,7 @@ def apply_config_file(ctx: typer.Context, path: Path) -> None:
     from seqgen.config import read_toml
 
     settings = read_toml(path)
+    settings = _legacy_recipe(path, settings)
     if "name" in settings:  # --name is --run's other spelling
         settings.setdefault("run", settings.pop("name"))
     if "resume" in settings:
@@ -302,6 +303,21 @@ def apply_config_file(ctx: typer.Context, path: Path) -> None:
             noun = {int: "a whole number", float: "a number", bool: "true or false"}.get(kind, "a string")
             raise SeqgenError(f"{path}: {key} = {value!r} must be {noun}; fix it in the file")
         ctx.params[key] = kind(value)
+
+
+def _legacy_recipe(path: Path, settings: dict[str, Any]) -> dict[str, Any]:
+    """A run's own config.toml (its first line "# seqgen VERSION: the settings of ...") written
+    before the transformer's recipe fields existed meant GPT-2's recipe: it trains that again,
+    not today's default. A hand-written file without them takes the defaults."""
+    from seqgen.config import TransformerConfig
+
+    with open(path, encoding="utf-8", errors="replace") as f:
+        first = f.readline()
+    own = first.startswith("# seqgen ") and ": the settings of " in first
+    recipe = TransformerConfig.LEGACY
+    if own and settings.get("model", "transformer") == "transformer" and not set(recipe) & set(settings):
+        return {**settings, **recipe}
+    return settings
 
 
 def _option_types() -> dict[str, type]:

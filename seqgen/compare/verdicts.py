@@ -65,8 +65,9 @@ class Verdicts:
 
 def verdicts(r: CompareResults) -> Verdicts:
     """Who wins what: the headline (val loss on the whole val split, read as each model reads when
-    it writes: the LSTM carrying its state, the transformer sliding its window) and each other
-    measure. Timings and memory within 5% of each other are listed as even, not as a win."""
+    it writes: the LSTM carrying its state, the transformer sliding its window or rolling its
+    cache) and each other measure. Timings and memory within 5% of each other are listed as
+    even, not as a win."""
     val = {m: r.val[m].streaming for m in r.val}
     winner = min(val, key=lambda m: val[m])
     v = Verdicts(winner, other(winner), val, {winner: [], other(winner): []})

@@ -187,7 +187,9 @@ class Checkpoint:
             elapsed_s=d["elapsed_s"],
             tokens_seen=d["tokens_seen"],
             seqgen_version=d.get("seqgen_version", "-"),
-            resume=ResumeState.from_payload(d) if all(k in d for k in RESUME_KEYS) else None,
+            resume=_legacy_warm_end(ResumeState.from_payload(d), d)
+            if all(k in d for k in RESUME_KEYS)
+            else None,
         )
 
     def save(self, path: Path) -> None:
@@ -208,6 +210,18 @@ class Checkpoint:
         except (KeyError, TypeError, AttributeError) as e:
             what = f"{type(e).__name__}: {e}"
             raise SeqgenError(f"{path} is not a complete seqgen checkpoint ({what})") from None
+
+
+def _legacy_warm_end(resume: ResumeState, d: dict[str, Any]) -> ResumeState:
+    """A last.pt written between the warm-end fix and format 2 kept where the warm-up ended as a
+    share of its budget (`warm_end`): the same point as a (step, seconds) mark of that budget."""
+    share, c = d["counters"].get("warm_end"), resume.counters
+    if isinstance(share, int | float) and c.warm_step is None:
+        train = d.get("train_config", {})
+        iters, minutes = train.get("max_iters"), train.get("max_time")
+        c.warm_step = round(share * iters) if iters else 0
+        c.warm_s = share * minutes * 60 if minutes else 0.0
+    return resume
 
 
 def load_resumable(path: Path) -> Checkpoint:

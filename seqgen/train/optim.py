@@ -34,7 +34,8 @@ def warm_mark(
     """Where the warm-up ended, as (step, elapsed seconds), kept by the run from one step to the
     next: None during the warm-up. Kept as a step and a time, not as a share of the budget, so a
     run resumed with another budget decays from the same point of its new budget. A run resumed
-    from before this was kept, already past its warm-up, decays from the start ((0, 0.0)), as it did."""
+    from before the warm-up's end was kept at all, already past its warm-up, decays from the start
+    ((0, 0.0)), as it did (one that kept it as a share of its budget: `checkpoint._legacy_warm_end`)."""
     warmup = warmup_steps(cfg)
     if mark is not None or step < warmup:
         return mark
