@@ -1,4 +1,5 @@
-"""Where training windows go (seqgen.datasets.batches) and the LSTM's state carried across them."""
+"""Where training windows go (seqgen.datasets.batches), and the state carried across them: the
+LSTM's (h, c) and a rotary transformer's memory."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from seqgen.config import LSTMConfig, read_toml
+from seqgen.config import LSTMConfig, TransformerConfig, read_toml
 from seqgen.datasets.batches import IGNORE, BatchSampler, document_starts
 from seqgen.errors import SeqgenError
 from seqgen.models import build_model
@@ -144,8 +145,9 @@ def test_carried_state_makes_two_windows_one_sequence() -> None:
 
 @pytest.mark.parametrize(
     "data, model, expected",
-    [("abc", "transformer", "random"), ("abc", "lstm", "streams"), ("text", "lstm", "random")],
-)
+    [("abc", "transformer", "streams"), ("abc", "lstm", "streams"), ("text", "lstm", "random"),
+     ("text", "transformer", "random")],
+)  # fmt: skip
 def test_auto_places_windows_by_data_and_model(data: str, model: str, expected: str) -> None:
     src = FIXTURES / "legacy" / "data" / data
     result = invoke(
@@ -181,3 +183,70 @@ def test_the_lstm_on_tunes_trains_with_dropout_unless_told(
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     assert read_toml(Path("checkpoints/d/config.toml"))["dropout"] == expected
+
+
+def _rotary(block_size: int = 8, **kw: object) -> torch.nn.Module:
+    torch.manual_seed(0)
+    cfg = TransformerConfig(vocab_size=20, block_size=block_size, n_layer=2, n_head=2, n_embd=16, **kw)
+    return build_model("transformer", cfg).eval()
+
+
+def _rolling(model: torch.nn.Module, ids: torch.Tensor) -> torch.Tensor:
+    """Logits of `ids` decoded one token at a time through a rolling KV cache, as sampling does."""
+    state = model.init_state(ids.size(0), CPU, rolling=True)
+    out = []
+    with torch.no_grad():
+        for t in range(ids.size(1)):
+            logits, state = model(ids[:, t : t + 1], state)
+            out.append(logits)
+    return torch.cat(out, 1)
+
+
+def test_a_rotary_transformer_trains_on_streams_as_its_rolling_cache_samples() -> None:
+    """Window by window with its memory carried, a rotary model computes exactly what its rolling
+    cache computes token by token, five contexts past its start: training sees what sampling sees."""
+    model = _rotary()
+    ids = torch.randint(0, 20, (3, 40))
+    memory = model.stream_state(3, CPU)
+    windows = []
+    with torch.no_grad():
+        for s in range(0, 40, 8):
+            logits, memory = model(ids[:, s : s + 8], memory)
+            windows.append(logits)
+    torch.testing.assert_close(torch.cat(windows, 1), _rolling(model, ids), atol=1e-5, rtol=1e-5)
+    # Without the memory, a later window is not what sampling computes there.
+    fresh, _ = model(ids[:, 16:24])
+    assert not torch.allclose(fresh, windows[2], atol=1e-3)
+
+
+def test_a_row_starting_a_tune_sees_none_of_its_memory() -> None:
+    model = _rotary()
+    ids = torch.randint(0, 20, (3, 24))
+    memory = model.stream_state(3, CPU)
+    with torch.no_grad():
+        _, memory = model(ids[:, :8], memory)
+        _, memory = model(ids[:, 8:16], memory)
+        memory = model.restart_rows(memory, torch.tensor([False, True, False]))
+        third, _ = model(ids[:, 16:24], memory)
+    torch.testing.assert_close(third[1], _rolling(model, ids[1:2, 16:24])[0], atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(third[0], _rolling(model, ids[:1])[0, 16:24], atol=1e-5, rtol=1e-5)
+
+
+def test_the_carried_memory_holds_no_graph_and_trains() -> None:
+    """The runner detaches the memory (truncated back-propagation), and the window's loss still
+    reaches every weight that made it."""
+    model = _rotary(dropout=0.1).train()
+    ids = torch.randint(0, 20, (2, 16))
+    _, memory = model(ids[:, :8], model.stream_state(2, CPU))
+    carried = _detached(memory)
+    assert all(not t.requires_grad for t in carried.k + carried.v)
+    logits, _ = model(ids[:, 8:], carried)
+    logits.sum().backward()
+    assert all(p.grad is not None for p in model.parameters())
+
+
+def test_a_transformer_with_learned_positions_reads_windows_afresh() -> None:
+    """Learned positions cannot slide: such a model carries no memory (auto places random windows)."""
+    model = _rotary(positions="learned")
+    assert not model.carries_state and model.stream_state(2, CPU) is None
+    assert _rotary().carries_state

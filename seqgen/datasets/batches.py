@@ -14,7 +14,8 @@ gather from the memory-mapped split. Knows nothing about files or models.
   start half of the time and from a random place inside it (ending no later than its end) the
   other half;
 - "streams": `batch_size` streams, each reading one tune window by window, then the next tune: a
-  model that carries a state (the LSTM) is trained as it samples, its state carried from one
+  model that carries a state (the LSTM's (h, c), a rotary transformer's memory of its last
+  context) is trained as it samples, its state carried from one
   window to the next (truncated back-propagation through time) and started from zeros at each
   tune's start, as a sample starts. A window does not run on into the next tune: its targets past
   the tune's end are IGNORE, which the loss skips (the batch is padded there; the model is causal,

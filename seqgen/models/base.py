@@ -34,6 +34,11 @@ class SequenceModel(nn.Module):
         `rolling`: one that rolls past the context, where the model `rolls`."""
         raise NotImplementedError
 
+    def stream_state(self, batch_size: int, device: torch.device) -> Any:
+        """The state a training stream starts from, where the model `carries_state` (None: zeros,
+        which `forward` reads as its start)."""
+        return None
+
     def forward(self, idx: torch.Tensor, state: Any = None) -> tuple[torch.Tensor, Any]:
         raise NotImplementedError
 

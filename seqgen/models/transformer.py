@@ -6,7 +6,10 @@ positions, GELU), QK-norm, an untied head and zero-initialised output projection
 Attention runs through `F.scaled_dot_product_attention` (flash/memory-efficient kernels where the
 device has them) with `is_causal=True`: position t never attends to positions after t. The state is
 a `KVCache` (keys and values of the tokens already fed), so incremental decoding costs one token's
-work per step instead of re-running the whole context.
+work per step instead of re-running the whole context. A rotary model's cache may roll past the
+context; in training on streams its state is a `Memory` of the last context, carried from window
+to window (Transformer-XL's recurrence, limited to the rolling cache's window), so it is trained
+on exactly what its rolling cache computes when it samples.
 """
 
 from __future__ import annotations
@@ -64,6 +67,47 @@ class KVCache:
         self.length = min(self.position, self.capacity)
 
 
+class Memory:
+    """A training stream's memory (Transformer-XL's recurrence, kept to the sampler's window): per
+    layer, the keys (before their rotary turn) and values of the stream's last `block_size` tokens,
+    carried from one training window to the next and detached, so a rotary model trains as its
+    rolling cache samples. Each new token sees the `block_size` tokens up to itself, the earlier
+    ones from memory, exactly the window a full rolling cache gives it; `valid` (B,) counts the
+    memory's tokens that belong to each row's current document (0: the row starts a document)."""
+
+    def __init__(self, capacity: int, valid: torch.Tensor, k: list[torch.Tensor], v: list[torch.Tensor]):
+        self.capacity, self.valid, self.k, self.v = capacity, valid, k, v
+        self.next_k: list[torch.Tensor] = []  # this window's, written layer by layer
+        self.next_v: list[torch.Tensor] = []
+        self.mask: torch.Tensor | None = None  # (B, 1, T, M + T), set by the forward
+
+    @property
+    def size(self) -> int:
+        """Tokens held (the same for every row; `valid` says how many of them a row may see)."""
+        return self.k[0].size(2) if self.k else 0
+
+    def detached(self) -> Memory:
+        return Memory(self.capacity, self.valid, [k.detach() for k in self.k], [v.detach() for v in self.v])
+
+    def restarted(self, rows: torch.Tensor) -> Memory:
+        """The same memory, the rows where `rows` (B,) is True starting a document: they see none of it."""
+        return Memory(self.capacity, self.valid.masked_fill(rows, 0), self.k, self.v)
+
+    def band(self, T: int, device: torch.device) -> torch.Tensor:
+        """(B, 1, T, M + T): window token t (at M + t) sees the `capacity` tokens up to itself, the
+        held ones only where they belong to its row's document."""
+        M = self.size
+        i = torch.arange(T, device=device)[:, None] + M
+        j = torch.arange(M + T, device=device)[None, :]
+        band = (j <= i) & (j > i - self.capacity)  # (T, M + T)
+        mine = j >= (M - self.valid.to(device))[:, None]  # (B, M + T)
+        return band[None, None] & mine[:, None, None, :]
+
+    def advanced(self, T: int) -> Memory:
+        """The memory the next window starts from: the keys and values just written."""
+        return Memory(self.capacity, (self.valid + T).clamp(max=self.capacity), self.next_k, self.next_v)
+
+
 class Rotary(nn.Module):
     """Rotary position embeddings (RoPE, Su et al. 2021): each pair of a head's channels is turned
     by an angle proportional to the token's position, so a query-key product depends only on how
@@ -106,6 +150,7 @@ class CausalSelfAttention(nn.Module):
         cache: KVCache | None = None,
         layer: int = 0,
         rope: tuple[torch.Tensor, torch.Tensor] | None = None,
+        memory: Memory | None = None,
     ) -> torch.Tensor:
         B, T, C = x.shape
         q, k, v = self.c_attn(x).split(C, dim=2)
@@ -114,6 +159,8 @@ class CausalSelfAttention(nn.Module):
         v = v.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)
         if self.qk_norm:
             q, k = F.rms_norm(q, (q.size(-1),)), F.rms_norm(k, (k.size(-1),))
+        if memory is not None and rope is not None:
+            return self._with_memory(q, k, v, memory, layer, rope)
         if rope is not None:  # rotary positions: (cos, sin) of these tokens' angles
             q, k = Rotary.turn(q, rope), Rotary.turn(k, rope)
         mask = None
@@ -138,6 +185,33 @@ class CausalSelfAttention(nn.Module):
             q, k, v, attn_mask=mask, is_causal=is_causal, dropout_p=self.dropout if self.training else 0.0
         )
         y = y.transpose(1, 2).contiguous().view(B, T, C)  # (B, T, C)
+        return self.resid_dropout(self.c_proj(y))
+
+    def _with_memory(
+        self,
+        q: torch.Tensor,
+        k: torch.Tensor,
+        v: torch.Tensor,
+        memory: Memory,
+        layer: int,
+        rope: tuple[torch.Tensor, torch.Tensor],
+    ) -> torch.Tensor:
+        """Attention of a training window over the memory and itself: keys held turned to
+        positions 0..M-1, the window's at M..M+T-1, under the memory's band mask."""
+        B, _, T, _ = q.shape
+        if memory.k:
+            k = torch.cat([memory.k[layer].to(k.dtype), k], dim=2)
+            v = torch.cat([memory.v[layer].to(v.dtype), v], dim=2)
+        keep = min(k.size(2), memory.capacity)
+        memory.next_k.append(k[:, :, -keep:])
+        memory.next_v.append(v[:, :, -keep:])
+        cos, sin = rope
+        q = Rotary.turn(q, (cos[-T:], sin[-T:]))
+        k = Rotary.turn(k, rope)
+        y = F.scaled_dot_product_attention(
+            q, k, v, attn_mask=memory.mask, dropout_p=self.dropout if self.training else 0.0
+        )
+        y = y.transpose(1, 2).contiguous().view(B, T, -1)
         return self.resid_dropout(self.c_proj(y))
 
 
@@ -169,8 +243,9 @@ class Block(nn.Module):
         cache: KVCache | None,
         layer: int,
         rope: tuple[torch.Tensor, torch.Tensor] | None = None,
+        memory: Memory | None = None,
     ) -> torch.Tensor:
-        x = x + self.attn(self.ln_1(x), cache, layer, rope)
+        x = x + self.attn(self.ln_1(x), cache, layer, rope, memory)
         return x + self.mlp(self.ln_2(x))
 
 
@@ -214,10 +289,27 @@ class Transformer(SequenceModel):
         decoding past the context may keep a rolling cache (`init_state(rolling=True)`)."""
         return self.cfg.positions == "rotary"
 
+    @property
+    def carries_state(self) -> bool:  # type: ignore[override]
+        """A rotary model trains on streams with a `Memory`, as its rolling cache samples."""
+        return self.rolls
+
     def init_state(self, batch_size: int, device: torch.device, rolling: bool = False) -> KVCache:
         return KVCache(self.cfg, batch_size, device, rolling=rolling and self.rolls)
 
-    def forward(self, idx: torch.Tensor, state: KVCache | None = None) -> tuple[torch.Tensor, KVCache | None]:
+    def stream_state(self, batch_size: int, device: torch.device) -> Memory | None:
+        if not self.carries_state:
+            return None
+        return Memory(self.cfg.block_size, torch.zeros(batch_size, dtype=torch.long, device=device), [], [])
+
+    def restart_rows(self, state: Memory | None, rows: torch.Tensor) -> Memory | None:
+        return None if state is None else state.restarted(rows)
+
+    def forward(
+        self, idx: torch.Tensor, state: KVCache | Memory | None = None
+    ) -> tuple[torch.Tensor, KVCache | Memory | None]:
+        if isinstance(state, Memory):
+            return self._stream(idx, state)
         _, T = idx.shape
         start = state.position if state is not None else 0
         rolling = state is not None and state.rolling
@@ -233,3 +325,15 @@ class Transformer(SequenceModel):
         if state is not None:
             state.advance(T)
         return self.lm_head(self.ln_f(x)), state  # (B, T, V)
+
+    def _stream(self, idx: torch.Tensor, memory: Memory) -> tuple[torch.Tensor, Memory]:
+        """A training window read after the memory of its stream (see `Memory`)."""
+        assert self.rotary is not None, "only a rotary model carries a memory"
+        _, T = idx.shape
+        memory.next_k, memory.next_v = [], []
+        memory.mask = memory.band(T, idx.device)
+        rope = self.rotary(torch.arange(memory.size + T, device=idx.device))
+        x = self.drop(self.wte(idx))
+        for i, block in enumerate(self.blocks):
+            x = block(x, None, i, rope, memory)
+        return self.lm_head(self.ln_f(x)), memory.advanced(T)

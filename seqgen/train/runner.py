@@ -58,6 +58,8 @@ class ModelRunner:
         """The batch's loss, starting from `state` (None: zeros), and the state it ends in,
         detached: the next window of the same streams starts from it (truncated BPTT). With
         `eos`, rows whose window opens with it start a new document, from zeros."""
+        if state is None and eos is not None:
+            state = self.model.stream_state(x.size(0), x.device)
         if state is not None and eos is not None:
             state = self.model.restart_rows(state, x[:, 0] == eos)
         with autocast(self.device, self.amp_dtype):
@@ -98,6 +100,8 @@ def _detached(state: Any) -> Any:
     """A model state (a tensor, or tuples/lists of them) cut from the graph that made it."""
     if isinstance(state, torch.Tensor):
         return state.detach()
+    if callable(getattr(state, "detached", None)):  # a state object that knows its tensors
+        return state.detached()
     if isinstance(state, tuple | list):
         return type(state)(_detached(s) for s in state)
     return state
