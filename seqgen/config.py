@@ -175,7 +175,8 @@ class TrainConfig:
     checkpoint_every: str = "10m"
     patience: int | None = None  # stop after this many evaluations without a better val loss
     # Where training windows are placed (see seqgen.datasets.batches): "auto" -> "streams" for a
-    # model that carries a state (the LSTM) on data of whole pieces (ABC, MIDI), else "random".
+    # model that carries a state (the LSTM, a rotary transformer's memory) on data of whole
+    # pieces (ABC, MIDI), else "random".
     windows: WindowChoice = "auto"
     model_config: dict[str, Any] = field(default_factory=dict)
 

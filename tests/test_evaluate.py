@@ -103,6 +103,32 @@ def test_document_loss_reads_each_tune_whole_from_a_fresh_state():
     assert token_loss(model, tokens, CPU, window=4, precision="fp32")["loss"] != pytest.approx(total / count)
 
 
+def test_document_loss_reads_a_rotary_transformer_through_its_rolling_cache():
+    """A rotary transformer trained on streams is scored tune by tune as its rolling cache writes:
+    a tune longer than its context is read a context at a time, its memory carried (no error
+    for a tune past the context), against token-by-token rolling decoding."""
+    from seqgen.measure.evaluate import document_loss
+
+    torch.manual_seed(0)
+    cfg = model_config("transformer", vocab_size=7, n_layer=2, n_head=2, n_embd=8, block_size=4)
+    model = build_model("transformer", cfg).eval()
+    tokens = np.array([3, 4, 5, 0, 1, 2, 3, 4, 5, 6, 1, 2, 3, 4, 0, 2, 2, 0, 5, 6, 1, 1])  # eos = 0
+    total, count = 0.0, 0
+    with torch.no_grad():
+        for a, b in ((0, 3), (3, 14), (14, 17), (17, 21)):  # a tune of 11 tokens: past the context
+            doc = torch.tensor(tokens[a : b + 1])
+            state = model.init_state(1, CPU, rolling=True)
+            for t in range(b - a):
+                logits, state = model(doc[t : t + 1][None], state)
+                total += torch.nn.functional.cross_entropy(
+                    logits[0], doc[t + 1 : t + 2], reduction="sum"
+                ).item()
+            count += b - a
+    for batch in (64, 1):
+        r = document_loss(model, tokens, CPU, eos=0, precision="fp32", batch=batch)
+        assert r["tokens"] == count and r["loss"] == pytest.approx(total / count, abs=1e-5)
+
+
 def test_longest_copy_finds_the_longest_verbatim_run():
     assert longest_copy("xxcdeyy", "abcdefg") == 3
     assert longest_copy("abc", "abc") == 3

@@ -250,3 +250,26 @@ def test_a_transformer_with_learned_positions_reads_windows_afresh() -> None:
     model = _rotary(positions="learned")
     assert not model.carries_state and model.stream_state(2, CPU) is None
     assert _rotary().carries_state
+
+
+def test_the_runner_carries_the_memory_and_restarts_rows_at_a_tune() -> None:
+    """`loss_and_state` starts a stream's memory, carries it (detached) and restarts a row whose
+    window opens with the end-of-tune id: its loss is what sampling computes from that tune's start."""
+    from seqgen.config import TrainConfig
+    from seqgen.train.distributed import Dist
+    from seqgen.train.runner import ModelRunner
+
+    cfg = TransformerConfig(vocab_size=20, block_size=8, n_layer=2, n_head=2, n_embd=16)
+    runner = ModelRunner(TrainConfig(model="transformer", compile="off"), cfg, CPU, None, Dist(), 0)
+    runner.model.eval()
+    ids = torch.randint(1, 20, (2, 25))
+    ids[1, 16] = EOS  # row 1 opens a tune at its third window
+    state = None
+    with torch.no_grad():
+        for s in range(0, 24, 8):
+            loss, state = runner.loss_and_state(ids[:, s : s + 8], ids[:, s + 1 : s + 9], state, EOS)
+    assert state.valid.tolist() == [8, 8] and not state.k[0].requires_grad
+    # The last window's loss: row 0 read past two windows of memory, row 1 from its tune's start.
+    logits = torch.cat([_rolling(runner.model, ids[:1, :24])[:, 16:], _rolling(runner.model, ids[1:, 16:24])])
+    expected = torch.nn.functional.cross_entropy(logits.reshape(-1, 20), ids[:, 17:25].reshape(-1))
+    torch.testing.assert_close(loss, expected, atol=1e-5, rtol=1e-5)

@@ -132,9 +132,9 @@ def train_cmd(
     windows: Annotated[
         str,
         typer.Option(
-            help="Where training windows start: auto (the LSTM on tunes and MIDI pieces: each "
-            "piece read window by window, the state carried; otherwise anywhere), random, tunes "
-            "(at piece starts) or streams."
+            help="Where training windows start: auto (the LSTM or a rotary transformer on tunes "
+            "and MIDI pieces: each piece read window by window, the state or memory carried; "
+            "otherwise anywhere), random, tunes (at piece starts) or streams."
         ),
     ] = T.windows,
     patience: Annotated[

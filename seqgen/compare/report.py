@@ -82,7 +82,8 @@ def _answer(r: CompareResults, v: Verdicts) -> list[str]:
         f"next {u} of text it never trained on: lower means it predicts the data better.",
     ]
     t = _reached(r.curves[w], r.curves[lo][-1].val_loss)
-    if t is not None and not r.lstm_reads_tunes:
+    # Curves measured differently (one model tune by tune, the other in windows) do not compare.
+    if t is not None and len(r.tune_readers) != 1:
         lines.append(
             f"- The {W} reached the {L}'s final loss after **{_minutes(t)} of {_minutes(r.budget_min)}** "
             f"(by each model's own evaluation during training)."

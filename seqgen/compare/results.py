@@ -252,14 +252,18 @@ class CompareResults:
     samples: dict[str, SampleResult] = field(default_factory=dict)  # empty: none were drawn
     total_s: float = 0.0
 
+    def reads_tunes(self, model: str) -> bool:
+        """Whether `model` was trained, and is evaluated, on whole tunes from a fresh state, its
+        state carried (the LSTM, and a rotary transformer, on ABC): its `fresh` score is then tune
+        by tune, and is its streaming score too (the same figure: `run._score_val_split`), far
+        below its loss in windows that start mid-tune."""
+        scores = self.val[model]
+        return scores.fresh == scores.streaming
+
     @property
-    def lstm_reads_tunes(self) -> bool:
-        """Whether the LSTM was trained, and is evaluated, on whole tunes from a fresh state (the
-        LSTM on ABC): its `fresh` score is then tune by tune, and is its streaming score too (the
-        same figure: `run._score_val_split`), far below its loss in windows that start mid-tune;
-        its curve during training does not measure what the transformer's does."""
-        lstm = self.val["lstm"]
-        return lstm.fresh == lstm.streaming
+    def tune_readers(self) -> list[str]:
+        """The models that read tunes whole (`reads_tunes`), in the report's order."""
+        return [m for m in ("lstm", "transformer") if self.reads_tunes(m)]
 
     @property
     def block_size(self) -> int:

@@ -363,7 +363,7 @@ def _score_val_split(
     for m in MODELS:
         model, tokenizer, ckpt = load_model(plan.out / m / BEST, device)
         if reads_documents(ckpt) and tokenizer.eos_id is not None:
-            # Trained on tunes read whole from a fresh state (the LSTM's streams): scored so, and
+            # Trained on tunes read whole from a fresh state (streams): scored so, and
             # that is also how it writes a tune, so it is its streaming loss too.
             whole = document_loss(model, val, device, tokenizer.eos_id)
             streaming = whole["loss"]

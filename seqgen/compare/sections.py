@@ -45,7 +45,9 @@ def val_during_training(r: CompareResults) -> list[str]:
         "Left: against wall-clock time, the budget both models had. Right: against training tokens "
         "seen, which shows how much each model learns per token regardless of speed. The points are "
         "each model's own evaluation during training (a sample of val windows"
-        + ("; the LSTM's, tune by tune from each tune's start, as it trains" if r.lstm_reads_tunes else "")
+        + "".join(
+            f"; the {LABELS[m]}'s, tune by tune from each tune's start, as it trains" for m in r.tune_readers
+        )
         + "); the table above and section 5 score the whole val split.\n",
         "| share of the budget | LSTM val loss | transformer val loss | LSTM tokens | transformer tokens |",
         "|---:|---:|---:|---:|---:|",
@@ -171,14 +173,11 @@ def context(r: CompareResults) -> list[str]:
         f"LSTM {r.models['lstm'].config.past_context}, the transformer "
         f"{r.models['transformer'].config.past_context}.\n",
         *(
-            [
-                "The LSTM here was trained on whole tunes from their first token, its state carried "
-                "through each tune: a window that starts mid-tune is unlike anything it trained on, "
-                "and read that way it never recovers. Read tune by tune, as it trains and writes, "
-                f"it scores {lstm.fresh:.3f}.\n"
-            ]
-            if r.lstm_reads_tunes
-            else []
+            f"The {LABELS[m]} here was trained on whole tunes from their first token, its state "
+            "carried through each tune: a window that starts mid-tune is unlike anything it trained "
+            "on. Read tune by tune, as it trains and writes, it scores "
+            f"{r.val[m].fresh:.3f}.\n"
+            for m in r.tune_readers
         ),
         "| tokens of context | LSTM | transformer |",
         "|---:|---:|---:|",

@@ -21,6 +21,7 @@ from seqgen.datasets.kinds import kind_named
 from seqgen.datasets.store import Dataset, open_dataset
 from seqgen.device import autocast, resolve_precision
 from seqgen.errors import SeqgenError
+from seqgen.models.base import SequenceModel
 from seqgen.progress import Progress, no_progress
 from seqgen.train.checkpoint import Checkpoint
 
@@ -60,14 +61,15 @@ def token_loss(
 
 def reads_documents(ckpt: Checkpoint) -> bool:
     """Whether the checkpoint's model was trained reading whole documents from a fresh state,
-    its state carried from window to window ("streams": the LSTM on tunes): it must be scored
+    its state carried from window to window ("streams": the LSTM and a rotary transformer on
+    tunes): it must be scored
     so too (`document_loss`), not in fresh windows that start inside a tune, which it never saw."""
     return ckpt.train_config.get("windows") == "streams"
 
 
 @torch.no_grad()
 def document_loss(
-    model: torch.nn.Module,
+    model: SequenceModel,
     tokens: np.ndarray,
     device: torch.device,
     eos: int,
@@ -86,6 +88,8 @@ def document_loss(
     bounds = np.unique(np.concatenate([[0], ends, [len(tokens) - 1]]))
     docs = [(int(a), int(b)) for a, b in itertools.pairwise(bounds) if b > a]
     docs.sort(key=lambda d: d[1] - d[0])
+    # A model with a context (a rotary transformer) reads a context at a time, its memory carried.
+    step = min(chunk, model.context_limit or chunk)
     total, count = 0.0, 0
     for i in range(0, len(docs), batch):
         group = docs[i : i + batch]
@@ -96,11 +100,11 @@ def document_loss(
             piece = torch.from_numpy(np.asarray(tokens[a : b + 1], dtype=np.int64))
             x[row, : b - a], y[row, : b - a] = piece[:-1], piece[1:]
         x, y = x.to(device), y.to(device)
-        state = None
-        for t in range(0, width, chunk):
+        state = model.stream_state(len(group), device)  # None: zeros (the LSTM)
+        for t in range(0, width, step):
             with autocast(device, amp):
-                logits, state = model(x[:, t : t + chunk], state)
-            part = y[:, t : t + chunk]
+                logits, state = model(x[:, t : t + step], state)
+            part = y[:, t : t + step]
             total += F.cross_entropy(
                 logits.float().transpose(1, 2), part, ignore_index=-100, reduction="sum"
             ).item()
