@@ -95,6 +95,15 @@ def sample_cmd(
             "--free-header lets it change them.",
         ),
     ] = True,
+    fill_bars: Annotated[
+        bool,
+        typer.Option(
+            "--fill-bars/--free-bars",
+            help="ABC: decoding follows the metre: a bar line only closes a full bar (or a pickup, "
+            "or a section's last bar), no note goes past a full bar, and a tune ends at a bar line; "
+            "the model still writes every note. --free-bars leaves its choice alone.",
+        ),
+    ] = True,
     primer: Annotated[Path | None, typer.Option(help="MIDI models: a .mid file to continue.")] = None,
     length: Annotated[
         int | None,
@@ -245,7 +254,9 @@ def sample_cmd(
         raise SeqgenError("--score engraves music; this model writes text")
     audio_problem = pipeline.audio_problem(soundfont) if wav else None
     corpus = pipeline.training_text(ckpt.data.path, kind, tokenizer)
-    pipe = pipeline.SamplePipeline(model, tokenizer, kind, dev, start_ids, corpus, header, hold_header)
+    pipe = pipeline.SamplePipeline(
+        model, tokenizer, kind, dev, start_ids, corpus, header, hold_header, fill_bars
+    )
     # Fix the seed and the output paths before any work, so an existing file stops us early.
     cfg.seed = pipeline.fixed_seed(cfg.seed)
     if out is None and kind.music:

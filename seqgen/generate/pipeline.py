@@ -117,16 +117,19 @@ class SamplePipeline:
         corpus: str | None = None,
         asked: TuneHeader | None = None,
         hold: bool = True,
+        fill_bars: bool = True,
     ) -> None:
         """`corpus`: the training data's text (`DataKind.corpus_text`), so the check can refuse a
         tune copied from it; None: copying is not checked. `asked`: the header the samples were
         asked to keep (`seqgen sample --key/--meter`): a tune that changes its metre or key away
         from it fails the check, so it is redrawn like any other; with `hold`, decoding keeps the
-        kind's `header_ban` out of it too (ABC: no field line in the music)."""
+        kind's `header_ban` out of it too (ABC: no field line in the music). `fill_bars`: decoding
+        follows the kind's `bar_guide` (ABC: a bar line closes a full bar, the tune ends at one)."""
         self.model, self.tokenizer, self.kind = model, tokenizer, kind
         self.device, self.start, self.corpus = device, start, corpus
         self.asked = asked if asked is not None and asked.asks_key_or_meter else None
         self.ban = kind.header_ban(tokenizer) if self.asked is not None and hold else None
+        self.guide = kind.bar_guide(tokenizer) if fill_bars else None
         self._renders: dict[tuple[int, ...], Rendered] = {}
 
     def render(self, ids: list[int]) -> Rendered:
@@ -183,6 +186,7 @@ class SamplePipeline:
             on_token=on_token,
             on_draw=on_draw,
             ban=self.ban,
+            guide=self.guide,
         )
 
     def write(

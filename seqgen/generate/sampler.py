@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 
@@ -40,6 +40,23 @@ class Ban:
         """`logits` (B, V) with the `banned` ids at -inf in the rows whose previous id is `after`
         (no host sync: a GPU never waits for it)."""
         return logits.masked_fill((prev == after)[:, None] & banned, float("-inf"))
+
+
+class Steering(Protocol):
+    """One batch of samples under a `Guide`: what each row may not draw next, told each draw."""
+
+    def banned(self, device: torch.device) -> torch.Tensor | None:
+        """(n, V) True where a row may not draw next; None: no row is constrained."""
+        ...
+
+    def drawn(self, ids: list[int]) -> None: ...
+
+
+class Guide(Protocol):
+    """Decoding that follows what is written (an ABC tune's bars: `music.bars.BarGuide`) and
+    takes out of the model's choice what would break it; the model still writes every token."""
+
+    def start(self, n: int, prompt: list[int]) -> Steering: ...
 
 
 def next_token(
@@ -93,6 +110,7 @@ def generate(
     on_token: Callable[[int, torch.Tensor], None] | None = None,
     ban: Ban | None = None,
     rolling: bool = True,
+    guide: Guide | None = None,
 ) -> list[list[int]]:
     """Generate `n` continuations of `prompt` (up to `length` new ids each, stopping after EOS).
 
@@ -109,7 +127,9 @@ def generate(
 
     `on_token(t, ids)` is called with each new token of every sample, (n,) ids, once the model
     has read it (streaming output, timing). The last token is reported without a model step.
-    `ban`: ids never drawn right after a given id (see `Ban`).
+    `ban`: ids never drawn right after a given id (see `Ban`). `guide`: ids a row may not draw
+    next, given what it has written (see `Guide`; a host sync per token); a row it would leave
+    nothing to draw is left free.
     Returns the new ids of each sample (the EOS id included when one was drawn).
     """
     device = torch.device(device)
@@ -134,10 +154,14 @@ def generate(
     steps = 0
     prev = hist[:, P - 1]
     banned = ban.mask(logits.size(-1), device) if ban is not None else None
+    steer = guide.start(n, prompt) if guide is not None else None
     for t in range(length):
         last = logits[:, -1, :]
         if ban is not None and banned is not None:
             last = Ban.apply(last, prev, ban.after, banned)
+        if steer is not None and (mask := steer.banned(device)) is not None:
+            mask = mask & ~(mask | last.isneginf()).all(-1, keepdim=True)  # never nothing left
+            last = last.masked_fill(mask, float("-inf"))
         nxt = next_token(last, temperature, top_k, top_p, generator)
         if eos_id is not None:
             nxt = torch.where(done, torch.full_like(nxt, eos_id), nxt)
@@ -145,6 +169,8 @@ def generate(
         cur = P + t + 1  # tokens in hist, the new one included
         hist[:, cur - 1] = nxt
         prev = nxt
+        if steer is not None:
+            steer.drawn(nxt.tolist())
         steps = t + 1
         # Whether every row has ended is a host sync: on a GPU, look only every 16 tokens.
         look = device.type == "cpu" or t % 16 == 15
@@ -205,6 +231,7 @@ def sample(
     on_token: Callable[[int, torch.Tensor], None] | None = None,
     on_draw: Callable[[int, int, int], None] | None = None,
     ban: Ban | None = None,
+    guide: Guide | None = None,
 ) -> SampleReport:
     """Draw `cfg.num_samples` samples in batches; re-draw those `check` rejects, up to `max_retries`.
 
@@ -248,6 +275,7 @@ def sample(
             rolling=cfg.rolling,
             on_token=_watch(attempt, length, on_token if attempt == 1 else None, on_draw),
             ban=ban,
+            guide=guide,
         )
         if on_draw:  # every sample ended (EOS) or reached the length: this draw is done
             on_draw(attempt, length, length)

@@ -25,7 +25,7 @@ from seqgen.progress import Progress, no_progress
 if TYPE_CHECKING:
     from seqgen.config import PrepareConfig
     from seqgen.datasets.corpus.abc import AbcOptions
-    from seqgen.generate.sampler import Ban
+    from seqgen.generate.sampler import Ban, Guide
     from seqgen.music.check import TuneCheck
     from seqgen.music.notes import Note
 
@@ -58,6 +58,14 @@ class AbcKind(CharKind):
         music = set("ABCDEFGabcdefgzxZX")
         ids = tuple(i for c, i in chars.stoi.items() if c.isascii() and c.isalpha() and c not in music)
         return Ban(newline, ids) if ids else None
+
+    def bar_guide(self, tokenizer: Tokenizer) -> Guide | None:
+        """A bar line only where the bar is full (or a pickup, or a section line), no note past a
+        full bar, the tune's end at a bar line: from the metre and unit length the tune writes."""
+        from seqgen.music.bars import BarGuide
+
+        chars = self.chars(tokenizer)
+        return BarGuide(chars.stoi, chars.vocab_size, chars.eos_id)
 
     @staticmethod
     def abc_options(options: SourceOptions) -> AbcOptions:

@@ -24,7 +24,7 @@ from seqgen.progress import Progress, no_progress
 
 if TYPE_CHECKING:
     from seqgen.config import PrepareConfig
-    from seqgen.generate.sampler import Ban
+    from seqgen.generate.sampler import Ban, Guide
     from seqgen.music.check import TuneCheck
 
 
@@ -141,6 +141,10 @@ class DataKind(ABC):
     def header_ban(self, tokenizer: Tokenizer) -> Ban | None:
         """What decoding keeps out of a sample asked for a key and metre, so that it keeps them
         (ABC: a field line in the music); None: nothing."""
+        return None
+
+    def bar_guide(self, tokenizer: Tokenizer) -> Guide | None:
+        """Decoding that knows the music's bars (ABC: `music.bars.BarGuide`); None: nothing."""
         return None
 
     @abstractmethod

@@ -1,0 +1,306 @@
+"""Decoding that knows the metre: while an ABC tune is written character by character, how much of
+the current bar is filled, and which characters would break it.
+
+Owns: `bar_length` (the notes of one bar's text, in whole notes, or None where the text holds
+something this reader does not follow), `BarMeter` (one tune being written: its header's M: and L:,
+the bar so far, a pickup) and `BarGuide` (the characters a tokenizer's vocabulary must not offer
+next, for every sample of a batch). The model still writes every note; the guide only takes out of
+its choice a bar line (or the tune's end) in a bar that is not full, and a note or a longer length
+once the bar is full or would overflow. Anything it cannot read (a metre change inside a bar, a
+general tuplet, a multi-bar rest, M:none) leaves the choice alone. Does not own judging a finished
+tune's bars (`music.judge`, through music21).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+import torch
+
+# Once a bar is full, none of these may come before its bar line: notes, rests, accidentals,
+# lengths, broken rhythm, tuplets, chords, grace notes, chord symbols and decorations.
+_NOT_AFTER_FULL = set('ABCDEFGabcdefgzxZ^_=0123456789><([{"!+~.HLMOPSTuv')
+
+_METER = re.compile(r"^\s*(\d+)\s*/\s*(\d+)")
+_LENGTH = re.compile(r"^\s*1\s*/\s*(\d+)")
+_FIELD_LINE = re.compile(r"^[A-Za-z]:")
+# One token of a bar's music, tried in this order at each position.
+_TOKENS = re.compile(
+    r"""(?P<skip>[ \t\n`\\\-:\])]|\||\((?![2-9]))
+      | (?P<volta>\[?\d+(?:[,-]\d+)*(?=[^/\d]|$))
+      | (?P<symbol>"[^"]*"?)
+      | (?P<deco>![^!]*!?|\+[^+]*\+?|[.~HLMOPSTuv])
+      | (?P<grace>\{[^}]*\}?)
+      | (?P<field>\[[A-Za-z]:[^\]]*\]?)
+      | (?P<tuplet>\((?P<p>[2-9])(?![:\d]))
+      | (?P<chord>\[(?P<inner>[^\]]*)(?:\](?P<clen>\d*/*\d*))?)
+      | (?P<note>[_^=]*(?P<pitch>[A-Ga-gzx])[,']*(?P<len>\d*/*\d*))
+      | (?P<broken>[<>]+)
+    """,
+    re.VERBOSE,
+)
+_TAKES_LENGTH = re.compile(r"[A-Ga-gzx,'\]\d/]$")  # a digit here would lengthen a note
+_NOTE_IN_CHORD = re.compile(r"[_^=]*[A-Ga-g][,']*(\d*/*\d*)")
+
+
+def _length(text: str) -> Fraction | None:
+    """An ABC length suffix as a multiple of the unit: "" 1, "2" 2, "/" 1/2, "//" 1/4, "3/2" 3/2."""
+    m = re.fullmatch(r"(\d*)(/*)(\d*)", text)
+    if m is None:
+        return None
+    num = int(m.group(1)) if m.group(1) else 1
+    slashes, den = m.group(2), m.group(3)
+    if not slashes:
+        return Fraction(num) if not den else None
+    if den:
+        return Fraction(num, int(den) * 2 ** (len(slashes) - 1))
+    return Fraction(num, 2 ** len(slashes))
+
+
+def _tuplet_factor(p: int, compound: bool) -> Fraction:
+    """(p: p notes in the time of q (ABC's default q: 3 for 2, 4, 8; 2 for 3, 6; else 3 in a
+    compound metre and 2 otherwise)."""
+    q = 3 if p in (2, 4, 8) else 2 if p in (3, 6) else (3 if compound else 2)
+    return Fraction(q, p)
+
+
+def bar_length(text: str, unit: Fraction, compound: bool = False) -> Fraction | None:
+    """The notes of a bar's text (bar-line characters and volta numbers ignored), in whole notes;
+    None where it holds what this reader does not follow (an inline field, a multi-bar rest, a
+    general tuplet): then nothing is constrained."""
+    total = Fraction(0)
+    last: Fraction | None = None  # the previous note's length (broken rhythm changes it)
+    halve_next: Fraction | None = None  # the factor broken rhythm gives the next note
+    tuplet_left, factor = 0, Fraction(1)
+    pos = 0
+    while pos < len(text):
+        m = _TOKENS.match(text, pos)
+        if m is None:
+            return None
+        pos = m.end()
+        groups = m.groupdict()
+        if groups["skip"] is not None or groups["symbol"] is not None or groups["deco"] is not None:
+            continue
+        if groups["grace"] is not None:
+            continue
+        if groups["volta"] is not None:
+            if total > 0:  # digits after a note are its length: the note pattern comes first
+                return None
+            continue
+        if groups["field"] is not None:
+            return None
+        if groups["tuplet"] is not None:
+            tuplet_left, factor = int(groups["p"]), _tuplet_factor(int(groups["p"]), compound)
+            continue
+        if groups["broken"] is not None:
+            if last is None or len(groups["broken"]) > 3 or len(set(groups["broken"])) > 1:
+                return None
+            shift = 1 - Fraction(1, 2 ** len(groups["broken"]))  # > 1/2, >> 3/4, >>> 7/8
+            longer = groups["broken"][0] == ">"
+            total += last * (shift if longer else -shift)
+            halve_next = -shift if longer else shift
+            continue
+        if groups["chord"] is not None:
+            notes = _NOTE_IN_CHORD.findall(groups["inner"] or "")
+            if not notes:
+                if groups["clen"] is None:  # an open chord, nothing in it yet
+                    continue
+                return None
+            first = _length(notes[0])
+            outer = _length(groups["clen"] or "")
+            if first is None or outer is None:
+                return None
+            value = first * outer
+        elif groups["note"] is not None:
+            value_or_none = _length(groups["len"])
+            if value_or_none is None:
+                return None
+            value = value_or_none
+        else:  # pragma: no cover - every alternative is handled above
+            return None
+        if tuplet_left:
+            value *= factor
+            tuplet_left -= 1
+        if halve_next is not None:
+            value += value * halve_next
+            halve_next = None
+        last = value
+        total += value
+    return total * unit
+
+
+@dataclass
+class BarMeter:
+    """One tune as it is written: its header (M:, L:), whether the music has begun (after the K:
+    line), the text of the current bar, and the pickup (a first bar shorter than the metre).
+
+    A bar line may close a bar that is not full only where the corpus writes one: the tune's
+    first bar (a pickup), the bar that opens a section (after `|:`, `||` or `:|`) as long as the
+    pickup, and a section's last bar when it completes the pickup (then the bar line must be a
+    section line: `:|`, `||` or `|]`)."""
+
+    meter: Fraction | None = None
+    unit: Fraction | None = None
+    compound: bool = False
+    in_body: bool = False
+    line: str = ""  # the current line so far
+    earlier: str = ""  # the current bar's text from lines before this one
+    bars: int = 0  # bars completed in the music
+    pickup: Fraction | None = None
+    opens_section: bool = False  # the current bar follows a section line
+    section_line: bool = False  # a short bar was just closed: its bar line must be a section's
+    _unknown: bool = field(default=False, repr=False)  # a field this reader cannot follow
+
+    def feed(self, text: str) -> None:
+        for ch in text:
+            self._feed(ch)
+
+    def _feed(self, ch: str) -> None:
+        self.section_line = False
+        if ch == "\n":
+            self._end_line()
+            return
+        if ch == "|" and self.in_body and not self._field_line():
+            done = self.bar_text()
+            raw = done.strip()
+            filled = self._filled(done)
+            if filled is not None and filled > 0:
+                self.bars += 1
+                if self.bars == 1 and self.meter is not None and filled < self.meter:
+                    self.pickup = filled
+                elif (
+                    self.meter is not None
+                    and filled < self.meter
+                    and not raw.endswith(":")
+                    and not self.opens_section
+                ):
+                    self.section_line = True
+            # `||`, `:|`, `|]`-then-more and `|:` open a section; a plain `|` does not.
+            self.opens_section = raw in ("", ":", "]") or raw.endswith(":")
+            self.earlier, self.line = "", ""
+            return
+        self.line += ch
+
+    def _field_line(self) -> bool:
+        return bool(_FIELD_LINE.match(self.line)) or self.line.startswith("%")
+
+    def _end_line(self) -> None:
+        line = self.line.strip()
+        if _FIELD_LINE.match(line):
+            name, value = line[0], line[2:].split("%")[0].strip()
+            if name == "M":
+                self._set_meter(value)
+            elif name == "L":
+                m = _LENGTH.match(value)
+                self.unit = Fraction(1, int(m.group(1))) if m and int(m.group(1)) > 0 else None
+                self._unknown = self._unknown or m is None
+            elif name == "K" and not self.in_body:
+                self.in_body = True
+                if self.unit is None and self.meter is not None and not self._unknown:
+                    self.unit = Fraction(1, 16) if self.meter < Fraction(3, 4) else Fraction(1, 8)
+        elif self.in_body and not line.startswith("%"):
+            self.earlier += self.line + "\n"
+        self.line = ""
+
+    def _set_meter(self, value: str) -> None:
+        value = {"C": "4/4", "C|": "2/2"}.get(value.strip(), value)
+        m = _METER.match(value)
+        if m is None or int(m.group(2)) == 0:
+            self.meter, self._unknown = None, True
+            return
+        num, den = int(m.group(1)), int(m.group(2))
+        self.meter, self.compound = Fraction(num, den), num % 3 == 0 and num > 3
+        self._unknown = False
+
+    def bar_text(self) -> str:
+        return self.earlier + ("" if self._field_line() else self.line)
+
+    def _filled(self, text: str) -> Fraction | None:
+        if self.unit is None or self.meter is None or self._unknown:
+            return None
+        return bar_length(text, self.unit, self.compound)
+
+    def state(self) -> tuple[str, int]:
+        """What may come next: ("free", 0) anything; ("full", 0) no more notes before the bar
+        line (("full", 1): a digit may still follow the slash); ("section", 0) the rest of a
+        section line; ("open", k) not the tune's end, and no length digit k or above (k = 10:
+        any)."""
+        if not self.in_body or self._field_line() or self.meter is None:
+            return "free", 0
+        if self.section_line:
+            return "section", 0
+        text = self.bar_text()
+        filled = self._filled(text)
+        if filled is None:
+            return "free", 0
+        if filled >= self.meter:  # full (a digit after a slash only shortens); past full: lost
+            return ("full", 1 if text.endswith("/") else 0) if filled == self.meter else ("free", 0)
+        # A short bar may close (the first is a pickup, one opening a section its pickup), but a
+        # later one only with a section line (`section_line`); the tune may not end inside a bar.
+        digit = 10
+        for d in range(2, 10) if _TAKES_LENGTH.search(text) else ():
+            longer = self._filled(text + str(d))
+            if longer is not None and longer > self.meter:
+                digit = d
+                break
+        return ("open", digit) if filled > 0 else ("free", 0)
+
+
+class BarGuide:
+    """The masks a character vocabulary needs for `BarMeter`'s states, built once; `start` follows
+    one batch of tunes from their prompt."""
+
+    def __init__(self, stoi: dict[str, int], vocab_size: int, eos: int | None):
+        self.itos = {i: c for c, i in stoi.items()}
+        self.vocab_size = vocab_size
+        self.eos = eos
+        self._end = [eos] if eos is not None else []
+        # After a short bar's `|`: only what makes it a section line (`||`, `|]`, `|:`) or the end.
+        self._section = [i for c, i in stoi.items() if c not in "|]:"] + self._end
+        self._full = [i for c, i in stoi.items() if c in _NOT_AFTER_FULL]
+        self._digits = {d: [stoi[str(x)] for x in range(d, 10) if str(x) in stoi] for d in range(2, 10)}
+        self._masks: dict[tuple[str, int], torch.Tensor] = {}
+
+    def mask_for(self, state: tuple[str, int], device: torch.device) -> torch.Tensor:
+        """(V,) True at the ids `state` bans."""
+        if state not in self._masks:
+            kind, digit = state
+            ids: list[int] = []
+            if kind == "full":
+                ids = [i for i in self._full if not (digit and self.itos[i].isdigit())]
+            elif kind == "section":
+                ids = self._section
+            elif kind == "open":
+                ids = self._end + self._digits.get(digit, [])
+            mask = torch.zeros(self.vocab_size, dtype=torch.bool)
+            mask[ids] = True
+            self._masks[state] = mask
+        return self._masks[state].to(device)
+
+    def start(self, n: int, prompt: list[int]) -> Steer:
+        meters = [BarMeter() for _ in range(n)]
+        text = "".join(self.itos.get(i, "") for i in prompt if i != self.eos)
+        for m in meters:
+            m.feed(text)
+        return Steer(self, meters)
+
+
+class Steer:
+    """One batch's tunes under a `BarGuide`: `banned` after each drawn token."""
+
+    def __init__(self, guide: BarGuide, meters: list[BarMeter]):
+        self.guide, self.meters = guide, meters
+
+    def banned(self, device: torch.device) -> torch.Tensor | None:
+        """(n, V) True where a row may not draw; None when no row is constrained."""
+        states = [m.state() for m in self.meters]
+        if all(s[0] == "free" for s in states):
+            return None
+        return torch.stack([self.guide.mask_for(s, device) for s in states])
+
+    def drawn(self, ids: list[int]) -> None:
+        for meter, i in zip(self.meters, ids, strict=True):
+            if i != self.guide.eos:
+                meter.feed(self.guide.itos.get(i, ""))
