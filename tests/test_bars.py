@@ -76,7 +76,11 @@ def test_the_states_of_a_jig_as_it_is_written() -> None:
     m.feed("ec")
     assert m.state() == ("full", 0)  # full: a bar line next, no more notes
     m.feed("|dfd ce")
-    assert m.state() == ("open", 3)  # e2 fills it, e3 would not fit
+    assert m.state() == ("open", 4)  # e2 fills it; e3 only as a dotted e3/2, e4 not at all
+    m.feed("3")
+    assert m.state() == ("over", 0)  # e3 overflows: only a slash may follow
+    m.feed("/")
+    assert m.state() == ("open", 10)  # e3/ is e3/2: it fits
     m.feed("/")
     assert m.state() == ("open", 10)  # e/ is short: any digit after the slash only shortens it
 
@@ -153,3 +157,60 @@ def test_the_sampler_under_the_guide_closes_only_full_bars() -> None:
     full, short = bars(guided=True)
     assert full > 50 and short == 0
     assert bars(guided=False)[1] > 10
+
+
+def test_a_length_past_the_bar_must_be_shortened() -> None:
+    m = meter(JIG + "A|dfd ce")
+    m.feed("3")  # allowed as the start of a dotted e3/2
+    assert m.state() == ("over", 0)
+    m.feed("/")
+    assert m.state() == ("open", 10)  # e3/ is e3/2: it fits
+    m = meter(JIG + "A|dfd ce")
+    m.feed("9")  # written anyway (e.g. --free-bars): only a slash, then only digits
+    assert m.state() == ("over", 0)
+    m.feed("/")
+    assert m.state() == ("over", 1)
+
+
+@pytest.mark.parametrize(
+    "music, state",
+    [
+        ("dfd cec|:A|", ("free", 0)),  # a pickup after |: opens the section
+        ("dfd cec|]A|", ("free", 0)),  # after |] too
+        ("dfd cec::", ("free", 0)),  # :: is a bar line
+        ("dfd cec::A|", ("free", 0)),  # and opens a section
+        ("dfd cec|[M:9/8] dfd cec d", ("free", 0)),  # the bar of an inline field is not read,
+        ("dfd cec|[M:9/8] dfd cec|dfd cec dfd", ("full", 0)),  # but its metre counts after it
+        ("dfd c2[c", ("free", 0)),  # a chord still open: its notes may follow
+        ("dfd cec|\nM:9/8\ndfd cec d", ("open", 4)),  # a metre line in the music
+    ],
+)
+def test_section_lines_and_metre_changes(music: str, state: tuple[str, int]) -> None:
+    assert meter(JIG + music).state() == state
+
+
+def test_a_music_line_starting_with_a_repeat_is_not_a_field() -> None:
+    m = meter(JIG + "A|dfd cec|dfd e2\ne:|")
+    assert m.bars == 3 and m.state() == ("free", 0)
+
+
+def test_the_guide_leaves_a_row_free_when_it_would_leave_nothing() -> None:
+    """Where the model gives every allowed id no chance (-inf), the row is left free."""
+    chars = CharTokenizer(set("ABC|2 \nXM:6/8LK1D"), eos=True)
+    guide = BarGuide(chars.stoi, chars.vocab_size, chars.eos_id)
+
+    class Model(torch.nn.Module):  # writes only notes, whatever the bar
+        context_limit = None
+        rolls = False
+
+        def init_state(self, n: int, device: torch.device, rolling: bool = False) -> None:
+            return None
+
+        def forward(self, idx: torch.Tensor, state: object = None) -> tuple[torch.Tensor, None]:
+            logits = torch.full((idx.size(0), idx.size(1), chars.vocab_size), float("-inf"))
+            logits[..., chars.stoi["A"]] = 0.0
+            return logits, None
+
+    prompt = [0, *chars.encode("X:1\nM:6/8\nL:1/8\nK:D\n")]
+    rows = generate(Model(), prompt, 2, 20, 1.0, None, None, torch.Generator(), eos_id=0, guide=guide)
+    assert all(chars.decode(r) == "A" * 20 for r in rows)

@@ -23,9 +23,11 @@ import torch
 # lengths, broken rhythm, tuplets, chords, grace notes, chord symbols and decorations.
 _NOT_AFTER_FULL = set('ABCDEFGabcdefgzxZ^_=0123456789><([{"!+~.HLMOPSTuv')
 
+_FIELD_LETTERS = set("HLMOPSTuvw")  # decorations in the music, fields at a line's start
 _METER = re.compile(r"^\s*(\d+)\s*/\s*(\d+)")
 _LENGTH = re.compile(r"^\s*1\s*/\s*(\d+)")
-_FIELD_LINE = re.compile(r"^[A-Za-z]:")
+_FIELD_LINE = re.compile(r"^[A-Zmrsw+]:")  # not `e:|`, music that starts a line with a repeat
+_INLINE = re.compile(r"\[([ML]):([^\]]*)\]")
 # One token of a bar's music, tried in this order at each position.
 _TOKENS = re.compile(
     r"""(?P<skip>[ \t\n`\\\-:\])]|\||\((?![2-9]))
@@ -35,13 +37,13 @@ _TOKENS = re.compile(
       | (?P<grace>\{[^}]*\}?)
       | (?P<field>\[[A-Za-z]:[^\]]*\]?)
       | (?P<tuplet>\((?P<p>[2-9])(?![:\d]))
-      | (?P<chord>\[(?P<inner>[^\]]*)(?:\](?P<clen>\d*/*\d*))?)
+      | (?P<chord>\[(?P<inner>[^\]]*)(?P<close>\](?P<clen>\d*/*\d*))?)
       | (?P<note>[_^=]*(?P<pitch>[A-Ga-gzx])[,']*(?P<len>\d*/*\d*))
       | (?P<broken>[<>]+)
     """,
     re.VERBOSE,
 )
-_TAKES_LENGTH = re.compile(r"[A-Ga-gzx,'\]\d/]$")  # a digit here would lengthen a note
+_TAKES_LENGTH = re.compile(r"[A-Ga-gzx\]][,']*\d*$")  # a digit here is (part of) a note's length
 _NOTE_IN_CHORD = re.compile(r"[_^=]*[A-Ga-g][,']*(\d*/*\d*)")
 
 
@@ -104,9 +106,7 @@ def bar_length(text: str, unit: Fraction, compound: bool = False) -> Fraction | 
             continue
         if groups["chord"] is not None:
             notes = _NOTE_IN_CHORD.findall(groups["inner"] or "")
-            if not notes:
-                if groups["clen"] is None:  # an open chord, nothing in it yet
-                    continue
+            if groups["close"] is None or not notes:  # a chord still open: its length is not known
                 return None
             first = _length(notes[0])
             outer = _length(groups["clen"] or "")
@@ -151,7 +151,8 @@ class BarMeter:
     pickup: Fraction | None = None
     opens_section: bool = False  # the current bar follows a section line
     section_line: bool = False  # a short bar was just closed: its bar line must be a section's
-    _unknown: bool = field(default=False, repr=False)  # a field this reader cannot follow
+    _unknown: bool = field(default=False, repr=False)  # a metre this reader cannot follow
+    _bad_unit: bool = field(default=False, repr=False)  # an L: it cannot read: no default unit
 
     def feed(self, text: str) -> None:
         for ch in text:
@@ -162,26 +163,29 @@ class BarMeter:
         if ch == "\n":
             self._end_line()
             return
-        if ch == "|" and self.in_body and not self._field_line():
-            done = self.bar_text()
-            raw = done.strip()
-            filled = self._filled(done)
-            if filled is not None and filled > 0:
-                self.bars += 1
-                if self.bars == 1 and self.meter is not None and filled < self.meter:
-                    self.pickup = filled
-                elif (
-                    self.meter is not None
-                    and filled < self.meter
-                    and not raw.endswith(":")
-                    and not self.opens_section
-                ):
-                    self.section_line = True
-            # `||`, `:|`, `|]`-then-more and `|:` open a section; a plain `|` does not.
-            self.opens_section = raw in ("", ":", "]") or raw.endswith(":")
-            self.earlier, self.line = "", ""
+        music = self.in_body and not self._field_line()
+        if music and (ch == "|" or (ch == ":" and self.line.endswith(":"))):  # `::` is one too
+            self._close_bar(double_colon=ch == ":")
             return
         self.line += ch
+
+    def _close_bar(self, double_colon: bool) -> None:
+        done = self.bar_text()
+        raw = done.strip()
+        for name, value in _INLINE.findall(done):  # [M:9/8], [L:1/16]: the bars after it
+            self._field(name, value)
+        filled = self._filled(done)
+        # The bar opened a section when `||`, `:|`, `|]` or `::` came before it, or it began
+        # with the `:` of `|:` or the `]` of `|]`.
+        opened = self.opens_section or raw.startswith((":", "]"))
+        if filled is not None and filled > 0:
+            self.bars += 1
+            if self.bars == 1 and self.meter is not None and filled < self.meter:
+                self.pickup = filled
+            elif self.meter is not None and filled < self.meter and not raw.endswith(":") and not opened:
+                self.section_line = not double_colon
+        self.opens_section = double_colon or raw in ("", ":", "]") or raw.endswith(":")
+        self.earlier, self.line = "", ""
 
     def _field_line(self) -> bool:
         return bool(_FIELD_LINE.match(self.line)) or self.line.startswith("%")
@@ -189,20 +193,23 @@ class BarMeter:
     def _end_line(self) -> None:
         line = self.line.strip()
         if _FIELD_LINE.match(line):
-            name, value = line[0], line[2:].split("%")[0].strip()
-            if name == "M":
-                self._set_meter(value)
-            elif name == "L":
-                m = _LENGTH.match(value)
-                self.unit = Fraction(1, int(m.group(1))) if m and int(m.group(1)) > 0 else None
-                self._unknown = self._unknown or m is None
-            elif name == "K" and not self.in_body:
+            self._field(line[0], line[2:].split("%")[0].strip())
+            if line[0] == "K" and not self.in_body:
                 self.in_body = True
-                if self.unit is None and self.meter is not None and not self._unknown:
+                if self.unit is None and self.meter is not None and not self._bad_unit:
                     self.unit = Fraction(1, 16) if self.meter < Fraction(3, 4) else Fraction(1, 8)
         elif self.in_body and not line.startswith("%"):
             self.earlier += self.line + "\n"
         self.line = ""
+
+    def _field(self, name: str, value: str) -> None:
+        if name == "M":
+            self._set_meter(value)
+        elif name == "L":
+            m = _LENGTH.match(value)
+            good = m is not None and int(m.group(1)) > 0
+            self.unit = Fraction(1, int(m.group(1))) if m is not None and good else None
+            self._bad_unit = not good
 
     def _set_meter(self, value: str) -> None:
         value = {"C": "4/4", "C|": "2/2"}.get(value.strip(), value)
@@ -218,15 +225,16 @@ class BarMeter:
         return self.earlier + ("" if self._field_line() else self.line)
 
     def _filled(self, text: str) -> Fraction | None:
-        if self.unit is None or self.meter is None or self._unknown:
+        if self.unit is None or self.meter is None or self._unknown or self._bad_unit:
             return None
         return bar_length(text, self.unit, self.compound)
 
     def state(self) -> tuple[str, int]:
         """What may come next: ("free", 0) anything; ("full", 0) no more notes before the bar
-        line (("full", 1): a digit may still follow the slash); ("section", 0) the rest of a
-        section line; ("open", k) not the tune's end, and no length digit k or above (k = 10:
-        any)."""
+        line (("full", 1): a digit may still follow the slash; ("full", 2): at a line's start, a
+        field line may begin); ("over", 0) a length overflowed the bar: only a slash ("over", 1:
+        then only digits); ("section", 0) the rest of a section line; ("open", k) not the tune's
+        end, and no length digit k or above (k = 10: any)."""
         if not self.in_body or self._field_line() or self.meter is None:
             return "free", 0
         if self.section_line:
@@ -235,13 +243,20 @@ class BarMeter:
         filled = self._filled(text)
         if filled is None:
             return "free", 0
-        if filled >= self.meter:  # full (a digit after a slash only shortens); past full: lost
-            return ("full", 1 if text.endswith("/") else 0) if filled == self.meter else ("free", 0)
+        if filled > self.meter:  # a length that overflowed: only a slash may shorten it, then digits
+            before = self._filled(re.sub(r"\d+/?$", "", text))  # the bar without that length
+            if before is None or before > self.meter or not re.search(r"[A-Ga-gzx\]][,']*\d+/?$", text):
+                return "free", 0  # overflowing before it, or not a length: past helping
+            return ("over", 1) if text.endswith("/") else ("over", 0)
+        if filled == self.meter:  # full: a digit after a slash only shortens; a new line may be a field
+            return "full", 1 if text.endswith("/") else 2 if self.line == "" else 0
         # A short bar may close (the first is a pickup, one opening a section its pickup), but a
         # later one only with a section line (`section_line`); the tune may not end inside a bar.
+        # A length digit is refused where it would overflow the bar; 3 only where even a dotted
+        # `3/2` would (then a slash must follow: "over").
         digit = 10
         for d in range(2, 10) if _TAKES_LENGTH.search(text) else ():
-            longer = self._filled(text + str(d))
+            longer = self._filled(text + ("3/2" if d == 3 else str(d)))
             if longer is not None and longer > self.meter:
                 digit = d
                 break
@@ -253,31 +268,38 @@ class BarGuide:
     one batch of tunes from their prompt."""
 
     def __init__(self, stoi: dict[str, int], vocab_size: int, eos: int | None):
+        self.stoi = stoi
         self.itos = {i: c for c, i in stoi.items()}
         self.vocab_size = vocab_size
         self.eos = eos
         self._end = [eos] if eos is not None else []
-        # After a short bar's `|`: only what makes it a section line (`||`, `|]`, `|:`) or the end.
+        # After a short bar's `|`: only what makes it a section line (`||`, `|]`, `|:`).
         self._section = [i for c, i in stoi.items() if c not in "|]:"] + self._end
         self._full = [i for c, i in stoi.items() if c in _NOT_AFTER_FULL]
         self._digits = {d: [stoi[str(x)] for x in range(d, 10) if str(x) in stoi] for d in range(2, 10)}
-        self._masks: dict[tuple[str, int], torch.Tensor] = {}
+        self._masks: dict[tuple[tuple[str, int], str], torch.Tensor] = {}
 
     def mask_for(self, state: tuple[str, int], device: torch.device) -> torch.Tensor:
-        """(V,) True at the ids `state` bans."""
-        if state not in self._masks:
+        """(V,) True at the ids `state` bans, on `device` (built once per state and device)."""
+        key = (state, str(device))
+        if key not in self._masks:
             kind, digit = state
             ids: list[int] = []
             if kind == "full":
-                ids = [i for i in self._full if not (digit and self.itos[i].isdigit())]
+                ids = [i for i in self._full if not (digit == 1 and self.itos[i].isdigit())]
+                if digit == 2:  # a new line may start a field (M:, P:, T:): only notes are refused
+                    ids = [i for i in ids if self.itos[i] not in _FIELD_LETTERS]
             elif kind == "section":
                 ids = self._section
+            elif kind == "over":
+                keep = "0123456789/" if digit else "/"
+                ids = [i for c, i in self.stoi.items() if c not in keep] + self._end
             elif kind == "open":
                 ids = self._end + self._digits.get(digit, [])
             mask = torch.zeros(self.vocab_size, dtype=torch.bool)
             mask[ids] = True
-            self._masks[state] = mask
-        return self._masks[state].to(device)
+            self._masks[key] = mask.to(device)
+        return self._masks[key]
 
     def start(self, n: int, prompt: list[int]) -> Steer:
         meters = [BarMeter() for _ in range(n)]
