@@ -186,3 +186,20 @@ def test_a_tune_that_leaves_the_asked_key_fails_the_check(run):
         None, tokenizer, kind, torch.device("cpu"), start, None, header, hold=False
     )  # type: ignore[arg-type]
     assert free.ban is None
+
+
+def test_the_bar_guide_keeps_a_tune_from_ending_inside_a_bar(run):
+    """Started half-way through a bar, the model that always ends the tune may not end it there:
+    the guide takes the end out of its choice until the bar is full. --free-bars leaves it."""
+    half = "GAB dBG|cBA"
+    r = invoke("sample", run, "--meter", "6/8", "--key", "G", "--start", half, *QUICK, "--max-retries", "0")
+    assert r.exit_code == 0, r.output
+    guided = (Path("o") / "sample_001.abc").read_text()
+    body = guided.split("K:G\n", 1)[1]
+    assert body.startswith(half) and len(body.strip()) > len(half)
+    r = invoke(
+        "sample", run, "--meter", "6/8", "--key", "G", "--start", half, *QUICK, "--max-retries", "0",
+        "--force", "--free-bars",
+    )  # fmt: skip
+    assert r.exit_code == 0, r.output
+    assert (Path("o") / "sample_001.abc").read_text().split("K:G\n", 1)[1].strip() == half

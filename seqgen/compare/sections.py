@@ -175,8 +175,10 @@ def context(r: CompareResults) -> list[str]:
         *(
             f"The {LABELS[m]} here was trained on whole tunes from their first token, its state "
             "carried through each tune: a window that starts mid-tune is unlike anything it trained "
-            "on. Read tune by tune, as it trains and writes, it scores "
-            f"{r.val[m].fresh:.3f}.\n"
+            # The LSTM's state, once lost, is never rebuilt (measured: section 5's table);
+            # a transformer's window refills within its context.
+            f"on{', and read that way it never recovers' if m == 'lstm' else ''}. Read tune by tune, "
+            f"as it trains and writes, it scores {r.val[m].fresh:.3f}.\n"
             for m in r.tune_readers
         ),
         "| tokens of context | LSTM | transformer |",
