@@ -72,22 +72,26 @@ def test_the_states_of_a_jig_as_it_is_written() -> None:
     m = meter(JIG + "A|")
     assert m.pickup == EIGHTH and m.state() == ("free", 0)  # the pickup closed freely
     m.feed("dfd c")
-    assert m.state() == ("open", 4)  # 4 of 6 eighths: no end here, and no c4 (it would overflow)
+    assert m.state() == ("short", 4)  # 4 of 6 eighths: no bar line nor end, and no c4 (it overflows)
     m.feed("ec")
     assert m.state() == ("full", 0)  # full: a bar line next, no more notes
     m.feed("|dfd ce")
-    assert m.state() == ("open", 4)  # e2 fills it; e3 only as a dotted e3/2, e4 not at all
+    # 5 of 6 eighths: with the pickup's one a whole bar, so it may end a section here (see
+    # below); e2 fills it; e3 only as a dotted e3/2, e4 not at all.
+    assert m.state() == ("open", 4)
     m.feed("3")
     assert m.state() == ("over", 0)  # e3 overflows: only a slash may follow
     m.feed("/")
-    assert m.state() == ("open", 10)  # e3/ is e3/2: it fits
+    assert m.state() == ("short", 10)  # e3/ is e3/2: it fits
     m.feed("/")
-    assert m.state() == ("open", 10)  # e/ is short: any digit after the slash only shortens it
+    assert m.state() == ("short", 10)  # e/ is short: any digit after the slash only shortens it
 
 
-def test_a_short_bar_closes_only_with_a_section_line() -> None:
-    m = meter(JIG + "A|dfd cec|dfd ")
-    m.feed("|")  # half a bar, then a bar line: only `||`, `|]` or `|:` may make it
+def test_a_short_bar_closes_only_where_the_corpus_closes_one() -> None:
+    assert meter(JIG + "dfd cec|dfd ").state() == ("short", 10)  # no pickup: no bar line yet
+    assert meter(JIG + "dfd cec|1dfd ").state() == ("open", 10)  # an ending may be short
+    m = meter(JIG + "A|dfd cec|dfd ce")
+    m.feed("|")  # a bar that completes the pickup, closed: only `||`, `|]` or `|:` may follow
     assert m.state() == ("section", 0)
     m.feed("]")
     assert m.state() == ("free", 0)
@@ -164,7 +168,7 @@ def test_a_length_past_the_bar_must_be_shortened() -> None:
     m.feed("3")  # allowed as the start of a dotted e3/2
     assert m.state() == ("over", 0)
     m.feed("/")
-    assert m.state() == ("open", 10)  # e3/ is e3/2: it fits
+    assert m.state() == ("short", 10)  # e3/ is e3/2: it fits
     m = meter(JIG + "A|dfd ce")
     m.feed("9")  # written anyway (e.g. --free-bars): only a slash, then only digits
     assert m.state() == ("over", 0)
@@ -182,7 +186,7 @@ def test_a_length_past_the_bar_must_be_shortened() -> None:
         ("dfd cec|[M:9/8] dfd cec d", ("free", 0)),  # the bar of an inline field is not read,
         ("dfd cec|[M:9/8] dfd cec|dfd cec dfd", ("full", 0)),  # but its metre counts after it
         ("dfd c2[c", ("free", 0)),  # a chord still open: its notes may follow
-        ("dfd cec|\nM:9/8\ndfd cec d", ("open", 4)),  # a metre line in the music
+        ("dfd cec|\nM:9/8\ndfd cec d", ("short", 4)),  # a metre line in the music
     ],
 )
 def test_section_lines_and_metre_changes(music: str, state: tuple[str, int]) -> None:

@@ -23,6 +23,7 @@ import torch
 # lengths, broken rhythm, tuplets, chords, grace notes, chord symbols and decorations.
 _NOT_AFTER_FULL = set('ABCDEFGabcdefgzxZ^_=0123456789><([{"!+~.HLMOPSTuv')
 
+_VOLTA = re.compile(r"^[\s:\]]*\[?\d")  # a bar that starts an ending: [1, |2, :|2
 _FIELD_LETTERS = set("HLMOPSTuvw")  # decorations in the music, fields at a line's start
 _METER = re.compile(r"^\s*(\d+)\s*/\s*(\d+)")
 _LENGTH = re.compile(r"^\s*1\s*/\s*(\d+)")
@@ -137,9 +138,9 @@ class BarMeter:
     line), the text of the current bar, and the pickup (a first bar shorter than the metre).
 
     A bar line may close a bar that is not full only where the corpus writes one: the tune's
-    first bar (a pickup), the bar that opens a section (after `|:`, `||` or `:|`) as long as the
-    pickup, and a section's last bar when it completes the pickup (then the bar line must be a
-    section line: `:|`, `||` or `|]`)."""
+    first bar (a pickup), the bar that opens a section (after `|:`, `||`, `:|` or `::`: its
+    pickup), a bar that completes the tune's pickup, and an ending (`[2`), which the next
+    part's pickup completes; the last two only with a section line (`:|`, `||`, `|]`)."""
 
     meter: Fraction | None = None
     unit: Fraction | None = None
@@ -234,7 +235,7 @@ class BarMeter:
         line (("full", 1): a digit may still follow the slash; ("full", 2): at a line's start, a
         field line may begin); ("over", 0) a length overflowed the bar: only a slash ("over", 1:
         then only digits); ("section", 0) the rest of a section line; ("open", k) not the tune's
-        end, and no length digit k or above (k = 10: any)."""
+        end, and no length digit k or above (k = 10: any); ("short", k) nor a bar line."""
         if not self.in_body or self._field_line() or self.meter is None:
             return "free", 0
         if self.section_line:
@@ -250,8 +251,9 @@ class BarMeter:
             return ("over", 1) if text.endswith("/") else ("over", 0)
         if filled == self.meter:  # full: a digit after a slash only shortens; a new line may be a field
             return "full", 1 if text.endswith("/") else 2 if self.line == "" else 0
-        # A short bar may close (the first is a pickup, one opening a section its pickup), but a
-        # later one only with a section line (`section_line`); the tune may not end inside a bar.
+        # A short bar may close only as the corpus closes one: the tune's first (a pickup), one
+        # opening a section (its pickup), and one completing the pickup (then with a section
+        # line: `section_line`). The tune may not end inside a bar.
         # A length digit is refused where it would overflow the bar; 3 only where even a dotted
         # `3/2` would (then a slash must follow: "over").
         digit = 10
@@ -260,7 +262,16 @@ class BarMeter:
             if longer is not None and longer > self.meter:
                 digit = d
                 break
-        return ("open", digit) if filled > 0 else ("free", 0)
+        if filled == 0:
+            return "free", 0
+        pickup = self.pickup
+        may_close = (
+            self.bars == 0  # the first bar: a pickup
+            or self.opens_section  # a section's pickup (a part's may differ from the tune's)
+            or (pickup is not None and filled + pickup == self.meter)  # completes the pickup
+            or _VOLTA.match(text) is not None  # an ending, completed by the next part's pickup
+        )
+        return ("open" if may_close else "short"), digit
 
 
 class BarGuide:
@@ -273,6 +284,7 @@ class BarGuide:
         self.vocab_size = vocab_size
         self.eos = eos
         self._end = [eos] if eos is not None else []
+        self._bar = [stoi[c] for c in "|:" if c in stoi]  # what opens a bar line
         # After a short bar's `|`: only what makes it a section line (`||`, `|]`, `|:`).
         self._section = [i for c, i in stoi.items() if c not in "|]:"] + self._end
         self._full = [i for c, i in stoi.items() if c in _NOT_AFTER_FULL]
@@ -294,8 +306,8 @@ class BarGuide:
             elif kind == "over":
                 keep = "0123456789/" if digit else "/"
                 ids = [i for c, i in self.stoi.items() if c not in keep] + self._end
-            elif kind == "open":
-                ids = self._end + self._digits.get(digit, [])
+            elif kind in ("open", "short"):
+                ids = self._end + self._digits.get(digit, []) + (self._bar if kind == "short" else [])
             mask = torch.zeros(self.vocab_size, dtype=torch.bool)
             mask[ids] = True
             self._masks[key] = mask.to(device)
