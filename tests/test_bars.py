@@ -76,9 +76,11 @@ def test_the_states_of_a_jig_as_it_is_written() -> None:
     m.feed("ec")
     assert m.state() == ("full", 0)  # full: a bar line next, no more notes
     m.feed("|dfd ce")
-    # 5 of 6 eighths: with the pickup's one a whole bar, so it may end a section here (see
-    # below); e2 fills it; e3 only as a dotted e3/2, e4 not at all.
-    assert m.state() == ("open", 4)
+    # 5 of 6 eighths: with the pickup's one a whole bar, but only the 2nd bar of the part, so no
+    # bar line yet (a part ends with such a bar at its 4th or 8th); e2 fills it; e3 only as a
+    # dotted e3/2, e4 not at all.
+    assert m.state() == ("short", 4)
+    assert meter(JIG + "A|dfd cec|dfd cec|dfd cec|dfd ce").state() == ("open", 4)  # the 4th bar
     m.feed("3")
     assert m.state() == ("over", 0)  # e3 overflows: only a slash may follow
     m.feed("/")
@@ -106,7 +108,7 @@ TUNES = [
     'X:1\nT:r\nM:C|\nL:1/8\nR:reel\nK:G\nD|"G"GABc dedB|{c}dedB (3ded BG|A2FA DAFA|1GABG G2GD:|2GABG G2||\n'
     "|:gf|edBd g2bg|afdf a2ga|bgaf gfed|BAGB A2gf:|\n",
     # A hornpipe in broken rhythm, with a slur and a chord.
-    "X:2\nT:h\nM:C\nL:1/8\nR:hornpipe\nK:D\nA>G|F>AD>F A>dF>A|(GB)e>d c>AG>E|[DF]2 d2 d2:|\n",
+    "X:2\nT:h\nM:C\nL:1/8\nR:hornpipe\nK:D\nA>G|F>AD>F A>dF>A|(GB)e>d c>AG>E|F>AD>F A>dF>A|[DF]2 d2 d2:|\n",
     # A jig in 6/8, ending at its tonic.
     "X:3\nT:j\nM:6/8\nL:1/8\nR:jig\nK:Em\nB|EFE GFE|DED FED|EFE GFE|1BAG FED:|2BAG E2||\n",
 ]

@@ -139,8 +139,9 @@ class BarMeter:
 
     A bar line may close a bar that is not full only where the corpus writes one: the tune's
     first bar (a pickup), the bar that opens a section (after `|:`, `||`, `:|` or `::`: its
-    pickup), a bar that completes the tune's pickup, and an ending (`[2`), which the next
-    part's pickup completes; the last two only with a section line (`:|`, `||`, `|]`)."""
+    pickup), a bar that completes the tune's pickup as the 4th, 8th, ... bar of its section, and
+    an ending (`[2`), which the next part's pickup completes; the last two only with a section
+    line (`:|`, `||`, `|]`)."""
 
     meter: Fraction | None = None
     unit: Fraction | None = None
@@ -151,6 +152,7 @@ class BarMeter:
     bars: int = 0  # bars completed in the music
     pickup: Fraction | None = None
     opens_section: bool = False  # the current bar follows a section line
+    phrase: int = 0  # bars of the current section so far (its pickup not counted)
     section_line: bool = False  # a short bar was just closed: its bar line must be a section's
     _unknown: bool = field(default=False, repr=False)  # a metre this reader cannot follow
     _bad_unit: bool = field(default=False, repr=False)  # an L: it cannot read: no default unit
@@ -181,11 +183,16 @@ class BarMeter:
         opened = self.opens_section or raw.startswith((":", "]"))
         if filled is not None and filled > 0:
             self.bars += 1
+            short = self.meter is not None and filled < self.meter
+            if not (short and (self.bars == 1 or opened)):  # a pickup is not one of the phrase's bars
+                self.phrase += 1
             if self.bars == 1 and self.meter is not None and filled < self.meter:
                 self.pickup = filled
             elif self.meter is not None and filled < self.meter and not raw.endswith(":") and not opened:
                 self.section_line = not double_colon
         self.opens_section = double_colon or raw in ("", ":", "]") or raw.endswith(":")
+        if self.opens_section:
+            self.phrase = 0
         self.earlier, self.line = "", ""
 
     def _field_line(self) -> bool:
@@ -265,10 +272,12 @@ class BarMeter:
         if filled == 0:
             return "free", 0
         pickup = self.pickup
+        opened = self.opens_section or text.lstrip().startswith((":", "]"))
         may_close = (
             self.bars == 0  # the first bar: a pickup
-            or self.opens_section  # a section's pickup (a part's may differ from the tune's)
-            or (pickup is not None and filled + pickup == self.meter)  # completes the pickup
+            or opened  # a section's pickup (a part's may differ from the tune's)
+            # completing the pickup at the end of a phrase of 4 or 8 bars, as a part ends
+            or (pickup is not None and filled + pickup == self.meter and (self.phrase + 1) % 4 == 0)
             or _VOLTA.match(text) is not None  # an ending, completed by the next part's pickup
         )
         return ("open" if may_close else "short"), digit
