@@ -175,7 +175,7 @@ def test_a_length_past_the_bar_must_be_shortened() -> None:
     m.feed("9")  # written anyway (e.g. --free-bars): only a slash, then only digits
     assert m.state() == ("over", 0)
     m.feed("/")
-    assert m.state() == ("over", 1)
+    assert m.state() == ("over", 5)  # e9/5 is the first that fits
 
 
 @pytest.mark.parametrize(
@@ -220,3 +220,24 @@ def test_the_guide_leaves_a_row_free_when_it_would_leave_nothing() -> None:
     prompt = [0, *chars.encode("X:1\nM:6/8\nL:1/8\nK:D\n")]
     rows = generate(Model(), prompt, 2, 20, 1.0, None, None, torch.Generator(), eos_id=0, guide=guide)
     assert all(chars.decode(r) == "A" * 20 for r in rows)
+
+
+@pytest.mark.parametrize(
+    "music",
+    [
+        # `|` at a line's end and `|` at the next line's start are one bar line, not a section's.
+        "D|G3 B2G|c2A B2G|GBd cAG|\n|F3 DEF|GAG B2G|c2A BAG|ded cAF|G3 G2:|\n",
+        # A second ending two bars long stands in for the first's two bars.
+        "A|dfa afd|dfa afd|dfa afd|dfa afd|dfa afd|dfa afd|1 dfa gec|d3 d2e:|2 dfa gec|d3 d2|]\n",
+        # The B part's pickup differs from the A part's.
+        "A|dfa afd|dfa afd|dfa afd|gfe d2:|\n|:fg|afd dfa|afd dfa|afd dfa|gfe d:|\n",
+    ],
+)
+def test_well_formed_parts_and_endings_pass(music: str) -> None:
+    tune = JIG + music
+    chars = CharTokenizer(set(tune), eos=True)
+    steer = BarGuide(chars.stoi, chars.vocab_size, chars.eos_id).start(1, [0])
+    for n, ch in enumerate(tune):
+        mask = steer.banned(torch.device("cpu"))
+        assert mask is None or not mask[0, chars.stoi[ch]], (tune[:n], ch)
+        steer.drawn([chars.stoi[ch]])

@@ -100,8 +100,8 @@ def sample_cmd(
         typer.Option(
             "--fill-bars/--free-bars",
             help="ABC: decoding follows the metre: a bar line only closes a full bar (or a pickup, "
-            "or a section's last bar), no note goes past a full bar, and a tune ends at a bar line; "
-            "the model still writes every note. --free-bars leaves its choice alone.",
+            "a part's last bar, an ending), no note goes past a full bar, and a tune does not end "
+            "inside a bar; the model still writes every note. --free-bars leaves its choice alone.",
         ),
     ] = True,
     primer: Annotated[Path | None, typer.Option(help="MIDI models: a .mid file to continue.")] = None,

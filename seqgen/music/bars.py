@@ -24,6 +24,7 @@ import torch
 _NOT_AFTER_FULL = set('ABCDEFGabcdefgzxZ^_=0123456789><([{"!+~.HLMOPSTuv')
 
 _VOLTA = re.compile(r"^[\s:\]]*\[?\d")  # a bar that starts an ending: [1, |2, :|2
+_VOLTA_1 = re.compile(r"^[\s:\]]*\[?1(?!\d)")
 _FIELD_LETTERS = set("HLMOPSTuvw")  # decorations in the music, fields at a line's start
 _METER = re.compile(r"^\s*(\d+)\s*/\s*(\d+)")
 _LENGTH = re.compile(r"^\s*1\s*/\s*(\d+)")
@@ -139,9 +140,9 @@ class BarMeter:
 
     A bar line may close a bar that is not full only where the corpus writes one: the tune's
     first bar (a pickup), the bar that opens a section (after `|:`, `||`, `:|` or `::`: its
-    pickup), a bar that completes the tune's pickup as the 4th, 8th, ... bar of its section, and
-    an ending (`[2`), which the next part's pickup completes; the last two only with a section
-    line (`:|`, `||`, `|]`)."""
+    pickup), a part's last bar (its 4th, 8th, ... bar: short by the next part's pickup, which may
+    differ from the tune's), and an ending (`[2`); the last two only with a section line (`:|`,
+    `||`, `|]`)."""
 
     meter: Fraction | None = None
     unit: Fraction | None = None
@@ -153,6 +154,7 @@ class BarMeter:
     pickup: Fraction | None = None
     opens_section: bool = False  # the current bar follows a section line
     phrase: int = 0  # bars of the current section so far (its pickup not counted)
+    _ending_start: int = field(default=0, repr=False)  # the phrase's bars before its first ending
     section_line: bool = False  # a short bar was just closed: its bar line must be a section's
     _unknown: bool = field(default=False, repr=False)  # a metre this reader cannot follow
     _bad_unit: bool = field(default=False, repr=False)  # an L: it cannot read: no default unit
@@ -175,12 +177,21 @@ class BarMeter:
     def _close_bar(self, double_colon: bool) -> None:
         done = self.bar_text()
         raw = done.strip()
+        if not raw and "\n" in done:  # `|` ending a line and `|` opening the next: one bar line
+            self.earlier, self.line = "", ""
+            return
         for name, value in _INLINE.findall(done):  # [M:9/8], [L:1/16]: the bars after it
             self._field(name, value)
         filled = self._filled(done)
         # The bar opened a section when `||`, `:|`, `|]` or `::` came before it, or it began
         # with the `:` of `|:` or the `]` of `|]`.
         opened = self.opens_section or raw.startswith((":", "]"))
+        if _VOLTA.match(done) and not _VOLTA_1.match(done):  # a later ending stands in for the first
+            self.phrase = self._ending_start
+        elif _VOLTA_1.match(done):
+            self._ending_start = self.phrase
+        if filled is None and raw:  # a bar it cannot read is still one of the phrase's
+            self.phrase += 1
         if filled is not None and filled > 0:
             self.bars += 1
             short = self.meter is not None and filled < self.meter
@@ -255,12 +266,17 @@ class BarMeter:
             before = self._filled(re.sub(r"\d+/?$", "", text))  # the bar without that length
             if before is None or before > self.meter or not re.search(r"[A-Ga-gzx\]][,']*\d+/?$", text):
                 return "free", 0  # overflowing before it, or not a length: past helping
-            return ("over", 1) if text.endswith("/") else ("over", 0)
+            if not text.endswith("/"):
+                return "over", 0
+            fits = [
+                d for d in range(1, 10) if (f := self._filled(text + str(d))) is not None and f <= self.meter
+            ]
+            return ("over", fits[0]) if fits else ("free", 0)
         if filled == self.meter:  # full: a digit after a slash only shortens; a new line may be a field
             return "full", 1 if text.endswith("/") else 2 if self.line == "" else 0
         # A short bar may close only as the corpus closes one: the tune's first (a pickup), one
-        # opening a section (its pickup), and one completing the pickup (then with a section
-        # line: `section_line`). The tune may not end inside a bar.
+        # opening a section (its pickup), a part's last (its 4th, 8th, ... bar, then with a
+        # section line: `section_line`) and an ending. The tune may not end inside a bar.
         # A length digit is refused where it would overflow the bar; 3 only where even a dotted
         # `3/2` would (then a slash must follow: "over").
         digit = 10
@@ -271,13 +287,13 @@ class BarMeter:
                 break
         if filled == 0:
             return "free", 0
-        pickup = self.pickup
         opened = self.opens_section or text.lstrip().startswith((":", "]"))
         may_close = (
             self.bars == 0  # the first bar: a pickup
             or opened  # a section's pickup (a part's may differ from the tune's)
-            # completing the pickup at the end of a phrase of 4 or 8 bars, as a part ends
-            or (pickup is not None and filled + pickup == self.meter and (self.phrase + 1) % 4 == 0)
+            # a part's last bar, at the end of a phrase of 4 or 8 bars: short by the next part's
+            # pickup (not known yet: it may differ from the tune's)
+            or (self.bars > 0 and (self.phrase + 1) % 4 == 0)
             or _VOLTA.match(text) is not None  # an ending, completed by the next part's pickup
         )
         return ("open" if may_close else "short"), digit
@@ -297,7 +313,8 @@ class BarGuide:
         # After a short bar's `|`: only what makes it a section line (`||`, `|]`, `|:`).
         self._section = [i for c, i in stoi.items() if c not in "|]:"] + self._end
         self._full = [i for c, i in stoi.items() if c in _NOT_AFTER_FULL]
-        self._digits = {d: [stoi[str(x)] for x in range(d, 10) if str(x) in stoi] for d in range(2, 10)}
+        # ("short"/"open", k): the digits k and above overflow, and a length never starts with 0.
+        self._digits = {d: [stoi[str(x)] for x in (0, *range(d, 10)) if str(x) in stoi] for d in range(2, 10)}
         self._masks: dict[tuple[tuple[str, int], str], torch.Tensor] = {}
 
     def mask_for(self, state: tuple[str, int], device: torch.device) -> torch.Tensor:
@@ -312,8 +329,8 @@ class BarGuide:
                     ids = [i for i in ids if self.itos[i] not in _FIELD_LETTERS]
             elif kind == "section":
                 ids = self._section
-            elif kind == "over":
-                keep = "0123456789/" if digit else "/"
+            elif kind == "over":  # ("over", k): only the digits k and above (they shorten more)
+                keep = "123456789"[digit - 1 :] if digit else "/"
                 ids = [i for c, i in self.stoi.items() if c not in keep] + self._end
             elif kind in ("open", "short"):
                 ids = self._end + self._digits.get(digit, []) + (self._bar if kind == "short" else [])
