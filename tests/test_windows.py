@@ -273,3 +273,22 @@ def test_the_runner_carries_the_memory_and_restarts_rows_at_a_tune() -> None:
     logits = torch.cat([_rolling(runner.model, ids[:1, :24])[:, 16:], _rolling(runner.model, ids[1:, 16:24])])
     expected = torch.nn.functional.cross_entropy(logits.reshape(-1, 20), ids[:, 17:25].reshape(-1))
     torch.testing.assert_close(loss, expected, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "extra, block, batch",
+    [([], 128, 6), (["--block-size", "64"], 64, 12), (["--batch-size", "4"], 128, 4)],
+)
+def test_the_transformer_on_tunes_reads_a_longer_context_unless_told(
+    extra: list[str], block: int, batch: int
+) -> None:
+    """ABC's own transformer defaults (context 128, batch 6: the same tokens per step as 64 x 12)
+    apply where the user named neither; the batch goes with the kind's context only."""
+    result = invoke(
+        "train", "--data", str(FIXTURES / "legacy" / "data" / "abc"), "--model", "transformer",
+        "--max-iters", "1", "--eval-interval", "1", "--eval-iters", "1", "--run", "b", "--n-layer", "1",
+        "--n-embd", "16", "--json", *extra,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    saved = read_toml(Path("checkpoints/b/config.toml"))
+    assert (saved["block_size"], saved["batch_size"]) == (block, batch)

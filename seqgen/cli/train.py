@@ -61,10 +61,12 @@ def train_cmd(
         ),
     ] = None,
     batch_size: Annotated[
-        int | None, typer.Option(help="Sequences per step (default: tuned per model).")
+        int | None,
+        typer.Option(help="Sequences per step (default: tuned per model; 6 for the transformer on ABC)."),
     ] = None,
     block_size: Annotated[
-        int | None, typer.Option(help="Context length (transformer) / BPTT length (LSTM).")
+        int | None,
+        typer.Option(help="Context length (transformer; 128 on ABC tunes, else 64) / BPTT length (LSTM)."),
     ] = None,
     n_layer: Annotated[int | None, typer.Option(help="Layers.")] = None,
     n_head: Annotated[int | None, typer.Option(help="Attention heads (transformer only).")] = None,

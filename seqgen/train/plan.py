@@ -40,6 +40,11 @@ def plan_new_run(options: dict[str, Any], dataset: Dataset, check_exists: bool =
     options = {**options, "model": model}
     kind_defaults = dataset.data_kind.model_defaults.get(model, {})
     shape = {k: options[k] if options.get(k) is not None else kind_defaults.get(k) for k in MODEL_SHAPE_KEYS}
+    # The kind's batch size goes with its context (the same tokens per step): only where both
+    # are the kind's.
+    own = options.get("batch_size") is None and options.get("block_size") is None
+    if own and "batch_size" in kind_defaults:
+        shape["batch_size"] = kind_defaults["batch_size"]
     mcfg = model_config(model, vocab_size=dataset.tokenizer.vocab_size, **shape)
     names = {f.name for f in dataclasses.fields(TrainConfig)}
     out_dir = Path(options.get("out_dir") or TrainConfig.out_dir)
