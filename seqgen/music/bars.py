@@ -85,9 +85,7 @@ def bar_length(text: str, unit: Fraction, compound: bool = False) -> Fraction | 
             return None
         pos = m.end()
         groups = m.groupdict()
-        if groups["skip"] is not None or groups["symbol"] is not None or groups["deco"] is not None:
-            continue
-        if groups["grace"] is not None:
+        if any(groups[g] is not None for g in ("skip", "symbol", "deco", "grace")):  # no time
             continue
         if groups["volta"] is not None:
             if total > 0:  # digits after a note are its length: the note pattern comes first
