@@ -78,6 +78,8 @@ def main() -> None:
     ]
     print(f"dance tunes in one part: {len(one_part)}")
     print("last part, all tunes in parts", quantiles([r.last_part_bars for r in ok if r.last_part_bars]))
+    ratio = [r.last_part_bars / r.first_part_bars for r in ok if r.last_part_bars and r.first_part_bars]
+    print(f"last part / first part ({len(ratio)} tunes in parts)", quantiles(ratio))
     print(f"first endings with no second: {sum(r.open_endings > 0 for r in ok)} tunes")
     corpus = "\n".join(abc_body(t.text) for t in train)
     shares = []

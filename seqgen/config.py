@@ -234,6 +234,9 @@ MAX_RETRIES = 3
 # corpus barely has the first tries rarely do (reels in Dmix: 31 of 100 at the first try, 73 after
 # 3 retries, 98 after 10; BENCHMARKS.md, 2026-12-05).
 CONDITIONED_RETRIES = 10
+# A tune that fails only at its ending gets this many new endings (its last two bars) from the
+# model at once on each retry, before it is redrawn whole (`--redraw-endings`).
+ENDING_DRAWS = 4
 
 
 def default_retries(asks_key_or_meter: bool) -> int:

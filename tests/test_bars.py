@@ -14,7 +14,7 @@ from seqgen.config import LSTMConfig
 from seqgen.datasets.tokenizers.char import CharTokenizer
 from seqgen.generate.sampler import generate
 from seqgen.models import build_model
-from seqgen.music.bars import BarGuide, BarMeter, bar_length
+from seqgen.music.bars import BarGuide, BarMeter, LastBars, bar_length
 
 EIGHTH = F(1, 8)
 
@@ -241,3 +241,26 @@ def test_well_formed_parts_and_endings_pass(music: str) -> None:
         mask = steer.banned(torch.device("cpu"))
         assert mask is None or not mask[0, chars.stoi[ch]], (tune[:n], ch)
         steer.drawn([chars.stoi[ch]])
+
+
+@pytest.mark.parametrize(
+    ("music", "kept"),
+    [
+        ("D|GBd gdB|GBd c2A|BAG AGF|G3 G2|]", "D|GBd gdB|GBd c2A|"),  # the last two bars go
+        ("|:GAB dBG|cBA BGE|GAB dBG|AFD G3:|", "|:GAB dBG|cBA BGE|"),
+        ("GBd gdB|GBd c2A|BAG AGF|G3 G2", "GBd gdB|GBd c2A|"),  # a last bar with no bar line
+        ("GBd gdB|\nGBd c2A|\nBAG AGF|\nG3 G2|]\n", "GBd gdB|\nGBd c2A|"),  # bar lines ending lines
+        ("GBd gdB|BAG AGF|G3 G2|]", None),  # too few bars: the ending would be most of the tune
+    ],
+)
+def test_the_ending_to_redraw_is_the_last_two_bars(music: str, kept: str | None) -> None:
+    header = "X:1\nM:6/8\nL:1/8\nK:G\n"
+    chars = CharTokenizer(set(header + music), eos=True)
+    ending = LastBars(chars.stoi, chars.eos_id)
+    ids = chars.encode(header + music)  # the model wrote the header
+    cut = ending.cut([0], ids)
+    assert (None if cut is None else chars.decode(ids[:cut])) == (None if kept is None else header + kept)
+    # The same tune asked for a header: the prompt holds it, and the cut counts the music's ids.
+    prompt = [0, *chars.encode(header)]
+    cut = ending.cut(prompt, chars.encode(music))
+    assert (None if cut is None else chars.decode(chars.encode(music)[:cut])) == kept

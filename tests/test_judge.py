@@ -82,6 +82,18 @@ def test_an_ending_away_from_the_tonic_fails_mode() -> None:
     assert not v.ends_on_tonic
 
 
+def test_only_an_ending_off_the_tonic_is_the_endings_fault() -> None:
+    """A tune that fails (or passes) only at its last note may be saved by a new ending; one that
+    ends at home, or fails anything else, may not."""
+    assert judge_tune(REEL.replace("FDEF D3:|", "FDEF c3:|")).ending_at_fault  # fails at its end
+    assert judge_tune(JIG.replace("G3 G2|]", "A3 A2|]")).ending_at_fault  # fails at its end
+    assert not judge_tune(REEL).ending_at_fault  # home
+    foreign = REEL.replace("F", "=F").replace("c", "=c").replace("f", "=f").replace("FDEF D3:|", "FDEF c3:|")
+    assert not judge_tune(foreign).ending_at_fault  # foreign notes: not the ending's fault
+    short = "X:1\nT:S\nM:4/4\nL:1/8\nR:reel\nK:D\n|:dAFA dAFA|BGBd cBAG|FAdf afec|d2dc c4:|\n"
+    assert not judge_tune(short).ending_at_fault  # a fragment: a new ending does not make a tune
+
+
 def test_notes_foreign_to_the_key_fail_mode() -> None:
     # Every F and C natural in D major (whose scale has F# and C#): a third of the notes.
     foreign = REEL.replace("F", "=F").replace("c", "=c").replace("f", "=f")
@@ -127,6 +139,16 @@ def test_a_dance_whose_last_part_stops_short_fails_form() -> None:
     v = judge_tune(short)
     assert not v.passed("form") and "stops mid-phrase" in (v.reason or ""), v.reason
     assert read_tune(REEL).last_part_bars == pytest.approx(8.0, abs=0.2)
+
+
+def test_a_last_part_half_as_long_as_the_first_fails_form() -> None:
+    """JIG with no R: field (so no dance rule applies): its second part stopped after 4 bars."""
+    half = JIG.replace("R:jig\n", "").replace("fef gfe|dcB A2d|\ngfg afd|gfg a2g|", "")
+    assert half != JIG.replace("R:jig\n", "")
+    v = judge_tune(half)
+    assert not v.passed("form")
+    assert v.reason == "form: its last part is 4 bars after a first of 8: it stops mid-tune"
+    assert judge_tune(JIG.replace("R:jig\n", "")).passed("form")
 
 
 def test_a_stuck_loop_fails_form() -> None:

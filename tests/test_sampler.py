@@ -3,7 +3,7 @@ import itertools
 import pytest
 import torch
 
-from seqgen.config import SampleConfig
+from seqgen.config import ENDING_DRAWS, SampleConfig
 from seqgen.device import autocast, resolve_precision
 from seqgen.errors import SeqgenError
 from seqgen.generate.sampler import generate, next_token, sample
@@ -234,6 +234,58 @@ def test_greedy_sampling_makes_no_pointless_retries(temperature, attempts, greed
 
 class _Reject:
     ok = False
+
+
+class _Ending:
+    """Keeps the first id of each sample and records what it was asked to cut."""
+
+    def __init__(self) -> None:
+        self.asked: list[tuple[list[int], list[int]]] = []
+
+    def cut(self, prompt: list[int], ids: list[int]) -> int | None:
+        self.asked.append((prompt, ids))
+        return 1
+
+
+def _ending_verdict(ok: bool, settled: bool, at_fault: bool):
+    return type("V", (), {"ok": ok, "settled": settled, "ending_at_fault": at_fault})()
+
+
+def test_a_tune_failing_at_its_ending_gets_new_endings_before_a_whole_redraw():
+    """The first draw fails only at its ending: new endings continue what it wrote up to the cut
+    (its first id); the second settles it and is kept; no whole redraw is made."""
+    seen: list[list[int]] = []
+    verdicts = [_ending_verdict(False, False, True), _ending_verdict(False, False, True)]
+
+    def check(ids, ended):
+        seen.append(ids)
+        return verdicts[len(seen) - 1] if len(seen) <= 2 else _ending_verdict(True, True, False)
+
+    ending = _Ending()
+    cfg = SampleConfig(num_samples=1, seed=1, length=50)
+    report = sample(Scripted(3), [0], cfg, eos_id=0, check=check, max_retries=3, ending=ending)
+    assert ending.asked == [([0], [5, 5, 5])]
+    assert seen[0] == [5, 5, 5] and all(ids[:1] == [5] for ids in seen[1:])
+    assert len(seen) == 3 and report.endings == 1  # the draw, two new endings (the second settles)
+    s = report.samples[0]
+    assert s.passed and s.settled and s.new_ending and s.attempts == 1 and s.draws == 1
+
+
+def test_without_retries_or_when_no_new_ending_settles_the_whole_tune_is_redrawn():
+    calls: list[int] = []
+
+    def check(ids, ended):
+        calls.append(1)
+        return _ending_verdict(False, False, True)
+
+    cfg = SampleConfig(num_samples=1, seed=1, length=50)
+    report = sample(Scripted(3), [0], cfg, eos_id=0, check=check, max_retries=0, ending=_Ending())
+    assert len(calls) == 1 and report.endings == 0  # --max-retries 0: the first try, as drawn
+    calls.clear()
+    report = sample(Scripted(3), [0], cfg, eos_id=0, check=check, max_retries=1, ending=_Ending())
+    # draw 1, its 4 new endings (none settles), draw 2 (the last: no new endings after it)
+    assert len(calls) == 1 + ENDING_DRAWS + 1 and report.endings == 1
+    assert report.samples[0].draws == 2 and not report.samples[0].new_ending
 
 
 def test_progress_shows_before_the_first_draw_and_follows_each_draw_token_by_token():

@@ -15,6 +15,7 @@ import typer
 from seqgen.cli import app, console, err_console, handle_errors
 from seqgen.config import (
     CONDITIONED_RETRIES,
+    ENDING_DRAWS,
     MAX_RETRIES,
     MUSIC_SAMPLE_LENGTH,
     TEXT_SAMPLE_LENGTH,
@@ -102,6 +103,15 @@ def sample_cmd(
             help="ABC: decoding follows the metre: a bar line only closes a full bar (or a pickup, "
             "a part's last bar, an ending), no note goes past a full bar, and a tune does not end "
             "inside a bar; the model still writes every note. --free-bars leaves its choice alone.",
+        ),
+    ] = True,
+    redraw_endings: Annotated[
+        bool,
+        typer.Option(
+            "--redraw-endings/--whole-redraws",
+            help="ABC, with retries: a tune that fails only at its ending (its last note not on the "
+            f"key's tonic) first gets {ENDING_DRAWS} new last two bars from the model on each retry, and "
+            "is redrawn whole when none ends at home. --whole-redraws always redraws the whole tune.",
         ),
     ] = True,
     primer: Annotated[Path | None, typer.Option(help="MIDI models: a .mid file to continue.")] = None,
@@ -255,7 +265,7 @@ def sample_cmd(
     audio_problem = pipeline.audio_problem(soundfont) if wav else None
     corpus = pipeline.training_text(ckpt.data.path, kind, tokenizer)
     pipe = pipeline.SamplePipeline(
-        model, tokenizer, kind, dev, start_ids, corpus, header, hold_header, fill_bars
+        model, tokenizer, kind, dev, start_ids, corpus, header, hold_header, fill_bars, redraw_endings
     )
     # Fix the seed and the output paths before any work, so an existing file stops us early.
     cfg.seed = pipeline.fixed_seed(cfg.seed)
@@ -464,9 +474,11 @@ def _check_line(
             "would draw the same tune again (raise it to retry)."
         )
     else:
+        endings = sum(s.new_ending for s in report.samples)
+        redrawn = f", {endings} of them with a new ending" if endings else ""
         line = (
             f"{report.first_try} of {n} passed {check} on the first try; "
-            f"{passed} of {n} after retries (--max-retries {max_retries})."
+            f"{passed} of {n} after retries (--max-retries {max_retries}{redrawn})."
         )
     return line if verdicts is None else f"{line} {_criteria_line(verdicts, plagiarism)}"
 

@@ -118,18 +118,22 @@ class SamplePipeline:
         asked: TuneHeader | None = None,
         hold: bool = True,
         fill_bars: bool = True,
+        redraw_endings: bool = True,
     ) -> None:
         """`corpus`: the training data's text (`DataKind.corpus_text`), so the check can refuse a
         tune copied from it; None: copying is not checked. `asked`: the header the samples were
         asked to keep (`seqgen sample --key/--meter`): a tune that changes its metre or key away
         from it fails the check, so it is redrawn like any other; with `hold`, decoding keeps the
         kind's `header_ban` out of it too (ABC: no field line in the music). `fill_bars`: decoding
-        follows the kind's `bar_guide` (ABC: a bar line closes a full bar, the tune ends at one)."""
+        follows the kind's `bar_guide` (ABC: a bar line closes a full bar, the tune ends at one).
+        `redraw_endings`: a retry of a tune that fails only at its ending first draws new endings
+        from where the kind's `ending` says it starts (ABC: its last two bars)."""
         self.model, self.tokenizer, self.kind = model, tokenizer, kind
         self.device, self.start, self.corpus = device, start, corpus
         self.asked = asked if asked is not None and asked.asks_key_or_meter else None
         self.ban = kind.header_ban(tokenizer) if self.asked is not None and hold else None
         self.guide = kind.bar_guide(tokenizer) if fill_bars else None
+        self.ending = kind.ending(tokenizer) if redraw_endings else None
         self._renders: dict[tuple[int, ...], Rendered] = {}
 
     def render(self, ids: list[int]) -> Rendered:
@@ -187,6 +191,7 @@ class SamplePipeline:
             on_draw=on_draw,
             ban=self.ban,
             guide=self.guide,
+            ending=self.ending,
         )
 
     def write(
@@ -233,6 +238,7 @@ def summary(written: list[WrittenSample]) -> list[dict[str, Any]]:
             "tokens": len(w.sample.ids),
             "attempts": w.sample.attempts,  # the draw kept
             "draws": w.sample.draws,
+            "new_ending": w.sample.new_ending,  # the ending kept was redrawn alone
             "check": None
             if w.sample.check is None
             else {"ok": w.sample.check.ok, "reason": w.sample.check.reason},

@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 import torch
 
-from seqgen.config import SampleConfig
+from seqgen.config import ENDING_DRAWS, SampleConfig
 from seqgen.device import autocast, resolve_precision
 from seqgen.errors import SeqgenError
 from seqgen.models.base import SequenceModel
@@ -57,6 +57,13 @@ class Guide(Protocol):
     takes out of the model's choice what would break it; the model still writes every token."""
 
     def start(self, n: int, prompt: list[int]) -> Steering: ...
+
+
+class Ending(Protocol):
+    """Where a sample's ending starts (an ABC tune's last bars: `music.bars.LastBars`), so that a
+    sample that fails only at its ending gets new endings drawn by the model, not a whole redraw."""
+
+    def cut(self, prompt: list[int], ids: list[int]) -> int | None: ...
 
 
 def next_token(
@@ -208,6 +215,7 @@ class Sample:
     passed: bool = True
     settled: bool = True  # passed, and as good as a redraw could make it (see `sample`)
     draws: int = 1  # draws made for this sample (more than `attempts` when later ones were not kept)
+    new_ending: bool = False  # its ending was redrawn (see `sample`'s `ending`)
 
 
 @dataclass
@@ -217,6 +225,7 @@ class SampleReport:
     retries: int = 0  # the redraws allowed for a sample the check rejects
     greedy: bool = False  # temperature 0: a redraw would repeat the sample, so none was made
     first_try: int = 0  # samples whose first attempt passed the check
+    endings: int = 0  # batches of new endings drawn (see `sample`'s `ending`)
 
 
 def sample(
@@ -232,12 +241,16 @@ def sample(
     on_draw: Callable[[int, int, int], None] | None = None,
     ban: Ban | None = None,
     guide: Guide | None = None,
+    ending: Ending | None = None,
 ) -> SampleReport:
     """Draw `cfg.num_samples` samples in batches; re-draw those `check` rejects, up to `max_retries`.
 
     `check(ids, ended)` returns an object with a boolean `ok`, and optionally `settled` (ok, and
     no redraw is wanted: a tune that ends on its tonic); with no check every sample passes. A
     sample that passes but is not settled is redrawn too, and kept unless a redraw settles.
+    With `ending`, a sample whose check says only its ending is at fault (`ending_at_fault`)
+    first gets `ENDING_DRAWS` new endings from the model, continuing what it wrote up to
+    `ending.cut`, on each retry; the whole sample is redrawn when none of them settles it.
     `on_token(t, ids)` sees each token of the first attempt as it is drawn (see `generate`).
     `on_progress(done, total)`: samples final so far (called with 0 before the first draw);
     `on_draw(attempt, t, length)`: token `t` of every sample of draw number `attempt` is drawn.
@@ -291,6 +304,14 @@ def sample(
             kept = results.get(i)
             if kept is None or not kept.passed or settled:  # a passing tune stays unless one settles
                 results[i] = Sample(ids, ended, attempt, verdict, ok, settled)
+            redraw = ending is not None and check is not None and attempt <= max_retries
+            if redraw and not settled and getattr(verdict, "ending_at_fault", False):
+                assert ending is not None and check is not None
+                new = _new_ending(model, prompt, cfg, eos_id, device, gen, ban, guide, ending, check, ids)
+                report.endings += 1
+                if new is not None and (new.settled or (new.passed and not results[i].passed)):
+                    new.attempts = attempt
+                    results[i], settled = new, new.settled
             if not settled:
                 still.append(i)
         pending = still
@@ -302,6 +323,56 @@ def sample(
     for i, s in enumerate(report.samples):
         s.draws = draws[i]
     return report
+
+
+def _new_ending(
+    model: SequenceModel,
+    prompt: list[int],
+    cfg: SampleConfig,
+    eos_id: int | None,
+    device: torch.device,
+    gen: torch.Generator,
+    ban: Ban | None,
+    guide: Guide | None,
+    ending: Ending,
+    check: Callable[[list[int], bool], Any],
+    ids: list[int],
+) -> Sample | None:
+    """`ENDING_DRAWS` new endings of a sample (`ids`, as drawn) from `ending.cut` on, drawn in one
+    batch: the first that settles it, else the first that passes, else None."""
+    keep = ending.cut(prompt, ids)
+    assert cfg.length is not None
+    if keep is None or keep >= cfg.length:
+        return None
+    rows = generate(
+        model,
+        prompt + ids[:keep],
+        ENDING_DRAWS,
+        cfg.length - keep,
+        cfg.temperature,
+        cfg.top_k,
+        cfg.top_p,
+        gen,
+        eos_id=eos_id,
+        device=device,
+        window_step=cfg.window_step,
+        rolling=cfg.rolling,
+        ban=ban,
+        guide=guide,
+    )
+    passing = None
+    for row in rows:
+        ended = eos_id is not None and bool(row) and row[-1] == eos_id
+        new = ids[:keep] + (row[:-1] if ended else row)
+        verdict = check(new, ended)
+        ok = verdict is None or bool(verdict.ok)
+        found = Sample(
+            new, ended, 1, verdict, ok, ok and bool(getattr(verdict, "settled", True)), new_ending=True
+        )
+        if found.settled:
+            return found
+        passing = passing or (found if ok else None)
+    return passing
 
 
 def _watch(

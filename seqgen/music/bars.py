@@ -362,3 +362,35 @@ class Steer:
         for meter, i in zip(self.meters, ids, strict=True):
             if i != self.guide.eos:
                 meter.feed(self.guide.itos.get(i, ""))
+
+
+class LastBars:
+    """Where an ABC tune's ending starts: the sampler redraws a tune that fails only at its ending
+    from there (its last `bars` bars, the final cadence), so that the model writes another ending
+    to the tune it has already written instead of a whole new tune."""
+
+    def __init__(self, stoi: dict[str, int], eos: int | None, bars: int = 2):
+        self.itos = {i: c for c, i in stoi.items()}
+        self.eos = eos
+        self.bars = bars
+
+    def cut(self, prompt: list[int], ids: list[int]) -> int | None:
+        """How many of the tune's `ids` (after `prompt`) to keep: those before its last `bars`
+        bars; None where it has too few bars of music (its ending would be most of the tune)."""
+        meter = BarMeter()
+        meter.feed("".join(self.itos.get(i, "") for i in prompt if i != self.eos))
+        closes = []  # the ids kept when each bar of music has just closed
+        for k, i in enumerate(ids):
+            before = meter.bars
+            meter.feed(self.itos.get(i, "") if i != self.eos else "")
+            if meter.bars > before:
+                closes.append(k + 1)
+        if not closes:
+            return None
+        # A last bar left open (no bar line at the tune's end) is a bar too.
+        tail = "".join(self.itos.get(i, "") for i in ids[closes[-1] :] if i != self.eos)
+        open_last = bool(re.search(r"[A-Ga-g]", tail))
+        back = self.bars - 1 if open_last else self.bars
+        if len(closes) < back + self.bars:  # keep at least as many bars as are redrawn
+            return None
+        return closes[-(back + 1)]

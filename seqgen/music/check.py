@@ -42,6 +42,16 @@ class TuneCheck:
         tune that goes home, and keeps the passing one when none does."""
         return self.ok and (self.judge is None or self.judge.ends_on_tonic)
 
+    @property
+    def ending_at_fault(self) -> bool:
+        """Not settled only because of its ending (see `Verdict.ending_at_fault`): nothing but the
+        judge's verdict on the ending failed, so a redraw of the ending alone may settle it."""
+        return (
+            self.judge is not None
+            and self.judge.ending_at_fault
+            and (self.ok or self.reason == self.judge.reason)
+        )
+
 
 def check_notes(
     notes: list[Note],

@@ -88,6 +88,8 @@ class TuneReading:
     open_endings: int = 0
     # The last part's length in bars of the metre, first-time bars left out (None: one part).
     last_part_bars: float | None = None
+    # The first part's length in bars of the metre, first-time bars left out (None: one part).
+    first_part_bars: float | None = None
 
 
 def parse_key(text: str) -> tuple[int, str] | None:
@@ -213,6 +215,7 @@ def _merge(sections: list[_Section]) -> TuneReading:
         marking=next((r.marking for r in readings if r.marking is not None), None),
         open_endings=sum(r.open_endings for r in readings),
         last_part_bars=last.last_part_bars,
+        first_part_bars=first.first_part_bars,
     )
 
 
@@ -371,6 +374,8 @@ def _read_parts(
     if len(ends) > 1:
         last = [i for i in range(ends[-2] + 1, n) if id(measures[i]) not in first_time]
         reading.last_part_bars = sum(lengths[i] for i in last) / bar_q
+        first = [i for i in range(ends[0] + 1) if id(measures[i]) not in first_time]
+        reading.first_part_bars = sum(lengths[i] for i in first) / bar_q
         return
     total, done = sum(lengths), 0.0
     for i, length in enumerate(lengths[:-1]):

@@ -25,7 +25,7 @@ from seqgen.progress import Progress, no_progress
 if TYPE_CHECKING:
     from seqgen.config import PrepareConfig
     from seqgen.datasets.corpus.abc import AbcOptions
-    from seqgen.generate.sampler import Ban, Guide
+    from seqgen.generate.sampler import Ban, Ending, Guide
     from seqgen.music.check import TuneCheck
     from seqgen.music.notes import Note
 
@@ -72,6 +72,13 @@ class AbcKind(CharKind):
 
         chars = self.chars(tokenizer)
         return BarGuide(chars.stoi, chars.vocab_size, chars.eos_id)
+
+    def ending(self, tokenizer: Tokenizer) -> Ending | None:
+        """A tune's last two bars (its final cadence): what a redraw of its ending rewrites."""
+        from seqgen.music.bars import LastBars
+
+        chars = self.chars(tokenizer)
+        return LastBars(chars.stoi, chars.eos_id)
 
     @staticmethod
     def abc_options(options: SourceOptions) -> AbcOptions:

@@ -24,7 +24,7 @@ from seqgen.progress import Progress, no_progress
 
 if TYPE_CHECKING:
     from seqgen.config import PrepareConfig
-    from seqgen.generate.sampler import Ban, Guide
+    from seqgen.generate.sampler import Ban, Ending, Guide
     from seqgen.music.check import TuneCheck
 
 
@@ -145,6 +145,11 @@ class DataKind(ABC):
 
     def bar_guide(self, tokenizer: Tokenizer) -> Guide | None:
         """Decoding that knows the music's bars (ABC: `music.bars.BarGuide`); None: nothing."""
+        return None
+
+    def ending(self, tokenizer: Tokenizer) -> Ending | None:
+        """Where a sample's ending starts, for a redraw of only its ending (ABC: its last two
+        bars, `music.bars.LastBars`); None: a failed sample is redrawn whole."""
         return None
 
     @abstractmethod
