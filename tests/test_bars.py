@@ -250,6 +250,9 @@ def test_well_formed_parts_and_endings_pass(music: str) -> None:
         ("|:GAB dBG|cBA BGE|GAB dBG|AFD G3:|", "|:GAB dBG|cBA BGE|"),
         ("GBd gdB|GBd c2A|BAG AGF|G3 G2", "GBd gdB|GBd c2A|"),  # a last bar with no bar line
         ("GBd gdB|\nGBd c2A|\nBAG AGF|\nG3 G2|]\n", "GBd gdB|\nGBd c2A|"),  # bar lines ending lines
+        ("GBd gdB|GBd c2A||BAG AGF|G3 G2|]", "GBd gdB|GBd c2A||"),  # a section line stays whole
+        ('GBd gdB|GBd c2A|BAG AGF|G3 G2|]"G"', "GBd gdB|GBd c2A|"),  # a chord symbol is no bar
+        ("GBd gdB|GBd c2A|BAG AGF|G3 G2|]!fine!", "GBd gdB|GBd c2A|"),  # nor is a decoration
         ("GBd gdB|BAG AGF|G3 G2|]", None),  # too few bars: the ending would be most of the tune
     ],
 )

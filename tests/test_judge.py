@@ -372,6 +372,8 @@ def test_a_da_capo_tune_ends_where_its_marking_says() -> None:
     sharp = to_a.replace("d2dc d3:|", 'd2dc c3"^Fine":|')
     v = judge_tune(sharp)
     assert v.reason == "mode: ends at its Fine on the 7th, not on a cadence of K:D"
+    assert not v.ending_at_fault  # its last two bars are not where it ends: a new ending cannot help
+    assert not judge_tune(to_a.replace("FDEF A3:|", 'FDEF "D.C."A3:|')).ending_at_fault  # passes, not home
     # A Fine after the tune's last note changes nothing: its ending is judged as written.
     assert read_tune(to_a.replace("FDEF A3:|", 'FDEF A3"^Fine":|')).marking is None
     assert not judge_tune(to_a.replace("FDEF A3:|", 'FDEF A3"^Fine":|')).passed("mode")

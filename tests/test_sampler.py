@@ -263,7 +263,14 @@ def test_a_tune_failing_at_its_ending_gets_new_endings_before_a_whole_redraw():
 
     ending = _Ending()
     cfg = SampleConfig(num_samples=1, seed=1, length=50)
-    report = sample(Scripted(3), [0], cfg, eos_id=0, check=check, max_retries=3, ending=ending)
+    events: list[tuple[int, int]] = []
+    report = sample(
+        Scripted(3), [0], cfg, eos_id=0, check=check, max_retries=3, ending=ending,
+        on_draw=lambda attempt, t, n: events.append((attempt, t)),
+    )  # fmt: skip
+    # The draw's progress runs to its end (50 of 50); the new endings' progress follows, from the cut.
+    done = events.index((1, 50))
+    assert events[done + 1 :] and all(a == 1 and 1 < t < 50 for a, t in events[done + 1 :])
     assert ending.asked == [([0], [5, 5, 5])]
     assert seen[0] == [5, 5, 5] and all(ids[:1] == [5] for ids in seen[1:])
     assert len(seen) == 3 and report.endings == 1  # the draw, two new endings (the second settles)

@@ -110,8 +110,9 @@ def sample_cmd(
         typer.Option(
             "--redraw-endings/--whole-redraws",
             help="ABC, with retries: a tune that fails only at its ending (its last note not on the "
-            f"key's tonic) first gets {ENDING_DRAWS} new last two bars from the model on each retry, and "
-            "is redrawn whole when none ends at home. --whole-redraws always redraws the whole tune.",
+            f"key's tonic) first gets {ENDING_DRAWS} new last two bars from the model before each "
+            "whole redraw, which only comes when none ends at home. --whole-redraws always "
+            "redraws the whole tune.",
         ),
     ] = True,
     primer: Annotated[Path | None, typer.Option(help="MIDI models: a .mid file to continue.")] = None,
@@ -423,6 +424,8 @@ def _show_samples(written: list[WrittenSample], judged: bool, to: Console) -> No
         details = [f"{s.draws} {'try' if s.draws == 1 else 'tries'}"]
         if s.draws != s.attempts:
             details[0] += f" (kept try {s.attempts}: no later try passed and ended on the tonic)"
+        if s.new_ending:
+            details[0] += ", its last two bars redrawn"
         if c.judge is not None:
             details += judge_details(judge_score(c.judge))
         elif not c.ok:

@@ -307,7 +307,10 @@ def sample(
             redraw = ending is not None and check is not None and attempt <= max_retries
             if redraw and not settled and getattr(verdict, "ending_at_fault", False):
                 assert ending is not None and check is not None
-                new = _new_ending(model, prompt, cfg, eos_id, device, gen, ban, guide, ending, check, ids)
+                drew = (lambda t, a=attempt: on_draw(a, t, length)) if on_draw else None
+                new = _new_ending(
+                    model, prompt, cfg, eos_id, device, gen, ban, guide, ending, check, ids, drew
+                )
                 report.endings += 1
                 if new is not None and (new.settled or (new.passed and not results[i].passed)):
                     new.attempts = attempt
@@ -337,9 +340,11 @@ def _new_ending(
     ending: Ending,
     check: Callable[[list[int], bool], Any],
     ids: list[int],
+    on_draw: Callable[[int], None] | None = None,
 ) -> Sample | None:
     """`ENDING_DRAWS` new endings of a sample (`ids`, as drawn) from `ending.cut` on, drawn in one
-    batch: the first that settles it, else the first that passes, else None."""
+    batch: the first that settles it, else the first that passes, else None. `on_draw(t)`: the
+    sample's token `t` of the new endings is drawn (progress; it may raise to cancel)."""
     keep = ending.cut(prompt, ids)
     assert cfg.length is not None
     if keep is None or keep >= cfg.length:
@@ -359,6 +364,7 @@ def _new_ending(
         rolling=cfg.rolling,
         ban=ban,
         guide=guide,
+        on_token=(lambda t, _ids: on_draw(keep + t + 1)) if on_draw else None,
     )
     passing = None
     for row in rows:

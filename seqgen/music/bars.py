@@ -26,6 +26,8 @@ _NOT_AFTER_FULL = set('ABCDEFGabcdefgzxZ^_=0123456789><([{"!+~.HLMOPSTuv')
 _VOLTA = re.compile(r"^[\s:\]]*\[?\d")  # a bar that starts an ending: [1, |2, :|2
 _VOLTA_1 = re.compile(r"^[\s:\]]*\[?1(?!\d)")
 _FIELD_LETTERS = set("HLMOPSTuvw")  # decorations in the music, fields at a line's start
+# What is not a note after a tune's last bar line: chord symbols, decorations, field lines.
+_NOT_NOTES = re.compile(r'"[^"]*"?|![^!]*!?|^[A-Za-z+]:.*$', re.M)
 _METER = re.compile(r"^\s*(\d+)\s*/\s*(\d+)")
 _LENGTH = re.compile(r"^\s*1\s*/\s*(\d+)")
 _FIELD_LINE = re.compile(r"^[A-Zmrsw+]:")  # not `e:|`, music that starts a line with a repeat
@@ -379,7 +381,7 @@ class LastBars:
         bars; None where it has too few bars of music (its ending would be most of the tune)."""
         meter = BarMeter()
         meter.feed("".join(self.itos.get(i, "") for i in prompt if i != self.eos))
-        closes = []  # the ids kept when each bar of music has just closed
+        closes = []  # the ids kept when each bar of music has just closed, its whole bar line kept
         for k, i in enumerate(ids):
             before = meter.bars
             meter.feed(self.itos.get(i, "") if i != self.eos else "")
@@ -387,10 +389,18 @@ class LastBars:
                 closes.append(k + 1)
         if not closes:
             return None
-        # A last bar left open (no bar line at the tune's end) is a bar too.
+        # The rest of a section line (`||`, `|]`, `|:`) stays with the bar it closes.
+        closes = [self._bar_line_end(ids, k) for k in closes]
+        # A last bar left open (no bar line at the tune's end) is a bar too; chord symbols,
+        # decorations and field lines after the last bar line are not.
         tail = "".join(self.itos.get(i, "") for i in ids[closes[-1] :] if i != self.eos)
-        open_last = bool(re.search(r"[A-Ga-g]", tail))
+        open_last = bool(re.search(r"[A-Ga-g]", _NOT_NOTES.sub("", tail)))
         back = self.bars - 1 if open_last else self.bars
         if len(closes) < back + self.bars:  # keep at least as many bars as are redrawn
             return None
         return closes[-(back + 1)]
+
+    def _bar_line_end(self, ids: list[int], k: int) -> int:
+        while k < len(ids) and self.itos.get(ids[k], "") in ("|", "]", ":"):
+            k += 1
+        return k

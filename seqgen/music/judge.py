@@ -116,6 +116,7 @@ class Verdict:
             self.reading is not None
             and not self.reading.error
             and not self.ends_on_tonic
+            and self.reading.marked_ending is None  # a D.C. or Fine ends it elsewhere
             and all(c.ok or c.at_ending for c in self.criteria)
         )
 
@@ -174,7 +175,6 @@ def _mode(r: TuneReading, limits: JudgeLimits) -> Criterion:
             "mode",
             False,
             f"ends at its {r.marking} {_degree_name(degree)}, not on a cadence of K:{r.key}",
-            True,
         )
     ends = r.section_ends[:-1] or ([r.half_end] if r.half_end is not None else [])
     earlier = [(pc - r.tonic) % 12 for pc in ends]

@@ -266,6 +266,7 @@ def _tune_event(
         "judge": judge,
         "attempts": w.sample.attempts,
         "draws": w.sample.draws,
+        "new_ending": w.sample.new_ending,
         "svg": svg.read_text(encoding="utf-8") if svg is not None else None,
         "score_error": w.score_error,
         "files": {p.suffix.lstrip("."): files(p) for p in w.files},

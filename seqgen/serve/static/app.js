@@ -106,6 +106,7 @@ function tuneCard(tune) {
   if (tune.kept_header != null) facts.push(tune.kept_header ? "kept the asked metre and key" : "strayed from the asked metre or key");
   facts.push(`${tune.seconds} s`);
   facts.push(tune.draws > 1 ? `drawn ${tune.draws} times, draw ${tune.attempts} kept` : "drawn once");
+  if (tune.new_ending) facts.push("its last two bars redrawn");
   card.append(el("p", { class: "facts" }, facts.join(" · ")));
   const score = el("div", { class: "score" });
   if (tune.svg) {
