@@ -237,6 +237,9 @@ CONDITIONED_RETRIES = 10
 # A tune that fails only at its ending gets this many new endings (its last two bars) from the
 # model at once on each retry, before it is redrawn whole (`--redraw-endings`).
 ENDING_DRAWS = 4
+# ... each at most this many times as long (in tokens) as the ending it replaces: new last bars, not
+# a new part.
+ENDING_SPAN = 2
 
 
 def default_retries(asks_key_or_meter: bool) -> int:

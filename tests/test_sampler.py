@@ -3,7 +3,7 @@ import itertools
 import pytest
 import torch
 
-from seqgen.config import ENDING_DRAWS, SampleConfig
+from seqgen.config import ENDING_DRAWS, ENDING_SPAN, SampleConfig
 from seqgen.device import autocast, resolve_precision
 from seqgen.errors import SeqgenError
 from seqgen.generate.sampler import generate, next_token, sample
@@ -363,3 +363,22 @@ def test_a_rotary_model_rolls_past_its_context_and_can_still_re_encode():
     exact = run(model, prompt, 60, 5, rolling=False)
     assert exact == run(model, prompt, 60, 5, rolling=False, use_cache=False)
     assert rolled[0][:11] == exact[0][:11]
+
+
+def test_a_new_ending_is_at_most_ending_span_times_as_long_as_the_one_it_replaces(monkeypatch):
+    """New last bars, not a new part: the draw of new endings gets ENDING_SPAN times the ids it
+    replaces (here 2 of the 3 drawn, the cut keeping 1), not the rest of --length."""
+    import seqgen.generate.sampler as sampler
+
+    asked: list[tuple[int, int, int]] = []
+    real = sampler.generate
+
+    def spy(model, prompt, n, length, *args, **kwargs):
+        asked.append((len(prompt), n, length))
+        return real(model, prompt, n, length, *args, **kwargs)
+
+    monkeypatch.setattr(sampler, "generate", spy)
+    cfg = SampleConfig(num_samples=1, seed=1, length=50)
+    check = lambda ids, ended: _ending_verdict(False, False, True)  # noqa: E731
+    sample(Scripted(3), [0], cfg, eos_id=0, check=check, max_retries=1, ending=_Ending())
+    assert asked == [(1, 1, 50), (2, ENDING_DRAWS, ENDING_SPAN * 2), (1, 1, 50)]

@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 import torch
 
-from seqgen.config import ENDING_DRAWS, SampleConfig
+from seqgen.config import ENDING_DRAWS, ENDING_SPAN, SampleConfig
 from seqgen.device import autocast, resolve_precision
 from seqgen.errors import SeqgenError
 from seqgen.models.base import SequenceModel
@@ -343,7 +343,10 @@ def _new_ending(
     on_draw: Callable[[int], None] | None = None,
 ) -> Sample | None:
     """`ENDING_DRAWS` new endings of a sample (`ids`, as drawn) from `ending.cut` on, drawn in one
-    batch: the first that settles it, else the first that passes, else None. `on_draw(t)`: the
+    batch: the first that settles it, else the first that passes, else None. A new ending has at
+    most `ENDING_SPAN` times the tokens of the one it replaces: one that runs on into another part
+    does not end in time, and fails (unbounded, the tunes kept were a quarter longer than the
+    corpus's: BENCHMARKS.md, 2026-12-07). `on_draw(t)`: the
     sample's token `t` of the new endings is drawn (progress; it may raise to cancel)."""
     keep = ending.cut(prompt, ids)
     assert cfg.length is not None
@@ -353,7 +356,7 @@ def _new_ending(
         model,
         prompt + ids[:keep],
         ENDING_DRAWS,
-        cfg.length - keep,
+        min(cfg.length - keep, ENDING_SPAN * (len(ids) - keep)),
         cfg.temperature,
         cfg.top_k,
         cfg.top_p,
