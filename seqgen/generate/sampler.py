@@ -350,7 +350,7 @@ def _new_ending(
     sample's token `t` of the new endings is drawn (progress; it may raise to cancel)."""
     keep = ending.cut(prompt, ids)
     assert cfg.length is not None
-    if keep is None or keep >= cfg.length:
+    if keep is None or keep >= min(cfg.length, len(ids)):
         return None
     rows = generate(
         model,
