@@ -273,43 +273,26 @@ def sample(
         on_progress(0, cfg.num_samples)
     while pending and attempt <= max_retries:
         attempt += 1
-        rows = generate(
-            model,
-            prompt,
-            len(pending),
-            length,
-            cfg.temperature,
-            cfg.top_k,
-            cfg.top_p,
-            gen,
-            eos_id=eos_id,
-            device=device,
-            window_step=cfg.window_step,
-            rolling=cfg.rolling,
-            on_token=_watch(attempt, length, on_token if attempt == 1 else None, on_draw),
-            ban=ban,
-            guide=guide,
-        )
+        on_each = _watch(attempt, length, on_token if attempt == 1 else None, on_draw)
+        rows = _draw(model, prompt, len(pending), length, cfg, gen, eos_id, device, ban, guide, on_each)
         if on_draw:  # every sample ended (EOS) or reached the length: this draw is done
             on_draw(attempt, length, length)
+        # New endings are tried before each whole redraw, not after the last draw.
+        endings = ending if check is not None and attempt <= max_retries else None
         still = []
         for i, row in zip(pending, rows, strict=False):
             draws[i] = attempt
-            ended = eos_id is not None and bool(row) and row[-1] == eos_id
-            ids = row[:-1] if ended else row
-            verdict = check(ids, ended) if check else None
-            ok = verdict is None or bool(verdict.ok)
-            settled = ok and bool(getattr(verdict, "settled", True))
-            report.first_try += ok and attempt == 1
+            drawn = _judged([], row, eos_id, check, attempt)
+            settled = drawn.settled
+            report.first_try += drawn.passed and attempt == 1
             kept = results.get(i)
             if kept is None or not kept.passed or settled:  # a passing tune stays unless one settles
-                results[i] = Sample(ids, ended, attempt, verdict, ok, settled)
-            redraw = ending is not None and check is not None and attempt <= max_retries
-            if redraw and not settled and getattr(verdict, "ending_at_fault", False):
-                assert ending is not None and check is not None
+                results[i] = drawn
+            if endings is not None and not settled and getattr(drawn.check, "ending_at_fault", False):
+                assert check is not None
                 drew = (lambda t, a=attempt: on_draw(a, t, length)) if on_draw else None
                 new = _new_ending(
-                    model, prompt, cfg, eos_id, device, gen, ban, guide, ending, check, ids, drew
+                    model, prompt, cfg, eos_id, device, gen, ban, guide, endings, check, drawn.ids, drew
                 )
                 report.endings += 1
                 if new is not None and (new.settled or (new.passed and not results[i].passed)):
@@ -326,6 +309,56 @@ def sample(
     for i, s in enumerate(report.samples):
         s.draws = draws[i]
     return report
+
+
+def _draw(
+    model: SequenceModel,
+    prompt: list[int],
+    n: int,
+    length: int,
+    cfg: SampleConfig,
+    gen: torch.Generator,
+    eos_id: int | None,
+    device: torch.device,
+    ban: Ban | None,
+    guide: Guide | None,
+    on_token: Callable[[int, torch.Tensor], None] | None,
+) -> list[list[int]]:
+    """`generate` with the sampling settings of `cfg`."""
+    return generate(
+        model,
+        prompt,
+        n,
+        length,
+        cfg.temperature,
+        cfg.top_k,
+        cfg.top_p,
+        gen,
+        eos_id=eos_id,
+        device=device,
+        window_step=cfg.window_step,
+        rolling=cfg.rolling,
+        on_token=on_token,
+        ban=ban,
+        guide=guide,
+    )
+
+
+def _judged(
+    before: list[int],
+    row: list[int],
+    eos_id: int | None,
+    check: Callable[[list[int], bool], Any] | None,
+    attempt: int,
+    new_ending: bool = False,
+) -> Sample:
+    """The sample `before` + a drawn `row` (its EOS taken off), with `check`'s verdict on it."""
+    ended = eos_id is not None and bool(row) and row[-1] == eos_id
+    ids = before + (row[:-1] if ended else row)
+    verdict = check(ids, ended) if check else None
+    ok = verdict is None or bool(verdict.ok)
+    settled = ok and bool(getattr(verdict, "settled", True))
+    return Sample(ids, ended, attempt, verdict, ok, settled, new_ending=new_ending)
 
 
 def _new_ending(
@@ -352,35 +385,17 @@ def _new_ending(
     assert cfg.length is not None
     if keep is None or keep >= min(cfg.length, len(ids)):
         return None
-    rows = generate(
-        model,
-        prompt + ids[:keep],
-        ENDING_DRAWS,
-        min(cfg.length - keep, ENDING_SPAN * (len(ids) - keep)),
-        cfg.temperature,
-        cfg.top_k,
-        cfg.top_p,
-        gen,
-        eos_id=eos_id,
-        device=device,
-        window_step=cfg.window_step,
-        rolling=cfg.rolling,
-        ban=ban,
-        guide=guide,
-        on_token=(lambda t, _ids: on_draw(keep + t + 1)) if on_draw else None,
+    budget = min(cfg.length - keep, ENDING_SPAN * (len(ids) - keep))
+    on_each = (lambda t, _ids: on_draw(keep + t + 1)) if on_draw else None
+    rows = _draw(
+        model, prompt + ids[:keep], ENDING_DRAWS, budget, cfg, gen, eos_id, device, ban, guide, on_each
     )
     passing = None
     for row in rows:
-        ended = eos_id is not None and bool(row) and row[-1] == eos_id
-        new = ids[:keep] + (row[:-1] if ended else row)
-        verdict = check(new, ended)
-        ok = verdict is None or bool(verdict.ok)
-        found = Sample(
-            new, ended, 1, verdict, ok, ok and bool(getattr(verdict, "settled", True)), new_ending=True
-        )
+        found = _judged(ids[:keep], row, eos_id, check, 1, new_ending=True)
         if found.settled:
             return found
-        passing = passing or (found if ok else None)
+        passing = passing or (found if found.passed else None)
     return passing
 
 
