@@ -21,7 +21,17 @@ from pathlib import Path
 from seqgen.config import PrepareConfig
 from seqgen.datasets.corpus.abc import AbcOptions, read_abc, split_tunes
 from seqgen.datasets.corpus.builtin import corpus_paths
-from seqgen.music.judge import CRITERIA, LIMITS, _mode_family, abc_body, judge_reading, longest_copy
+from seqgen.music.judge import (
+    CRITERIA,
+    LIMITS,
+    _is_marking,
+    _mode_family,
+    _odd_part,
+    _phrased,
+    abc_body,
+    judge_reading,
+    longest_copy,
+)
 from seqgen.music.reading import read_tune
 
 
@@ -81,6 +91,15 @@ def main() -> None:
     ratio = [r.last_part_bars / r.first_part_bars for r in ok if r.last_part_bars and r.first_part_bars]
     print(f"last part / first part ({len(ratio)} tunes in parts)", quantiles(ratio))
     print(f"first endings with no second: {sum(r.open_endings > 0 for r in ok)} tunes")
+    in_parts = [r for r in ok if r.part_bars and r.rhythm and any(d in r.rhythm for d in LIMITS.dances)]
+    lengths = collections.Counter(round(b * 4) / 4 for r in in_parts for b in _phrased(r.part_bars))
+    print(f"part lengths of dance tunes in parts ({len(in_parts)} tunes):", lengths.most_common(12))
+    odd = [r for r in in_parts if _odd_part(r, LIMITS) is not None]
+    print(f"  of them with a part of no phrase length {LIMITS.part_lengths}: {len(odd)}")
+    texts = collections.Counter(t for r in ok for t in r.texts)
+    stray = {t: k for t, k in texts.items() if not _is_marking(t, LIMITS)}
+    print(f"quoted texts in the music: {sum(texts.values())} in {sum(bool(r.texts) for r in ok)} tunes;")
+    print(f"  no chord or marking: {stray} ({sum(any(t in stray for t in r.texts) for r in ok)} tunes)")
     corpus = "\n".join(abc_body(t.text) for t in train)
     shares = []
     for t in val:

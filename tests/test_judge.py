@@ -151,6 +151,43 @@ def test_a_last_part_half_as_long_as_the_first_fails_form() -> None:
     assert judge_tune(JIG.replace("R:jig\n", "")).passed("form")
 
 
+def test_a_dance_part_of_no_phrase_length_fails_form() -> None:
+    """REEL with four more bars in its B part: 8 + 12 bars, no reel's phrasing."""
+    four_more = "fdad fdad|gece gece|fdad fdfg|afge fdd2|\n"
+    long_b = REEL.replace("fdad fdad|gece gecA|", "fdad fdad|gece gecA|" + four_more)
+    r = read_tune(long_b)
+    assert r.part_bars == pytest.approx((8.0, 12.0), abs=0.3)
+    v = judge_tune(long_b)
+    assert not v.passed("form")
+    assert v.reason == "form: parts of 8 + 12 bars: a part of 12 is no phrase of a reel", v.reason
+    assert judge_tune(long_b.replace("R:reel\n", "")).passed("form")  # no dance: any part length
+
+
+def test_a_jig_in_parts_of_ten_bars_and_a_pickup_before_the_repeat_pass_form() -> None:
+    """O'Neill writes jigs in 10-bar parts; a pickup written before `|:` is no part of its own."""
+    ten = JIG.replace("GBd gdB|GBd c2A|BAG AGF|", "GBd gdB|GBd c2A|GBd gdB|GBd c2A|BAG AGF|")
+    assert read_tune(ten).part_bars == pytest.approx((10.0, 8.0), abs=0.3)
+    assert judge_tune(ten).passed("form"), judge_tune(ten).reason
+    pickup = REEL.replace("d3:|\n|:g|", "d3:|g||")  # B part's pickup closed off by a double bar
+    assert read_tune(pickup).part_bars == pytest.approx((8.0, 0.125, 7.875))
+    assert judge_tune(pickup).ok, judge_tune(pickup).reason
+
+
+def test_stray_text_in_the_music_fails_form() -> None:
+    """Letters written where notes belong ("BAG" over a note) are no chord and no marking; chord
+    symbols and the corpus's markings ("p", "cresc.", "D.S.", "~") are."""
+    stray = REEL.replace("FDEF D3:|", 'FDEF "BAG"D3:|')
+    assert read_tune(stray).texts == ("BAG",)
+    v = judge_tune(stray)
+    assert not v.passed("form")
+    assert v.reason == 'form: stray text "BAG" in the music: no chord symbol or marking'
+    marked = REEL.replace("dAFA dAFA|BGBd", '"D"dAFA "p"dAFA|"Em7"BGBd')
+    marked = marked.replace("gece gece", '"cresc."gece "~"gece')
+    marked = marked.replace("fdad fdad|gece gecA", '"^Segno"fdad "D/F#"fdad|"_rall."gece gecA')
+    assert len(read_tune(marked).texts) == 11
+    assert judge_tune(marked).ok, judge_tune(marked).reason
+
+
 def test_a_stuck_loop_fails_form() -> None:
     # The issue's sample_005: one bar over and over.
     loop = "X:1\nT:Loop\nM:3/4\nL:1/8\nK:C\n" + "c2 c2 c2|" * 20 + "c6|]\n"

@@ -15,7 +15,9 @@ a tune judged against O'Neill's collection is rejected for:
   tonic, unless it is a degree the corpus's tunes end on and the tune itself makes it home (an
   earlier part ends there too, or a D.C./Fine marking ends the tune at an earlier part's end);
 - form: too short once its repeats are played, a runaway repeat of one bar or one figure,
-  repeats that run away, or a first ending `[1` with no second ending;
+  repeats that run away, a first ending `[1` with no second ending, a dance tune's part that is
+  no phrase length (an 8-bar A part, then a 12-bar B part) or a last part that stops short, or
+  stray text in the music (letters that are no chord symbol and no marking: `"BAG"`);
 - plagiarism: a long passage copied verbatim from the training tunes.
 
 What the judge looks at in a tune is read by `seqgen.music.reading` (music21 parses it); the
@@ -33,6 +35,17 @@ from seqgen.music.reading import TuneReading, read_tune
 CRITERIA = ("rhythm", "mode", "form", "plagiarism")
 
 _ONE_BEAT = re.compile(r"1/\d+")  # M:1/8, M:1/4: 2 of the ~13,000 M: fields in music21's corpora
+# An ABC chord symbol: a root, a quality, extensions and a bass note ("Am", "D7", "Gmaj7", "D/F#").
+CHORD = re.compile(
+    r"[A-G][#b]?(m|min|maj|M|dim|aug|sus|add|\+|o)?\d*((sus|add|maj|b|#)\d+)*(/[A-Ga-g][#b]?)?|N\.?C\.?"
+)
+_MARKING_WORDS = """
+    p pp ppp mp mf f ff fff fp sf sfz fz rf rfz cresc crescendo dim diminuendo decresc
+    rall rit ritard ritardando accel a tempo atempo slow slower fast faster lively quick
+    moderato allegro andante adagio lento presto tr trill h t s w m natural roll cut
+    dc ds al fine end segno sign coda tocoda dacapo dalsegno chorus
+"""
+_MARK_SYMBOLS = re.compile(r"[~#=<>+\-^_]+")  # accents, rolls, accidentals over a note: "~", "#~"
 
 
 @dataclass(frozen=True)
@@ -65,6 +78,17 @@ class JudgeLimits:
     # a B part that ends after 4 bars, is half a tune (last / first part in 1,677 training tunes
     # in parts: p1 0.84; 11 of the 1,805 readable training tunes are below 0.6).
     min_last_part_share: float = 0.6
+    # A dance tune's parts are phrases of four bars: parts of 4, 8 or 16 bars (O'Neill's also
+    # writes jigs in parts of 10), give or take half a bar (a pickup, the short bar it completes);
+    # a part under a bar (a pickup written before the first repeat sign) counts with the next.
+    # Training dance tunes in parts: 6 of 743 have another part length; a reel with an 8-bar A
+    # part and a 12-bar B part is not a reel a session plays.
+    part_lengths: tuple[float, ...] = (4.0, 8.0, 10.0, 16.0)
+    part_slack: float = 0.5
+    # Text over the music that the corpus writes (dynamics, tempo words, ornaments, repeat
+    # markings; compared lower case without dots, spaces or brackets, word by word) or a chord
+    # symbol (`CHORD`). Anything else ("BAG", "Gn") is letters a model wrote where notes belong.
+    markings: frozenset[str] = frozenset(_MARKING_WORDS.split())
     max_bars: float = 160.0  # p99: 64.5; a stuck loop runs to the length limit
     max_same_bars: int = 3  # the same bar this many times in a row is a stuck loop
     min_distinct_share: float = 0.25  # distinct bars / bars written; this or lower is a loop
@@ -232,13 +256,55 @@ def _form(r: TuneReading, limits: JudgeLimits) -> Criterion:
         return Criterion(
             "form", False, f"its last part is {last:g} bars after a first of {first:g}: it stops mid-tune"
         )
+    odd = _odd_part(r, limits) if dance else None
+    if odd is not None:
+        lengths = " + ".join(f"{b:g}" for b in _phrased(r.part_bars))
+        why = f"parts of {lengths} bars: a part of {odd:g} is no phrase of a {r.rhythm}"
+        return Criterion("form", False, why)
     if r.played_bars > limits.max_bars:
         return Criterion("form", False, f"{r.played_bars:.0f} bars played: a runaway")
     if r.same_bars_run >= limits.max_same_bars:
         return Criterion("form", False, f"one bar {r.same_bars_run} times in a row")
     if r.distinct_share <= limits.min_distinct_share:
         return Criterion("form", False, f"only {r.distinct_share:.0%} of its bars differ: a loop")
+    stray = next((t for t in r.texts if not _is_marking(t, limits)), None)
+    if stray is not None:
+        return Criterion("form", False, f'stray text "{stray}" in the music: no chord symbol or marking')
     return Criterion("form", True)
+
+
+def _phrased(parts: tuple[float, ...]) -> list[float]:
+    """The parts' lengths, a part under a bar (a pickup before the first repeat sign, a lone
+    closing bar) counted with the next part (or, last, with the one before)."""
+    out: list[float] = []
+    carry = 0.0
+    for bars in parts:
+        if bars < 1.0:
+            carry += bars
+            continue
+        out.append(bars + carry)
+        carry = 0.0
+    if carry and out:
+        out[-1] += carry
+    return out
+
+
+def _odd_part(r: TuneReading, limits: JudgeLimits) -> float | None:
+    """The first part whose length is no phrase length of a dance tune (`part_lengths`), or None."""
+    slack = limits.part_slack + 1e-6
+    odd = (b for b in _phrased(r.part_bars) if min(abs(b - n) for n in limits.part_lengths) > slack)
+    return next(odd, None)
+
+
+def _is_marking(text: str, limits: JudgeLimits) -> bool:
+    """Is a quoted text in the music a chord symbol or a marking the corpus writes?"""
+    bare = text.strip()
+    if len(bare) > 1 and bare[0] in "^_<>@":  # an annotation placed above, below ...: read its text
+        bare = bare[1:].strip()
+    if not bare or CHORD.fullmatch(bare.replace(" ", "")):
+        return True
+    words = re.sub(r"[()\[\]]", " ", bare.lower().replace(".", "")).split()
+    return all(w in limits.markings or _MARK_SYMBOLS.fullmatch(w) for w in words)
 
 
 def _plagiarism(copy_share: float | None, limits: JudgeLimits) -> Criterion:

@@ -90,6 +90,10 @@ class TuneReading:
     last_part_bars: float | None = None
     # The first part's length in bars of the metre, first-time bars left out (None: one part).
     first_part_bars: float | None = None
+    # Every part's length in bars of the metre, in order, first-time bars left out (() with one part).
+    part_bars: tuple[float, ...] = ()
+    # The quoted texts in the music (chord symbols, annotations, O'Neill's "p" and "D.C."), as written.
+    texts: tuple[str, ...] = ()
 
 
 def parse_key(text: str) -> tuple[int, str] | None:
@@ -117,14 +121,21 @@ def read_tune(text: str) -> TuneReading:
     bars), and the sections' readings are added up; its ending is judged in the last key."""
     sections = _sections(text)
     if len(sections) == 1:
-        return _read_section(sections[0]).reading
-    return _merge([_read_section(section) for section in sections])
+        reading = _read_section(sections[0]).reading
+    else:
+        reading = _merge([_read_section(section) for section in sections])
+    reading.texts = tuple(m.group(1) for _, line in _music_lines(text) for m in _QUOTED_TEXT.finditer(line))
+    return reading
 
 
 @dataclass
 class _Section:
     reading: TuneReading
     signatures: list[tuple[Any, ...]]  # each bar's notes, for runs and distinct bars
+    # Each part's length in bars (one part: the section's), and whether its last bar closes a
+    # part: a section that does not runs on into the next one's first part.
+    parts: tuple[float, ...] = ()
+    closed: bool = True
 
 
 _BODY_FIELD = re.compile(r"^([KLM]):[ \t]*(.*?)[ \t]*$")
@@ -184,6 +195,7 @@ def _merge(sections: list[_Section]) -> TuneReading:
     first, last = readings[0], readings[-1]
     error = next((r.error for r in readings if r.error), None)
     signatures = [sig for s in sections for sig in s.signatures]
+    parts = _joined_parts(sections)
     played = [r.played_bars for r in readings]
     meters = tuple(dict.fromkeys(m for r in readings for m in r.meters))
     keys = tuple(dict.fromkeys(k for r in readings for k in r.keys))
@@ -214,9 +226,24 @@ def _merge(sections: list[_Section]) -> TuneReading:
         marked_ending=next((r.marked_ending for r in readings if r.marked_ending is not None), None),
         marking=next((r.marking for r in readings if r.marking is not None), None),
         open_endings=sum(r.open_endings for r in readings),
-        last_part_bars=last.last_part_bars,
-        first_part_bars=first.first_part_bars,
+        last_part_bars=parts[-1] if len(parts) > 1 else None,
+        first_part_bars=parts[0] if len(parts) > 1 else None,
+        part_bars=parts if len(parts) > 1 else (),
     )
+
+
+def _joined_parts(sections: list[_Section]) -> tuple[float, ...]:
+    """The tune's parts across its sections: a key or metre change inside a part (the section
+    before it does not close a part) does not start a new part."""
+    parts: list[float] = []
+    runs_on = False
+    for s in sections:
+        more = list(s.parts)
+        if runs_on and parts and more:
+            parts[-1] += more.pop(0)
+        parts += more
+        runs_on = not s.closed
+    return tuple(parts)
 
 
 def _home_ending(first: TuneReading, last: TuneReading) -> tuple[int, str] | None:
@@ -322,9 +349,9 @@ def _read_section(text: str) -> _Section:
         foreign_to=f"K:{key_text}",
         open_endings=open_endings,
     )
-    _read_parts(reading, measures, lengths, first_time, bar_q)
+    parts = _read_parts(reading, measures, lengths, first_time, bar_q)
     _read_marking(reading, text)
-    return _Section(reading, signatures)
+    return _Section(reading, signatures, parts, _closes_part(measures[-1]))
 
 
 def _first_endings(brackets: list[Any], measures: list[Any]) -> tuple[set[int], int]:
@@ -358,8 +385,9 @@ def _closes_part(m: Any) -> bool:
 
 def _read_parts(
     reading: TuneReading, measures: list[Any], lengths: list[float], first_time: set[int], bar_q: float | None
-) -> None:
-    """Fill in where the tune's parts end (`section_ends`, `half_end`) and its last part's length."""
+) -> tuple[float, ...]:
+    """Fill in where the tune's parts end (`section_ends`, `half_end`) and their lengths; return
+    every part's length in bars (one part: the whole; () with no metre)."""
     n = len(measures)
     ends = [i for i, m in enumerate(measures) if i == n - 1 or (_closes_part(m) and id(m) not in first_time)]
     tonic = reading.tonic
@@ -370,20 +398,24 @@ def _read_parts(
             pcs.append(_end_pc(notes[-1], tonic))
     reading.section_ends = tuple(pcs)
     if not bar_q:
-        return
-    if len(ends) > 1:
-        last = [i for i in range(ends[-2] + 1, n) if id(measures[i]) not in first_time]
-        reading.last_part_bars = sum(lengths[i] for i in last) / bar_q
-        first = [i for i in range(ends[0] + 1) if id(measures[i]) not in first_time]
-        reading.first_part_bars = sum(lengths[i] for i in first) / bar_q
-        return
+        return ()
+    starts = [0] + [e + 1 for e in ends[:-1]]
+    parts = tuple(
+        sum(lengths[i] for i in range(a, b + 1) if id(measures[i]) not in first_time) / bar_q
+        for a, b in zip(starts, ends, strict=True)
+    )
+    if len(parts) > 1:
+        reading.part_bars = parts
+        reading.first_part_bars, reading.last_part_bars = parts[0], parts[-1]
+        return parts
     total, done = sum(lengths), 0.0
     for i, length in enumerate(lengths[:-1]):
         done += length
         if abs(done - total / 2) <= bar_q / 2 + 1e-6:
             notes = _melody(measures[i])
             reading.half_end = _end_pc(notes[-1], tonic) if notes else None
-            return
+            break
+    return parts
 
 
 def _music_lines(text: str) -> list[tuple[int, str]]:
@@ -402,6 +434,7 @@ def _music_lines(text: str) -> list[tuple[int, str]]:
     return out
 
 
+_QUOTED_TEXT = re.compile(r'"([^"\n]*)"')
 _QUOTED = re.compile(r'(?m)"[^"\n]*"|![^!\s]*!|^[ \t]*[A-Za-z+]:.*$|%.*$')
 _NOTE_LETTER = re.compile(r"[A-Ga-g]")
 
