@@ -282,6 +282,10 @@ def test_the_tune_judge_is_reported_criterion_by_criterion():
     assert "| passed: it plays and meets all four | 15% | 75% |" in lines
     assert "| ends on the tonic | 45% | 80% |" in lines
     assert "| inner bars that fill the metre | 75% | 97% |" in lines  # 150 / 200 and 291 / 300
+    assert "(temperature 1, seed 0), one try each" in lines  # no bar guide recorded: no words
+    r = _judged(_results(1.60, 1.50))
+    r.samples["lstm"].bar_guide = False
+    assert "seed 0, no bar guide (`--free-bars`)), one try each" in "\n".join(samples_section(r))
     # Results from before the judge keep the music check's words.
     old = "\n".join(samples_section(_typed(_results(1.60, 1.50))))
     assert "## 6. Sampled tunes and the music check" in old and "tune judge" not in old
@@ -301,6 +305,7 @@ def test_results_with_the_judge_load_back_and_older_ones_without_it():
     del doc["judge"]  # a results.json written before the judge
     old = SampleResult.from_json(doc)
     assert old.judge is None and "judge" not in old.to_json()
+    assert old.bar_guide is None and "bar_guide" not in old.to_json()  # nor the bar guide recorded
 
 
 TINY = ["--n-layer", "1", "--n-embd", "16", "--n-head", "2", "--block-size", "16", "--quick"]
@@ -352,6 +357,8 @@ def test_compare_on_abc_writes_the_report_plots_and_tunes():
     assert re.search(r"\| rhythm \| \d+% \| \d+% \|", report)
     judged = json.loads(Path("cmp/results.json").read_text())["samples"]["lstm"]["judge"]
     assert set(judged["criteria"]) == {"rhythm", "mode", "form", "plagiarism"}
+    assert json.loads(Path("cmp/results.json").read_text())["samples"]["lstm"]["bar_guide"] is True
+    assert "decoding guided by the metre's bars" in report
     assert "tunes passing the tune judge" in r.output and "rhythm" in r.output
     assert len(list(Path("cmp/samples/lstm").glob("*.abc"))) == 2  # (a .mid for those that parse)
     assert "LSTM vs transformer on tunes" in r.output and "winner on val loss" in r.output
@@ -374,6 +381,13 @@ def test_compare_on_text_reports_samples_instead_of_the_music_check(text_file):
     assert "music check" not in report
     assert "The LSTM's first sample" in report and "The transformer's first sample" in report
     assert len(list((out / "samples" / "transformer").glob("*.txt"))) == 2  # --quick draws 2
+
+
+def test_compare_refuses_free_bars_on_text_before_training(text_file):
+    assert invoke("prepare", text_file, "--name", "poem").exit_code == 0
+    r = invoke("compare", "--data", "data/poem", "--free-bars", "--out", "cmp", *TINY)
+    assert r.exit_code == 1 and "--free-bars turns off the ABC bar guide" in r.output, r.output
+    assert not Path("cmp").exists()
 
 
 def test_compare_refuses_a_shape_before_making_anything():

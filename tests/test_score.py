@@ -124,6 +124,10 @@ def test_score_refuses_text_models() -> None:
     src = FIXTURES / "legacy" / "checkpoints" / "text-lstm"
     r = invoke("sample", str(src), "--score", "--out", "x")
     assert r.exit_code != 0 and "--score engraves music" in r.output
+    for option in ("--free-bars", "--whole-redraws"):  # ABC decoding switches: refused, not ignored
+        r = invoke("sample", str(src), option, "--out", "x")
+        assert r.exit_code == 1 and f"{option} turns off" in r.output and "this model writes text" in r.output
+        assert not Path("x").exists()
 
 
 def test_a_tune_is_engraved_off_the_main_thread_too() -> None:

@@ -144,6 +144,8 @@ def test_text_is_streamed_as_it_is_drawn(client: TestClient) -> None:
         ),
         ({"run": "text-lstm", "length": 0}, "length must lie in [1, 2000], got 0"),
         ({"run": "text-lstm", "prompt": "\u263a"}, "prompt"),
+        ({**TUNE_FORM, "fill_bars": "no"}, "fill_bars must be true or false, got 'no'"),
+        ({"run": "text-lstm", "new_endings": False}, "new_endings: for ABC runs only; this run writes text"),
     ],
 )
 def test_a_bad_request_gets_one_line_and_no_traceback(client: TestClient, form: dict, message: str) -> None:
@@ -152,6 +154,17 @@ def test_a_bad_request_gets_one_line_and_no_traceback(client: TestClient, form: 
     error = r.json()["error"]
     assert message in error and "\n" not in error and "Traceback" not in error
     assert "--" not in error  # the page's field names, not the CLI's options
+
+
+def test_the_bar_guide_can_be_switched_off_as_on_the_cli(client: TestClient) -> None:
+    """`ends` ends every tune at once: started half-way through a bar, the bar guide keeps it
+    drawing until the bar is full; with the page's Bar guide off (`--free-bars`), the tune is the
+    half bar it was given."""
+    half = {**TUNE_FORM, "key": "G", "start": "GAB dBG|cBA", "tunes": 1}
+    for fill_bars, longer in ((True, True), (False, False)):
+        got = events(client.post("/api/generate", json={**half, "fill_bars": fill_bars, "new_endings": True}))
+        body = next(e for e in got if e["type"] == "tune")["text"].split("K:G\n", 1)[1].strip()
+        assert body.startswith("GAB dBG|cBA") and (len(body) > len("GAB dBG|cBA")) == longer, body
 
 
 def test_nothing_but_a_written_file_can_be_downloaded(client: TestClient, runs: Path) -> None:

@@ -80,6 +80,9 @@ def test_a_musician_generates_sees_hears_and_downloads_a_tune(server: str, brows
     assert browser.find_element("id", "tune-fields").is_displayed()
     assert not browser.find_element("id", "text-fields").is_displayed()
     assert "ABC data" in browser.find_element("id", "run-info").text
+    for switch in ("fill_bars", "new_endings"):  # the decoding switches, on as on the CLI
+        box = browser.find_element("id", switch)
+        assert box.is_displayed() and box.is_selected()
     Select(browser.find_element("id", "meter")).select_by_value("6/8")
     _set(browser, "key", "D")
     _set(browser, "start", JIG.replace("\n", "\\n"))

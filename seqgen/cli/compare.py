@@ -71,6 +71,14 @@ def compare_cmd(
             help="Music data: tunes sampled from each model for the music check (ABC: the tune judge)."
         ),
     ] = P.music_samples,
+    fill_bars: Annotated[
+        bool,
+        typer.Option(
+            "--fill-bars/--free-bars",
+            help="ABC: draw the tunes as `seqgen sample` does, decoding guided by the metre's bars "
+            "(the model still writes every note); --free-bars leaves the model's bar lines alone.",
+        ),
+    ] = P.fill_bars,
     quick: Annotated[
         bool, typer.Option("--quick", help="Short measurements (tiny contexts and samples): checks it runs.")
     ] = False,
@@ -112,6 +120,10 @@ def compare_cmd(
     check_choices(device, precision, compile)  # before the built-in corpus is prepared
     data = data if data is not None else default_dataset()
     dataset = open_dataset(data)
+    if not fill_bars:  # before anything trains
+        from seqgen.generate.pipeline import check_decoding
+
+        check_decoding(dataset.data_kind, dataset.tokenizer, fill_bars)
     plan = ComparePlan(
         data=data,
         out=out if out is not None else default_out(dataset.name),
@@ -131,6 +143,7 @@ def compare_cmd(
         contexts=context_list,
         music_samples=music_samples,
         quick=quick,
+        fill_bars=fill_bars,
         command="seqgen " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
     )
     console.print(

@@ -264,6 +264,7 @@ def sample_cmd(
     if score and not kind.music:
         raise SeqgenError("--score engraves music; this model writes text")
     audio_problem = pipeline.audio_problem(soundfont) if wav else None
+    pipeline.check_decoding(kind, tokenizer, fill_bars, redraw_endings)
     corpus = pipeline.training_text(ckpt.data.path, kind, tokenizer)
     pipe = pipeline.SamplePipeline(
         model, tokenizer, kind, dev, start_ids, corpus, header, hold_header, fill_bars, redraw_endings

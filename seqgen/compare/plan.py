@@ -96,6 +96,7 @@ class ComparePlan:
     timing_steps: int = TIMING_STEPS
     command: str = ""
     quick: bool = False
+    fill_bars: bool = True  # ABC samples with the bar guide, as `seqgen sample` draws them
 
     def __post_init__(self) -> None:
         check_choices(self.device, self.precision, self.compile)

@@ -219,11 +219,15 @@ class SampleResult:
     seed: int
     temperature: float
     judge: JudgeCounts | None = None  # ABC; None for other kinds and in results from before the judge
+    # Music: were the tunes drawn with the kind's bar guide (`seqgen sample --fill-bars`)? None:
+    # text, or results from before it was recorded.
+    bar_guide: bool | None = None
 
     def to_json(self) -> JSON:
         d = dataclasses.asdict(self)
-        if self.judge is None:  # a results.json from before the judge is written back as it was
-            del d["judge"]
+        for name in ("judge", "bar_guide"):  # a results.json from before them is written back as it was
+            if d[name] is None:
+                del d[name]
         return d
 
     @classmethod

@@ -180,12 +180,20 @@ def streaming_loss(model: SequenceModel, val: np.ndarray, device: torch.device, 
 
 
 def sample_and_check(
-    run_dir: Path, kind: str, n: int, seed: int, device: torch.device, out: Path, corpus: str | None = None
+    run_dir: Path,
+    kind: str,
+    n: int,
+    seed: int,
+    device: torch.device,
+    out: Path,
+    corpus: str | None = None,
+    fill_bars: bool = True,
 ) -> SampleResult:
-    """Draw `n` samples from a run's best checkpoint (the `seqgen sample` defaults), write them
-    under `out`, and for music count those that pass the kind's check, one try each: for ABC the
-    music check then the tune judge, with plagiarism judged against `corpus` (the training data's
-    text, `DataKind.corpus_text`; None: not judged)."""
+    """Draw `n` samples from a run's best checkpoint (the `seqgen sample` defaults; `fill_bars`:
+    ABC decoding follows the bar guide), write them under `out`, and for music count those that
+    pass the kind's check, one try each: for ABC the music check then the tune judge, with
+    plagiarism judged against `corpus` (the training data's text, `DataKind.corpus_text`; None:
+    not judged)."""
     from seqgen.generate.pipeline import SamplePipeline
 
     data_kind = kind_named(kind)
@@ -193,7 +201,8 @@ def sample_and_check(
     model, tokenizer, _ = load_model(run_dir / BEST, device)
     # Music at `seqgen sample`'s length; text shorter, to read in the report.
     cfg = SampleConfig(length=data_kind.default_length if music else 400, num_samples=n, seed=seed)
-    pipe = SamplePipeline(model, tokenizer, data_kind, device, data_kind.prompt_ids(tokenizer), corpus)
+    start = data_kind.prompt_ids(tokenizer)
+    pipe = SamplePipeline(model, tokenizer, data_kind, device, start, corpus, fill_bars=fill_bars)
     report = pipe.draw(cfg)
     reasons: collections.Counter[str] = collections.Counter()
     example = None
@@ -211,6 +220,7 @@ def sample_and_check(
         dir=str(out),
         seed=report.seed,
         temperature=cfg.temperature,
+        bar_guide=fill_bars if data_kind.bar_guide(tokenizer) is not None else None,
         judge=judge_counts([c.judge if c is not None else None for c in checks])
         if data_kind.states_key_and_meter
         else None,
@@ -424,6 +434,6 @@ def _samples(
     for m in MODELS if n else ():
         say(StageStarted(f"sampling {n} {'tunes' if music else 'texts'} from the {m}"))
         out[m] = sample_and_check(
-            plan.out / m, dataset.kind, n, plan.seed, device, plan.out / "samples" / m, corpus
+            plan.out / m, dataset.kind, n, plan.seed, device, plan.out / "samples" / m, corpus, plan.fill_bars
         )
     return out

@@ -245,16 +245,24 @@ def _music_check_intro(r: CompareResults) -> str:
     )
 
 
+def _guide_words(guide: bool | None) -> str:
+    if guide is None:
+        return ""
+    return ", decoding guided by the metre's bars" if guide else ", no bar guide (`--free-bars`)"
+
+
 def _judge_intro(r: CompareResults) -> str:
     first = r.samples["lstm"]
     return (
         f"{first.samples} samples from each model's best checkpoint with `seqgen sample`'s defaults "
-        f"(temperature {first.temperature:g}, seed {first.seed}), one try each. A tune passes when "
+        f"(temperature {first.temperature:g}, seed {first.seed}{_guide_words(first.bar_guide)}), one "
+        "try each. A tune passes when "
         "it plays (it parses, has notes, lasts a plausible time in a playable range and ends by "
         "itself) and then passes the tune judge, modelled on the first stage of the AI Music "
         "Generation Challenge: rhythm (its inner bars fill the M: metre), mode (its notes and its "
-        "last note fit the K: key), form (long enough once its repeats are played, no runaway "
-        "loop) and plagiarism (no passage of more than half the tune copied from the training "
+        "last note fit the K: key), form (long enough once its repeats are played, a dance's parts "
+        "in phrases of four bars, no runaway loop, no stray text in the music) and plagiarism "
+        "(no passage of more than half the tune copied from the training "
         "tunes). The files (ABC and MIDI) are in `samples/`.\n"
     )
 

@@ -103,6 +103,19 @@ def header_ids(
         raise SeqgenError(f"the header {text!r} built from {', '.join(f for f, _ in given)}: {e}") from None
 
 
+def check_decoding(
+    kind: DataKind, tokenizer: Tokenizer, fill_bars: bool, redraw_endings: bool = True
+) -> None:
+    """Refuse (SeqgenError, one line) `--free-bars` or `--whole-redraws` for a kind that has no
+    bar guide or no new endings to turn off (text, MIDI): an option that does not apply fails."""
+    if not fill_bars and kind.bar_guide(tokenizer) is None:
+        raise SeqgenError(f"--free-bars turns off the ABC bar guide; this model writes {kind.label}: drop it")
+    if not redraw_endings and kind.ending(tokenizer) is None:
+        raise SeqgenError(
+            f"--whole-redraws turns off new ABC endings; this model writes {kind.label}: drop it"
+        )
+
+
 class SamplePipeline:
     """Samples of one model, from its ids to files. `start`: the ids every sample continues
     (see `DataKind.prompt_ids`)."""

@@ -258,8 +258,8 @@ def _form(r: TuneReading, limits: JudgeLimits) -> Criterion:
         )
     odd = _odd_part(r, limits) if dance else None
     if odd is not None:
-        lengths = " + ".join(f"{b:g}" for b in _phrased(r.part_bars))
-        why = f"parts of {lengths} bars: a part of {odd:g} is no phrase of a {r.rhythm}"
+        lengths = " + ".join(f"{round(b, 2):g}" for b in _phrased(r.part_bars))
+        why = f"parts of {lengths} bars: a part of {round(odd, 2):g} is no phrase of a {r.rhythm}"
         return Criterion("form", False, why)
     if r.played_bars > limits.max_bars:
         return Criterion("form", False, f"{r.played_bars:.0f} bars played: a runaway")

@@ -82,6 +82,17 @@ def _text(form: dict[str, Any], name: str, limit: int = 200) -> str | None:
     return value
 
 
+def _flag(form: dict[str, Any], name: str) -> bool | None:
+    value = form.get(name)
+    if value is None or isinstance(value, bool):
+        return value
+    raise SeqgenError(f"{name} must be true or false, got {str(value)[:40]!r}")
+
+
+# The page's switches of ABC decoding (`seqgen sample --free-bars`, `--whole-redraws`).
+SWITCHES = ("fill_bars", "new_endings")
+
+
 @dataclass
 class Request:
     """A generation the page asked for, checked."""
@@ -90,6 +101,8 @@ class Request:
     header: Any  # seqgen.music.header.TuneHeader | None
     prompt: str
     start_ids: list[int]  # what every sample continues: the header or prompt, read by the run's tokenizer
+    fill_bars: bool = True  # decoding follows the bar guide (`seqgen sample --fill-bars`)
+    new_endings: bool = True  # a tune failing only at its ending gets new endings first
 
     @classmethod
     def of(cls, form: dict[str, Any], loaded: Loaded, limits: Limits) -> Request:
@@ -123,8 +136,10 @@ class Request:
                 prompt = header.text()
         else:
             asked = [k for k in HEADER_FIELDS if _text(form, k) is not None]
+            asked += [k for k in SWITCHES if _flag(form, k) is not None]
             if asked:
                 raise SeqgenError(f"{', '.join(asked)}: for ABC runs only; this run writes {kind.label}")
+        switches = {k: _flag(form, k) for k in SWITCHES}
         cfg = SampleConfig(
             temperature=temperature,
             top_k=top_k,
@@ -143,7 +158,7 @@ class Request:
                 start_ids = kind.prompt_ids(loaded.tokenizer, prompt)
         except SeqgenError as e:
             raise SeqgenError(_page_words(str(e))) from None
-        return cls(cfg, header, prompt, start_ids)
+        return cls(cfg, header, prompt, start_ids, *(switches[k] is not False for k in SWITCHES))
 
 
 class Throttle:
@@ -201,7 +216,15 @@ def compose(
         _stream_text(loaded, request, start_ids, emit, on_draw)
         return
     pipe = pipeline.SamplePipeline(
-        loaded.model, tokenizer, kind, loaded.device, start_ids, loaded.corpus, request.header
+        loaded.model,
+        tokenizer,
+        kind,
+        loaded.device,
+        start_ids,
+        loaded.corpus,
+        request.header,
+        fill_bars=request.fill_bars,
+        redraw_endings=request.new_endings,
     )
     out = _free_folder(pipeline.default_out(loaded.entry.checkpoint, cfg.seed, samples_dir))
     planned = pipe.plan(out, cfg.num_samples)

@@ -35,7 +35,7 @@ function pickRun() {
   if (!run) return;
   $("run-info").textContent = describe(run) + (run.shipped ? ". Ships with seqgen." : "");
   $("tune-fields").hidden = !run.music;
-  for (const id of ["meter", "key", "rhythm", "start"]) {
+  for (const id of ["meter", "key", "rhythm", "start", "fill_bars", "new_endings"]) {
     $(id).closest(".grid").querySelectorAll(`[for=${id}], #${id}`).forEach((n) => (n.hidden = !run.conditioning));
   }
   $("text-fields").hidden = run.music;
@@ -60,6 +60,7 @@ function formValues() {
     ? ["temperature", "seed", "tunes"].concat(run.conditioning ? ["meter", "key", "rhythm", "start"] : [])
     : ["temperature", "seed", "prompt", "length", "top_k", "top_p"];
   for (const f of fields) if ($(f).value !== "") data[f] = $(f).value;
+  if (run.music && run.conditioning) for (const f of ["fill_bars", "new_endings"]) data[f] = $(f).checked;
   return data;
 }
 
