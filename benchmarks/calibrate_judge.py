@@ -26,8 +26,8 @@ from seqgen.music.judge import (
     LIMITS,
     _is_marking,
     _mode_family,
-    _odd_part,
-    _phrased,
+    _parts,
+    _phrase,
     abc_body,
     judge_reading,
     longest_copy,
@@ -88,14 +88,15 @@ def main() -> None:
     ]
     print(f"dance tunes in one part: {len(one_part)}")
     print("last part, all tunes in parts", quantiles([r.last_part_bars for r in ok if r.last_part_bars]))
-    ratio = [r.last_part_bars / r.first_part_bars for r in ok if r.last_part_bars and r.first_part_bars]
+    heard = [_parts(r, LIMITS) for r in ok]
+    ratio = [p[-1] / p[0] for p in heard if len(p) > 1]
     print(f"last part / first part ({len(ratio)} tunes in parts)", quantiles(ratio))
     print(f"first endings with no second: {sum(r.open_endings > 0 for r in ok)} tunes")
     in_parts = [r for r in ok if r.part_bars and r.rhythm and any(d in r.rhythm for d in LIMITS.dances)]
-    lengths = collections.Counter(round(b * 4) / 4 for r in in_parts for b in _phrased(r.part_bars))
+    lengths = collections.Counter(round(b * 4) / 4 for r in in_parts for b in _parts(r, LIMITS))
     print(f"part lengths of dance tunes in parts ({len(in_parts)} tunes):", lengths.most_common(12))
-    odd = [r for r in in_parts if _odd_part(r, LIMITS) is not None]
-    print(f"  of them with a part of no phrase length {LIMITS.part_lengths}: {len(odd)}")
+    odd = [r for r in in_parts if not all(_phrase(b, r, LIMITS) for b in _parts(r, LIMITS))]
+    print(f"  of them with a part of no phrase length {LIMITS.part_lengths} (jigs: 10 too): {len(odd)}")
     texts = collections.Counter(t for r in ok for t in r.texts)
     stray = {t: k for t, k in texts.items() if not _is_marking(t, LIMITS)}
     print(f"quoted texts in the music: {sum(texts.values())} in {sum(bool(r.texts) for r in ok)} tunes;")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from seqgen.music.judge import CRITERIA, copy_share, judge_tune
@@ -161,6 +163,24 @@ def test_a_dance_part_of_no_phrase_length_fails_form() -> None:
     assert not v.passed("form")
     assert v.reason == "form: parts of 8 + 12 bars: a part of 12 is no phrase of a reel", v.reason
     assert judge_tune(long_b.replace("R:reel\n", "")).passed("form")  # no dance: any part length
+    # A start repeat after a plain bar line starts the B part too.
+    plain = long_b.replace("d3:|\n|:g|", "d3|\n|:g|")
+    assert read_tune(plain).part_bars == pytest.approx((8.0, 12.0), abs=0.3)
+    assert not judge_tune(plain).passed("form")
+    # A 10-bar part is a jig's (O'Neill's writes them), not a reel's.
+    ten = REEL.replace("fdad fdad|gece gecA|", "fdad fdad|gece gecA|fdad fdad|gece gece|")
+    assert not judge_tune(ten).passed("form") and "a part of 10 is no phrase of a reel" in (
+        judge_tune(ten).reason or ""
+    )
+
+
+def test_a_double_bar_mid_part_does_not_make_an_odd_part() -> None:
+    split = REEL.replace(
+        "|:g|fdad fdad|gece gece|fdad fdfg|afge fdd2|\nfdad fdad|",
+        "|:g|fdad fdad|gece gece|fdad fdfg|afge fdd2|\nfdad fdad||",
+    )
+    assert read_tune(split).part_bars == pytest.approx((8.0, 5.125, 2.875), abs=0.01)
+    assert judge_tune(split).passed("form"), judge_tune(split).reason
 
 
 def test_a_jig_in_parts_of_ten_bars_and_a_pickup_before_the_repeat_pass_form() -> None:
@@ -175,12 +195,24 @@ def test_a_jig_in_parts_of_ten_bars_and_a_pickup_before_the_repeat_pass_form() -
 
 def test_stray_text_in_the_music_fails_form() -> None:
     """Letters written where notes belong ("BAG" over a note) are no chord and no marking; chord
-    symbols and the corpus's markings ("p", "cresc.", "D.S.", "~") are."""
+    symbols, fingerings, placed annotations and the old tunebooks' markings are."""
     stray = REEL.replace("FDEF D3:|", 'FDEF "BAG"D3:|')
     assert read_tune(stray).texts == ("BAG",)
     v = judge_tune(stray)
     assert not v.passed("form")
     assert v.reason == 'form: stray text "BAG" in the music: no chord symbol or marking'
+    for text in ("Gn", "C.C.", "EGB", "an sea"):
+        assert not judge_tune(stray.replace('"BAG"', f'"{text}"')).passed("form"), text
+    chords = ["Am", "D/F#", "G7", "Bm7b5", "Em/B", "A7sus4", "Dmaj7", "C6/9", "Dm7-5", "Gm(maj7)", "E7(b9)"]
+    chords += ["A°", "Bø", "N.C.", "(D)"]
+    marks = ["4", "0", "D.C.", "Fine", "p", "cresc.", "SEGUE", "#~", "^x2", "_D.C. al Fine", "@Trio"]
+    texts = [*chords, *marks, "Da Capo", "DC al (S)"]  # 28: one before each group of four notes
+    head, body = REEL.split("K:D\n")
+    placed = iter(texts)
+    body = re.sub(r"[A-Ga-g]{4}", lambda m: f'"{next(placed, "")}"{m.group()}', body)
+    many = head + "K:D\n" + body.replace('""', "")
+    assert len(read_tune(many).texts) == len(texts)
+    assert judge_tune(many).passed("form"), judge_tune(many).reason
     marked = REEL.replace("dAFA dAFA|BGBd", '"D"dAFA "p"dAFA|"Em7"BGBd')
     marked = marked.replace("gece gece", '"cresc."gece "~"gece')
     marked = marked.replace("fdad fdad|gece gecA", '"^Segno"fdad "D/F#"fdad|"_rall."gece gecA')

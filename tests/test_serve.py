@@ -144,7 +144,7 @@ def test_text_is_streamed_as_it_is_drawn(client: TestClient) -> None:
         ),
         ({"run": "text-lstm", "length": 0}, "length must lie in [1, 2000], got 0"),
         ({"run": "text-lstm", "prompt": "\u263a"}, "prompt"),
-        ({**TUNE_FORM, "fill_bars": "no"}, "fill_bars must be true or false, got 'no'"),
+        ({**TUNE_FORM, "fill_bars": "no"}, "fill_bars must be a JSON true or false, got 'no'"),
         ({"run": "text-lstm", "new_endings": False}, "new_endings: for ABC runs only; this run writes text"),
     ],
 )

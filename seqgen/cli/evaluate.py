@@ -45,7 +45,8 @@ def eval_cmd(
     """Score a trained model on held-out data (loss in nats per token, bits per character or token,
     perplexity), or score generated tunes (`--samples DIR`). ABC tunes go before the tune judge
     (rhythm: inner bars that fill the M: metre; mode: notes and a last note that fit the K: key;
-    form: long enough, no runaway loops; plagiarism: no long passage copied from the training
+    form: long enough, a dance's parts in phrases of 4 or 8 bars, no runaway loops, no stray text
+    in the music; plagiarism: no long passage copied from the training
     tunes), each tune with its reasons, and the summary sets the samples beside the dataset's
     held-out tunes judged the same way. Every sample also gets the music check (it parses, has
     notes, a plausible length and range; whether a tune ended by itself is known only while

@@ -260,9 +260,8 @@ def _judge_intro(r: CompareResults) -> str:
         "it plays (it parses, has notes, lasts a plausible time in a playable range and ends by "
         "itself) and then passes the tune judge, modelled on the first stage of the AI Music "
         "Generation Challenge: rhythm (its inner bars fill the M: metre), mode (its notes and its "
-        "last note fit the K: key), form (long enough once its repeats are played, a dance's parts "
-        "in phrases of four bars, no runaway loop, no stray text in the music) and plagiarism "
-        "(no passage of more than half the tune copied from the training "
+        "last note fit the K: key), form (long enough once its repeats are played, no runaway "
+        "loop) and plagiarism (no passage of more than half the tune copied from the training "
         "tunes). The files (ABC and MIDI) are in `samples/`.\n"
     )
 

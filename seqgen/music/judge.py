@@ -35,17 +35,20 @@ from seqgen.music.reading import TuneReading, read_tune
 CRITERIA = ("rhythm", "mode", "form", "plagiarism")
 
 _ONE_BEAT = re.compile(r"1/\d+")  # M:1/8, M:1/4: 2 of the ~13,000 M: fields in music21's corpora
-# An ABC chord symbol: a root, a quality, extensions and a bass note ("Am", "D7", "Gmaj7", "D/F#").
+# An ABC chord symbol as tunebooks write them: a root, a quality, extensions ("7", "b9", "sus4",
+# "6/9", "(maj7)") and a bass note: "Am", "D7", "Gmaj7", "Bm7b5", "C6/9", "D/F#", "A°", "N.C.".
 CHORD = re.compile(
-    r"[A-G][#b]?(m|min|maj|M|dim|aug|sus|add|\+|o)?\d*((sus|add|maj|b|#)\d+)*(/[A-Ga-g][#b]?)?|N\.?C\.?"
+    r"[A-G][#b]?(maj|min|mi|m|M|dim|aug|sus|add|\+|-|o|°|ø)?((maj|sus|add|b|#|\+|-|/)?\d+|sus|\([^()]*\))*"
+    r"(/[A-Ga-g][#b]?)?|N\.?C\.?"
 )
 _MARKING_WORDS = """
     p pp ppp mp mf f ff fff fp sf sfz fz rf rfz cresc crescendo dim diminuendo decresc
-    rall rit ritard ritardando accel a tempo atempo slow slower fast faster lively quick
-    moderato allegro andante adagio lento presto tr trill h t s w m natural roll cut
-    dc ds al fine end segno sign coda tocoda dacapo dalsegno chorus
+    rall rit ritard ritardando accel a tempo atempo slow slower slowly fast faster lively quick
+    moderato allegro andante adagio lento presto tr trill h t s w m o natural roll cut
+    dc ds al da capo dal to fine end segno sign coda segue chorus major minor
 """
 _MARK_SYMBOLS = re.compile(r"[~#=<>+\-^_]+")  # accents, rolls, accidentals over a note: "~", "#~"
+_FINGERING = re.compile(r"\d+")  # "4" over a note: Ryan's Mammoth writes fiddle fingerings
 
 
 @dataclass(frozen=True)
@@ -78,16 +81,20 @@ class JudgeLimits:
     # a B part that ends after 4 bars, is half a tune (last / first part in 1,677 training tunes
     # in parts: p1 0.84; 11 of the 1,805 readable training tunes are below 0.6).
     min_last_part_share: float = 0.6
-    # A dance tune's parts are phrases of four bars: parts of 4, 8 or 16 bars (O'Neill's also
-    # writes jigs in parts of 10), give or take half a bar (a pickup, the short bar it completes);
-    # a part under a bar (a pickup written before the first repeat sign) counts with the next.
-    # Training dance tunes in parts: 6 of 743 have another part length; a reel with an 8-bar A
-    # part and a 12-bar B part is not a reel a session plays.
-    part_lengths: tuple[float, ...] = (4.0, 8.0, 10.0, 16.0)
+    # A dance tune's parts are phrases of four bars: parts of 4, 8 or 16 bars, give or take half a
+    # bar (a pickup, the short bar it completes), and a jig's also of 10 (O'Neill's writes 29).
+    # A part of a bar or less (a pickup before a repeat sign) counts with the next; two parts that
+    # make one phrase together (a double bar mid-part) are one. Training dance tunes in parts: 8
+    # of 757 have another part length; a reel with an 8-bar A part and a 12-bar B part is not a
+    # reel a session plays.
+    part_lengths: tuple[float, ...] = (4.0, 8.0, 16.0)
+    jig_part_lengths: tuple[float, ...] = (10.0,)
     part_slack: float = 0.5
-    # Text over the music that the corpus writes (dynamics, tempo words, ornaments, repeat
-    # markings; compared lower case without dots, spaces or brackets, word by word) or a chord
-    # symbol (`CHORD`). Anything else ("BAG", "Gn") is letters a model wrote where notes belong.
+    # Text in the music: an annotation placed with ^ _ < > @ is the writer's text; other quoted
+    # text must be a chord symbol (`CHORD`, as the ABC standard has it), a fiddle fingering, or a
+    # marking the old tunebooks write unplaced (these words, lower case, without dots or
+    # brackets, word by word or run together: "D.C.", "p", "cresc.", "Da Capo"). Anything else
+    # ("BAG", "Gn") is letters a model wrote where notes belong.
     markings: frozenset[str] = frozenset(_MARKING_WORDS.split())
     max_bars: float = 160.0  # p99: 64.5; a stuck loop runs to the length limit
     max_same_bars: int = 3  # the same bar this many times in a row is a stuck loop
@@ -249,16 +256,17 @@ def _form(r: TuneReading, limits: JudgeLimits) -> Criterion:
     if r.played_bars < (limits.min_dance_bars if dance else limits.min_bars):
         what = f"a {r.rhythm} has two parts of eight bars" if dance else "too short for a tune"
         return Criterion("form", False, f"{r.played_bars:.0f} bars played: {what}")
-    if dance and r.last_part_bars is not None and r.last_part_bars < limits.min_last_part:
-        return Criterion("form", False, f"its last part is {r.last_part_bars:g} bars: it stops mid-phrase")
-    first, last = r.first_part_bars, r.last_part_bars
+    parts = _parts(r, limits)
+    first, last = (parts[0], parts[-1]) if len(parts) > 1 else (None, None)
+    if dance and last is not None and last < limits.min_last_part:
+        return Criterion("form", False, f"its last part is {last:g} bars: it stops mid-phrase")
     if first is not None and last is not None and last < limits.min_last_part_share * first:
         return Criterion(
             "form", False, f"its last part is {last:g} bars after a first of {first:g}: it stops mid-tune"
         )
-    odd = _odd_part(r, limits) if dance else None
+    odd = next((b for b in parts if not _phrase(b, r, limits)), None) if dance else None
     if odd is not None:
-        lengths = " + ".join(f"{round(b, 2):g}" for b in _phrased(r.part_bars))
+        lengths = " + ".join(f"{round(b, 2):g}" for b in parts)
         why = f"parts of {lengths} bars: a part of {round(odd, 2):g} is no phrase of a {r.rhythm}"
         return Criterion("form", False, why)
     if r.played_bars > limits.max_bars:
@@ -273,38 +281,56 @@ def _form(r: TuneReading, limits: JudgeLimits) -> Criterion:
     return Criterion("form", True)
 
 
-def _phrased(parts: tuple[float, ...]) -> list[float]:
-    """The parts' lengths, a part under a bar (a pickup before the first repeat sign, a lone
-    closing bar) counted with the next part (or, last, with the one before)."""
-    out: list[float] = []
+def _phrase(bars: float, r: TuneReading, limits: JudgeLimits) -> bool:
+    """Is a part this long a phrase length of the tune's dance (`JudgeLimits.part_lengths`)?"""
+    jig = r.rhythm is not None and "jig" in r.rhythm
+    lengths = limits.part_lengths + (limits.jig_part_lengths if jig else ())
+    return min(abs(bars - n) for n in lengths) <= limits.part_slack + 1e-6
+
+
+def _parts(r: TuneReading, limits: JudgeLimits) -> list[float]:
+    """The tune's parts as a player hears them, in bars: a part of a bar or less (a pickup before
+    a repeat sign, a lone closing bar) counted with the next (or, last, the one before), and two
+    parts that make a phrase only together (a double bar mid-part: 6 + 2 bars) counted as one."""
+    short: list[float] = []
     carry = 0.0
-    for bars in parts:
-        if bars < 1.0:
+    for bars in r.part_bars:
+        if bars < 1.5:
             carry += bars
             continue
-        out.append(bars + carry)
+        short.append(bars + carry)
         carry = 0.0
-    if carry and out:
-        out[-1] += carry
-    return out
-
-
-def _odd_part(r: TuneReading, limits: JudgeLimits) -> float | None:
-    """The first part whose length is no phrase length of a dance tune (`part_lengths`), or None."""
-    slack = limits.part_slack + 1e-6
-    odd = (b for b in _phrased(r.part_bars) if min(abs(b - n) for n in limits.part_lengths) > slack)
-    return next(odd, None)
+    if carry and short:
+        short[-1] += carry
+    parts: list[float] = []
+    i = 0
+    while i < len(short):
+        pair = short[i] + short[i + 1] if i + 1 < len(short) else None
+        if not _phrase(short[i], r, limits) and pair is not None and _phrase(pair, r, limits):
+            parts.append(pair)
+            i += 2
+        else:
+            parts.append(short[i])
+            i += 1
+    return parts
 
 
 def _is_marking(text: str, limits: JudgeLimits) -> bool:
-    """Is a quoted text in the music a chord symbol or a marking the corpus writes?"""
+    """Is a quoted text in the music an annotation, chord symbols, a fingering or a marking the
+    old tunebooks write (see `JudgeLimits.markings`)?"""
     bare = text.strip()
-    if len(bare) > 1 and bare[0] in "^_<>@":  # an annotation placed above, below ...: read its text
-        bare = bare[1:].strip()
-    if not bare or CHORD.fullmatch(bare.replace(" ", "")):
+    if len(bare) > 1 and bare[0] in "^_<>@":  # placed text: the writer's words
         return True
+    if bare.startswith("(") and bare.endswith(")"):  # "(D)": an alternative chord
+        bare = bare[1:-1]
     words = re.sub(r"[()\[\]]", " ", bare.lower().replace(".", "")).split()
-    return all(w in limits.markings or _MARK_SYMBOLS.fullmatch(w) for w in words)
+    if not words or "".join(words) in limits.markings:  # "", ".", "Da Capo", "D. C."
+        return True
+    return all(
+        CHORD.fullmatch(t) or _FINGERING.fullmatch(t) or w in limits.markings or _MARK_SYMBOLS.fullmatch(w)
+        for t in bare.split()
+        for w in [re.sub(r"[()\[\]]", "", t.lower().replace(".", ""))]
+    )
 
 
 def _plagiarism(copy_share: float | None, limits: JudgeLimits) -> Criterion:

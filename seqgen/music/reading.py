@@ -133,9 +133,10 @@ class _Section:
     reading: TuneReading
     signatures: list[tuple[Any, ...]]  # each bar's notes, for runs and distinct bars
     # Each part's length in bars (one part: the section's), and whether its last bar closes a
-    # part: a section that does not runs on into the next one's first part.
+    # part: a section that does not runs on into the next one's first part, unless that opens one.
     parts: tuple[float, ...] = ()
     closed: bool = True
+    opens: bool = False  # its first bar starts a part (`|:` or a double bar on its left)
 
 
 _BODY_FIELD = re.compile(r"^([KLM]):[ \t]*(.*?)[ \t]*$")
@@ -239,7 +240,7 @@ def _joined_parts(sections: list[_Section]) -> tuple[float, ...]:
     runs_on = False
     for s in sections:
         more = list(s.parts)
-        if runs_on and parts and more:
+        if runs_on and not s.opens and parts and more:
             parts[-1] += more.pop(0)
         parts += more
         runs_on = not s.closed
@@ -351,7 +352,7 @@ def _read_section(text: str) -> _Section:
     )
     parts = _read_parts(reading, measures, lengths, first_time, bar_q)
     _read_marking(reading, text)
-    return _Section(reading, signatures, parts, _closes_part(measures[-1]))
+    return _Section(reading, signatures, parts, _closes_part(measures[-1]), _opens_part(measures[0]))
 
 
 def _first_endings(brackets: list[Any], measures: list[Any]) -> tuple[set[int], int]:
@@ -383,13 +384,40 @@ def _closes_part(m: Any) -> bool:
     return right is not None and (isinstance(right, bar.Repeat) or right.type != "regular")
 
 
+def _opens_part(m: Any) -> bool:
+    """Does a part start at this bar (a start repeat `|:` or a double bar on its left)?"""
+    from music21 import bar
+
+    left = m.leftBarline
+    return left is not None and (isinstance(left, bar.Repeat) or left.type != "regular")
+
+
+def _part_ends(
+    measures: list[Any], lengths: list[float], first_time: set[int], bar_q: float | None
+) -> list[int]:
+    """The bars that end a part: the last; one closed by a repeat or double bar, first-time bars
+    excepted; one before a start repeat `|:` after a plain bar line, when the part it ends is at
+    least a bar long (a pickup before the first `|:` is no part)."""
+    n = len(measures)
+    ends: list[int] = []
+    done = 0.0
+    for i, m in enumerate(measures):
+        done += lengths[i]
+        if id(m) in first_time and i < n - 1:
+            continue
+        opens_next = i + 1 < n and _opens_part(measures[i + 1]) and (bar_q is None or done >= bar_q - 1e-6)
+        if i == n - 1 or _closes_part(m) or opens_next:
+            ends.append(i)
+            done = 0.0
+    return ends
+
+
 def _read_parts(
     reading: TuneReading, measures: list[Any], lengths: list[float], first_time: set[int], bar_q: float | None
 ) -> tuple[float, ...]:
     """Fill in where the tune's parts end (`section_ends`, `half_end`) and their lengths; return
     every part's length in bars (one part: the whole; () with no metre)."""
-    n = len(measures)
-    ends = [i for i, m in enumerate(measures) if i == n - 1 or (_closes_part(m) and id(m) not in first_time)]
+    ends = _part_ends(measures, lengths, first_time, bar_q)
     tonic = reading.tonic
     pcs = []
     for i in ends:

@@ -86,7 +86,7 @@ def _flag(form: dict[str, Any], name: str) -> bool | None:
     value = form.get(name)
     if value is None or isinstance(value, bool):
         return value
-    raise SeqgenError(f"{name} must be true or false, got {str(value)[:40]!r}")
+    raise SeqgenError(f"{name} must be a JSON true or false, got {str(value)[:40]!r}")
 
 
 # The page's switches of ABC decoding (`seqgen sample --free-bars`, `--whole-redraws`).
