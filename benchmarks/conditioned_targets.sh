@@ -7,20 +7,25 @@
 #
 #   bash benchmarks/conditioned_targets.sh checkpoints/RUN OUTDIR [data/oneills1850]
 #
+# RETRIES (default "0 3 10") picks the retry counts, ASKED ("rhythm meter key;..." ) the headers,
+# SEQGEN the command (default `seqgen`; `python -m seqgen` runs the checkout in the current folder).
 # Writes OUTDIR/<asked>-r<retries>/ (the tunes, sample.json, eval.json) and prints one line per set.
 set -eu
 RUN=$1
 OUT=$2
 DATA=${3:-data/oneills1850}
-ASKED=("jig 6/8 D" "reel C| G" "reel C| Dmix" "reel C| Ador")
+IFS=";" read -r -a ASKED <<<"${ASKED:-jig 6/8 D;reel C| G;reel C| Dmix;reel C| Ador}"
+SEQGEN=${SEQGEN:-seqgen}
 for asked in "${ASKED[@]}"; do
     read -r rhythm meter key <<<"$asked"
-    for retries in 0 3 10; do
+    for retries in ${RETRIES:-0 3 10}; do
         dir="$OUT/${rhythm}-${meter//[|\/]/_}-${key}-r$retries"
         mkdir -p "$dir"
-        seqgen --quiet sample "$RUN" --rhythm "$rhythm" --meter "$meter" --key "$key" --num-samples 100 \
+        # shellcheck disable=SC2086  # SEQGEN may be several words
+        $SEQGEN --quiet sample "$RUN" --rhythm "$rhythm" --meter "$meter" --key "$key" --num-samples 100 \
             --seed 1 --max-retries "$retries" --out "$dir" --force --json >"$dir/sample.json"
-        seqgen --quiet eval --samples "$dir" --data "$DATA" --json >"$dir/eval.json"
+        # shellcheck disable=SC2086
+        $SEQGEN --quiet eval --samples "$dir" --data "$DATA" --json >"$dir/eval.json"
         python3 - "$dir" "$asked" "$retries" <<'PY'
 import json, statistics, sys
 from pathlib import Path
