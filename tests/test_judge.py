@@ -174,6 +174,28 @@ def test_a_dance_part_of_no_phrase_length_fails_form() -> None:
     )
 
 
+def test_parts_played_apart_are_not_joined_into_a_phrase() -> None:
+    """An 8-bar A part, a 6-bar B part and a 2-bar C part, each repeated: three parts played
+    apart (no 8-bar B part written across a double bar), so the tune stops mid-phrase."""
+    a = "|:dAFA dAFA|BGBd cBAG|FAdf afdf|gfed cdeg|dAFA dAFA|BGBd cBAG|FAdf afec|d8:|\n"
+    b = "|:fdad fdad|gece gece|fdad fdfg|afge fdd2|fdad fdad|gece gecA:|\n|:BGBd cBAG|FDEF D4:|\n"
+    tune = REEL.split("|:A|")[0] + a + b
+    assert read_tune(tune).part_joins == (False, False)
+    v = judge_tune(tune)
+    assert not v.passed("form") and "stops mid-phrase" in (v.reason or ""), v.reason
+
+
+def test_a_pickup_bar_before_a_repeat_is_no_part_ending() -> None:
+    """`d8|A2|:`: the A part ends on d; the pickup A leads into the B part. A tune that ends on A
+    (the 5th) is not brought home by its pickup."""
+    a = "|dAFA dAFA|BGBd cBAG|FAdf afdf|gfed cdeg|dAFA dAFA|BGBd cBAG|FAdf afec|d8|A2"
+    b = "|:fdad fdad|gece gece|fdad fdfg|afge fdd2|fdad fdad|gece gecA|BGBd cBAG|FDEF A4:|\n"
+    tune = REEL.split("|:A|")[0] + a + b
+    r = read_tune(tune)
+    assert r.part_bars == pytest.approx((8.0, 8.25)) and r.section_ends == (2, 9)
+    assert not judge_tune(tune).passed("mode")
+
+
 def test_a_double_bar_mid_part_does_not_make_an_odd_part() -> None:
     split = REEL.replace(
         "|:g|fdad fdad|gece gece|fdad fdfg|afge fdd2|\nfdad fdad|",
@@ -201,7 +223,7 @@ def test_stray_text_in_the_music_fails_form() -> None:
     v = judge_tune(stray)
     assert not v.passed("form")
     assert v.reason == 'form: stray text "BAG" in the music: no chord symbol or marking'
-    for text in ("Gn", "C.C.", "EGB", "an sea"):
+    for text in ("Gn", "C.C.", "EGB", "an sea", "G A B", "^BAG", "C(BAG)", "123456"):
         assert not judge_tune(stray.replace('"BAG"', f'"{text}"')).passed("form"), text
     chords = ["Am", "D/F#", "G7", "Bm7b5", "Em/B", "A7sus4", "Dmaj7", "C6/9", "Dm7-5", "Gm(maj7)", "E7(b9)"]
     chords += ["A°", "Bø", "N.C.", "(D)"]

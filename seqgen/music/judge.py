@@ -38,17 +38,19 @@ _ONE_BEAT = re.compile(r"1/\d+")  # M:1/8, M:1/4: 2 of the ~13,000 M: fields in 
 # An ABC chord symbol as tunebooks write them: a root, a quality, extensions ("7", "b9", "sus4",
 # "6/9", "(maj7)") and a bass note: "Am", "D7", "Gmaj7", "Bm7b5", "C6/9", "D/F#", "A°", "N.C.".
 CHORD = re.compile(
-    r"[A-G][#b]?(maj|min|mi|m|M|dim|aug|sus|add|\+|-|o|°|ø)?((maj|sus|add|b|#|\+|-|/)?\d+|sus|\([^()]*\))*"
+    r"[A-G][#b]?(maj|min|mi|m|M|dim|aug|sus|add|\+|-|o|°|ø)?"
+    r"((maj|sus|add|b|#|\+|-|/)?\d+|sus|\((maj|min|add|sus|b|#|\+|-)?\d+\))*"
     r"(/[A-Ga-g][#b]?)?|N\.?C\.?"
 )
 _MARKING_WORDS = """
     p pp ppp mp mf f ff fff fp sf sfz fz rf rfz cresc crescendo dim diminuendo decresc
     rall rit ritard ritardando accel a tempo atempo slow slower slowly fast faster lively quick
     moderato allegro andante adagio lento presto tr trill h t s w m o natural roll cut
-    dc ds al da capo dal to fine end segno sign coda segue chorus major minor
+    dc ds al da capo dal to fine end segno sign coda segue chorus major minor dacapo dalsegno tocoda
 """
 _MARK_SYMBOLS = re.compile(r"[~#=<>+\-^_]+")  # accents, rolls, accidentals over a note: "~", "#~"
-_FINGERING = re.compile(r"\d+")  # "4" over a note: Ryan's Mammoth writes fiddle fingerings
+_FINGERING = re.compile(r"[0-5]")  # "4" over a note: Ryan's Mammoth writes fiddle fingerings
+_NOTE_LETTERS = re.compile(r"[A-Ga-g]{2,}")  # "BAG": note names, not words
 
 
 @dataclass(frozen=True)
@@ -82,19 +84,22 @@ class JudgeLimits:
     # in parts: p1 0.84; 11 of the 1,805 readable training tunes are below 0.6).
     min_last_part_share: float = 0.6
     # A dance tune's parts are phrases of four bars: parts of 4, 8 or 16 bars, give or take half a
-    # bar (a pickup, the short bar it completes), and a jig's also of 10 (O'Neill's writes 29).
-    # A part of a bar or less (a pickup before a repeat sign) counts with the next; two parts that
-    # make one phrase together (a double bar mid-part) are one. Training dance tunes in parts: 8
-    # of 757 have another part length; a reel with an 8-bar A part and a 12-bar B part is not a
+    # bar (a pickup, the short bar it completes), and also of 10 where its R: field says jig
+    # (O'Neill's writes 27 such parts). A part shorter than `short_part` (a pickup before a repeat
+    # sign) counts with the next; two parts with no repeat sign between them that make one
+    # phrase together (a double bar mid-part: 6 + 2) are one. Training dance tunes in parts: 4
+    # of 754 have another part length; a reel with an 8-bar A part and a 12-bar B part is not a
     # reel a session plays.
     part_lengths: tuple[float, ...] = (4.0, 8.0, 16.0)
     jig_part_lengths: tuple[float, ...] = (10.0,)
     part_slack: float = 0.5
-    # Text in the music: an annotation placed with ^ _ < > @ is the writer's text; other quoted
-    # text must be a chord symbol (`CHORD`, as the ABC standard has it), a fiddle fingering, or a
-    # marking the old tunebooks write unplaced (these words, lower case, without dots or
-    # brackets, word by word or run together: "D.C.", "p", "cresc.", "Da Capo"). Anything else
-    # ("BAG", "Gn") is letters a model wrote where notes belong.
+    short_part: float = 1.0
+    # Text in the music: an annotation placed with ^ _ < > @ is the writer's text (unless it is a
+    # word of note names: "^BAG"); other quoted text must be one or two chord symbols as
+    # tunebooks write them (`CHORD`), a fiddle fingering (0-5), or a marking the old tunebooks
+    # write unplaced (these words, lower case, without dots or brackets, word by word or run
+    # together: "D.C.", "p", "cresc.", "Da Capo", "DaCapo"). Anything else ("BAG", "Gn", "G A B")
+    # is letters a model wrote where notes belong.
     markings: frozenset[str] = frozenset(_MARKING_WORDS.split())
     max_bars: float = 160.0  # p99: 64.5; a stuck loop runs to the length limit
     max_same_bars: int = 3  # the same bar this many times in a row is a stuck loop
@@ -289,15 +294,20 @@ def _phrase(bars: float, r: TuneReading, limits: JudgeLimits) -> bool:
 
 
 def _parts(r: TuneReading, limits: JudgeLimits) -> list[float]:
-    """The tune's parts as a player hears them, in bars: a part of a bar or less (a pickup before
-    a repeat sign, a lone closing bar) counted with the next (or, last, the one before), and two
-    parts that make a phrase only together (a double bar mid-part: 6 + 2 bars) counted as one."""
+    """The tune's parts as a player hears them, in bars: a part under `short_part` (a pickup
+    before a repeat sign) counted with the next (or, last, the one before), and two parts with no
+    repeat sign between them that make a phrase only together (a double bar mid-part: 6 + 2
+    bars) counted as one."""
+    joins = r.part_joins if len(r.part_joins) == len(r.part_bars) - 1 else (False,) * len(r.part_bars)
     short: list[float] = []
+    plain: list[bool] = []  # between short[k] and short[k + 1]
     carry = 0.0
-    for bars in r.part_bars:
-        if bars < 1.5:
+    for k, bars in enumerate(r.part_bars):
+        if bars < limits.short_part:
             carry += bars
             continue
+        if short:
+            plain.append(joins[k - 1])
         short.append(bars + carry)
         carry = 0.0
     if carry and short:
@@ -305,7 +315,7 @@ def _parts(r: TuneReading, limits: JudgeLimits) -> list[float]:
     parts: list[float] = []
     i = 0
     while i < len(short):
-        pair = short[i] + short[i + 1] if i + 1 < len(short) else None
+        pair = short[i] + short[i + 1] if i + 1 < len(short) and plain[i] else None
         if not _phrase(short[i], r, limits) and pair is not None and _phrase(pair, r, limits):
             parts.append(pair)
             i += 2
@@ -319,16 +329,20 @@ def _is_marking(text: str, limits: JudgeLimits) -> bool:
     """Is a quoted text in the music an annotation, chord symbols, a fingering or a marking the
     old tunebooks write (see `JudgeLimits.markings`)?"""
     bare = text.strip()
-    if len(bare) > 1 and bare[0] in "^_<>@":  # placed text: the writer's words
-        return True
+    if len(bare) > 1 and bare[0] in "^_<>@":  # placed text: the writer's words, not note names
+        return not _NOTE_LETTERS.fullmatch(bare[1:].strip())
     if bare.startswith("(") and bare.endswith(")"):  # "(D)": an alternative chord
         bare = bare[1:-1]
     words = re.sub(r"[()\[\]]", " ", bare.lower().replace(".", "")).split()
     if not words or "".join(words) in limits.markings:  # "", ".", "Da Capo", "D. C."
         return True
+    tokens = bare.split()
+    chords = [t for t in tokens if CHORD.fullmatch(t) or CHORD.fullmatch(t.strip("()"))]
+    if len(chords) > 2:  # "G A B": note names, not chords
+        return False
     return all(
-        CHORD.fullmatch(t) or _FINGERING.fullmatch(t) or w in limits.markings or _MARK_SYMBOLS.fullmatch(w)
-        for t in bare.split()
+        t in chords or _FINGERING.fullmatch(t) or w in limits.markings or _MARK_SYMBOLS.fullmatch(w)
+        for t in tokens
         for w in [re.sub(r"[()\[\]]", "", t.lower().replace(".", ""))]
     )
 

@@ -92,6 +92,9 @@ class TuneReading:
     first_part_bars: float | None = None
     # Every part's length in bars of the metre, in order, first-time bars left out (() with one part).
     part_bars: tuple[float, ...] = ()
+    # Between each two parts: True where no repeat sign divides them (a double bar, perhaps
+    # mid-part), False at `:|` or `|:` (two parts played apart) and where the key or metre changes.
+    part_joins: tuple[bool, ...] = ()
     # The quoted texts in the music (chord symbols, annotations, O'Neill's "p" and "D.C."), as written.
     texts: tuple[str, ...] = ()
 
@@ -135,6 +138,7 @@ class _Section:
     # Each part's length in bars (one part: the section's), and whether its last bar closes a
     # part: a section that does not runs on into the next one's first part, unless that opens one.
     parts: tuple[float, ...] = ()
+    joins: tuple[bool, ...] = ()  # `TuneReading.part_joins` within the section
     closed: bool = True
     opens: bool = False  # its first bar starts a part (`|:` or a double bar on its left)
 
@@ -196,7 +200,7 @@ def _merge(sections: list[_Section]) -> TuneReading:
     first, last = readings[0], readings[-1]
     error = next((r.error for r in readings if r.error), None)
     signatures = [sig for s in sections for sig in s.signatures]
-    parts = _joined_parts(sections)
+    parts, joins = _joined_parts(sections)
     played = [r.played_bars for r in readings]
     meters = tuple(dict.fromkeys(m for r in readings for m in r.meters))
     keys = tuple(dict.fromkeys(k for r in readings for k in r.keys))
@@ -230,21 +234,27 @@ def _merge(sections: list[_Section]) -> TuneReading:
         last_part_bars=parts[-1] if len(parts) > 1 else None,
         first_part_bars=parts[0] if len(parts) > 1 else None,
         part_bars=parts if len(parts) > 1 else (),
+        part_joins=joins if len(parts) > 1 else (),
     )
 
 
-def _joined_parts(sections: list[_Section]) -> tuple[float, ...]:
-    """The tune's parts across its sections: a key or metre change inside a part (the section
-    before it does not close a part) does not start a new part."""
+def _joined_parts(sections: list[_Section]) -> tuple[tuple[float, ...], tuple[bool, ...]]:
+    """The tune's parts across its sections, and the joins between them: a key or metre change
+    inside a part (the section before it does not close a part) does not start a new part."""
     parts: list[float] = []
+    joins: list[bool] = []
     runs_on = False
     for s in sections:
         more = list(s.parts)
-        if runs_on and not s.opens and parts and more:
-            parts[-1] += more.pop(0)
-        parts += more
+        if more:
+            if runs_on and not s.opens and parts:
+                parts[-1] += more.pop(0)  # s.joins[0] now joins that part to the next
+            elif parts:
+                joins.append(False)  # a new key or metre between two parts: not one part
+            parts += more
+            joins += s.joins
         runs_on = not s.closed
-    return tuple(parts)
+    return tuple(parts), tuple(joins)
 
 
 def _home_ending(first: TuneReading, last: TuneReading) -> tuple[int, str] | None:
@@ -350,9 +360,9 @@ def _read_section(text: str) -> _Section:
         foreign_to=f"K:{key_text}",
         open_endings=open_endings,
     )
-    parts = _read_parts(reading, measures, lengths, first_time, bar_q)
+    parts, joins = _read_parts(reading, measures, lengths, first_time, bar_q)
     _read_marking(reading, text)
-    return _Section(reading, signatures, parts, _closes_part(measures[-1]), _opens_part(measures[0]))
+    return _Section(reading, signatures, parts, joins, _closes_part(measures[-1]), _opens_part(measures[0]))
 
 
 def _first_endings(brackets: list[Any], measures: list[Any]) -> tuple[set[int], int]:
@@ -397,26 +407,49 @@ def _part_ends(
 ) -> list[int]:
     """The bars that end a part: the last; one closed by a repeat or double bar, first-time bars
     excepted; one before a start repeat `|:` after a plain bar line, when the part it ends is at
-    least a bar long (a pickup before the first `|:` is no part)."""
-    n = len(measures)
+    least a bar long (a pickup before the first `|:` is no part), and where that bar is a short
+    pickup bar of its own after whole bars (`d8|A2|:`), the bar before it: the pickup leads into
+    the next part (a short bar that completes the part's pickup, `gedBA2|:(BA)|`, stays)."""
+    n, eps = len(measures), 1e-6
     ends: list[int] = []
     done = 0.0
     for i, m in enumerate(measures):
         done += lengths[i]
         if id(m) in first_time and i < n - 1:
             continue
-        opens_next = i + 1 < n and _opens_part(measures[i + 1]) and (bar_q is None or done >= bar_q - 1e-6)
-        if i == n - 1 or _closes_part(m) or opens_next:
+        if i == n - 1 or _closes_part(m):
             ends.append(i)
             done = 0.0
+        elif i + 1 < n and _opens_part(measures[i + 1]) and (bar_q is None or done >= bar_q - eps):
+            before = done - lengths[i]  # the part without this bar: whole bars, and this one short?
+            pickup = (
+                bar_q is not None
+                and lengths[i] < bar_q - eps
+                and before >= bar_q - eps
+                and _whole(before / bar_q)
+                and not _whole(done / bar_q)
+            )
+            if pickup and (not ends or ends[-1] != i - 1):
+                ends.append(i - 1)
+                done = lengths[i]
+            else:
+                ends.append(i)
+                done = 0.0
     return ends
+
+
+def _whole(bars: float) -> bool:
+    return abs(bars - round(bars)) < 1e-6
 
 
 def _read_parts(
     reading: TuneReading, measures: list[Any], lengths: list[float], first_time: set[int], bar_q: float | None
-) -> tuple[float, ...]:
+) -> tuple[tuple[float, ...], tuple[bool, ...]]:
     """Fill in where the tune's parts end (`section_ends`, `half_end`) and their lengths; return
-    every part's length in bars (one part: the whole; () with no metre)."""
+    every part's length in bars (one part: the whole; () with no metre) and the joins between
+    them (`TuneReading.part_joins`)."""
+    from music21 import bar
+
     ends = _part_ends(measures, lengths, first_time, bar_q)
     tonic = reading.tonic
     pcs = []
@@ -426,16 +459,21 @@ def _read_parts(
             pcs.append(_end_pc(notes[-1], tonic))
     reading.section_ends = tuple(pcs)
     if not bar_q:
-        return ()
+        return (), ()
     starts = [0] + [e + 1 for e in ends[:-1]]
     parts = tuple(
         sum(lengths[i] for i in range(a, b + 1) if id(measures[i]) not in first_time) / bar_q
         for a, b in zip(starts, ends, strict=True)
     )
+    joins = tuple(
+        not isinstance(measures[e].rightBarline, bar.Repeat)
+        and not isinstance(measures[e + 1].leftBarline, bar.Repeat)
+        for e in ends[:-1]
+    )
     if len(parts) > 1:
-        reading.part_bars = parts
+        reading.part_bars, reading.part_joins = parts, joins
         reading.first_part_bars, reading.last_part_bars = parts[0], parts[-1]
-        return parts
+        return parts, joins
     total, done = sum(lengths), 0.0
     for i, length in enumerate(lengths[:-1]):
         done += length
@@ -443,7 +481,7 @@ def _read_parts(
             notes = _melody(measures[i])
             reading.half_end = _end_pc(notes[-1], tonic) if notes else None
             break
-    return parts
+    return parts, joins
 
 
 def _music_lines(text: str) -> list[tuple[int, str]]:
