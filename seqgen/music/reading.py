@@ -560,19 +560,15 @@ def _bar_quarters(measures: list[Any]) -> float | None:
 def _section_edges(measures: list[Any]) -> list[bool]:
     """For each bar: is it the first or last of a section (a part, a repeat, the tune)? Those may
     be short: a pickup, and the bar that completes it before the next part or repeat."""
-    from music21 import bar
-
     n = len(measures)
     edge = [False] * n
     edge[0] = edge[-1] = True
     for i, m in enumerate(measures):
-        left = m.leftBarline
-        starts = left is not None and (isinstance(left, bar.Repeat) or left.type != "regular")
         if _closes_part(m):
             edge[i] = True
             if i + 1 < n:
                 edge[i + 1] = True
-        if starts:
+        if _opens_part(m):
             edge[i] = True
             if i > 0:
                 edge[i - 1] = True
