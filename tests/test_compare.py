@@ -29,6 +29,7 @@ from seqgen.compare.results import (
 from seqgen.compare.run import loss_by_position, streaming_loss
 from seqgen.compare.verdicts import verdicts
 from seqgen.models import build_model, count_parameters, model_config
+from seqgen.music.judge import RULES
 from tests.conftest import FIXTURES, invoke
 
 CPU = torch.device("cpu")
@@ -286,6 +287,14 @@ def test_the_tune_judge_is_reported_criterion_by_criterion():
     r = _judged(_results(1.60, 1.50))
     r.samples["lstm"].bar_guide = False
     assert "seed 0, no bar guide (`--free-bars`)), one try each" in "\n".join(samples_section(r))
+    # The words name the rules the tunes were judged by: results from before the phrase rule (rules
+    # 1, none recorded) keep the older words, and results judged by today's judge get today's.
+    assert "form (long enough once its repeats are played, no runaway loop)" in lines
+    for s in r.samples.values():
+        assert s.judge is not None
+        s.judge.rules = RULES
+    now = "\n".join(samples_section(r))
+    assert "a dance's parts in phrases of 4, 8 or 16 bars" in now and "no stray text in the music" in now
     # Results from before the judge keep the music check's words.
     old = "\n".join(samples_section(_typed(_results(1.60, 1.50))))
     assert "## 6. Sampled tunes and the music check" in old and "tune judge" not in old
@@ -301,6 +310,11 @@ def test_results_with_the_judge_load_back_and_older_ones_without_it():
         "inner_bars": 200,
         "full_inner_bars": 150,
     }
+    assert SampleResult.from_json(json.loads(json.dumps(doc))) == r.samples["lstm"]
+    assert r.samples["lstm"].judge is not None
+    r.samples["lstm"].judge.rules = RULES  # a judge's rules after the first are kept and read back
+    doc = r.samples["lstm"].to_json()
+    assert doc["judge"]["rules"] == RULES
     assert SampleResult.from_json(json.loads(json.dumps(doc))) == r.samples["lstm"]
     del doc["judge"]  # a results.json written before the judge
     old = SampleResult.from_json(doc)
@@ -357,6 +371,7 @@ def test_compare_on_abc_writes_the_report_plots_and_tunes():
     assert re.search(r"\| rhythm \| \d+% \| \d+% \|", report)
     judged = json.loads(Path("cmp/results.json").read_text())["samples"]["lstm"]["judge"]
     assert set(judged["criteria"]) == {"rhythm", "mode", "form", "plagiarism"}
+    assert judged["rules"] == RULES and "no stray text in the music" in report  # today's judge, named
     assert json.loads(Path("cmp/results.json").read_text())["samples"]["lstm"]["bar_guide"] is True
     assert "decoding guided by the metre's bars" in report
     assert "tunes passing the tune judge" in r.output and "rhythm" in r.output

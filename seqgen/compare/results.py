@@ -199,6 +199,7 @@ class JudgeCounts:
     ends_on_tonic: int  # tunes whose last note is the K: field's tonic
     inner_bars: int  # the judged tunes' inner bars, those that must fill the metre
     full_inner_bars: int  # of them, the bars that do
+    rules: int = 1  # the judge's rules (`seqgen.music.judge.RULES`); 1 in results from before it was kept
 
     @property
     def bar_fill(self) -> float | None:
@@ -228,6 +229,8 @@ class SampleResult:
         for name in ("judge", "bar_guide"):  # a results.json from before them is written back as it was
             if d[name] is None:
                 del d[name]
+        if self.judge is not None and self.judge.rules == 1:  # ... and from before the judge's rules
+            del d["judge"]["rules"]
         return d
 
     @classmethod

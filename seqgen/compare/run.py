@@ -231,7 +231,7 @@ def judge_counts(verdicts: list[Verdict | None]) -> JudgeCounts:
     """The tune judge's verdicts on a model's tunes as counts (None: a tune the music check
     refused before the judge read it, failing every criterion)."""
     from seqgen.measure.samples import judge_score
-    from seqgen.music.judge import CRITERIA
+    from seqgen.music.judge import CRITERIA, RULES
 
     scores = [judge_score(v) for v in verdicts if v is not None]
     metred = [s for s in scores if s.full_inner_bars is not None]
@@ -241,6 +241,7 @@ def judge_counts(verdicts: list[Verdict | None]) -> JudgeCounts:
         ends_on_tonic=sum(s.ends_on_tonic for s in scores),
         inner_bars=sum(s.inner_bars for s in metred),
         full_inner_bars=sum(s.full_inner_bars or 0 for s in metred),
+        rules=RULES,
     )
 
 

@@ -260,10 +260,25 @@ def _judge_intro(r: CompareResults) -> str:
         "it plays (it parses, has notes, lasts a plausible time in a playable range and ends by "
         "itself) and then passes the tune judge, modelled on the first stage of the AI Music "
         "Generation Challenge: rhythm (its inner bars fill the M: metre), mode (its notes and its "
-        "last note fit the K: key), form (long enough once its repeats are played, no runaway "
-        "loop) and plagiarism (no passage of more than half the tune copied from the training "
-        "tunes). The files (ABC and MIDI) are in `samples/`.\n"
+        f"last note fit the K: key), form ({_FORM_WORDS[_rules(r)]}) and plagiarism (no passage of "
+        "more than half the tune copied from the training tunes). The files (ABC and MIDI) are in "
+        "`samples/`.\n"
     )
+
+
+# What form asked of a tune, by the judge's rules (`seqgen.music.judge.RULES`) its results record.
+_FORM_WORDS = {
+    1: "long enough once its repeats are played, no runaway loop",
+    2: "long enough once its repeats are played, a dance's parts in phrases of 4, 8 or 16 bars, "
+    "no runaway loop, no stray text in the music",
+}
+
+
+def _rules(r: CompareResults) -> int:
+    """The judge's rules the results were judged by (the oldest of the models', and the newest
+    words known for a judge newer than this code)."""
+    rules = min(s.judge.rules for s in r.samples.values() if s.judge is not None)
+    return min(rules, max(_FORM_WORDS))
 
 
 def _judge_table(r: CompareResults) -> list[str]:

@@ -33,6 +33,10 @@ from dataclasses import dataclass, field
 from seqgen.music.reading import TuneReading, read_tune
 
 CRITERIA = ("rhythm", "mode", "form", "plagiarism")
+# Which rules this judge applies, recorded with a comparison's results so that its report names the
+# rules its tunes were judged by: 1, the first judge (2026-12-05); 2, form also fails a dance's part
+# of no phrase length and stray text in the music (2026-12-07).
+RULES = 2
 
 _ONE_BEAT = re.compile(r"1/\d+")  # M:1/8, M:1/4: 2 of the ~13,000 M: fields in music21's corpora
 # An ABC chord symbol as tunebooks write them: a root, a quality, extensions ("7", "b9", "sus4",
