@@ -4,8 +4,9 @@ Owns: `read_tune` (one ABC tune read once with music21 into a `TuneReading`: its
 mode, the bars that must fill the metre, notes foreign to the key, the last note, bars written and
 played, runs of one bar), `parse_key` (an ABC K: value as a tonic and a mode), and reading a tune
 that changes key, metre or note length section by section. Does not own the verdict or its
-thresholds (`seqgen.music.judge`). Parsing is music21's (`seqgen.music.abc.parse_abc`); nothing
-here prints.
+thresholds (`seqgen.music.judge`), nor how a section's bars are read (its parts, the bars at its
+edges, the melody's notes: `seqgen.music.measures`). Parsing is music21's
+(`seqgen.music.abc.parse_abc`); nothing here prints.
 """
 
 from __future__ import annotations
@@ -16,6 +17,21 @@ from typing import Any
 
 from seqgen.errors import SeqgenError
 from seqgen.music.header import AbcKey
+from seqgen.music.measures import (
+    bad_bars,
+    bar_quarters,
+    bar_signature,
+    closes_part,
+    edge_bar_ok,
+    end_pc,
+    first_endings,
+    longest_run,
+    melody,
+    opens_part,
+    pitch_class,
+    read_parts,
+    section_edges,
+)
 
 # ABC key modes -> semitones of the scale above the tonic.
 _MODES = {
@@ -218,7 +234,7 @@ def _merge(sections: list[_Section]) -> TuneReading:
         last_degree=last.last_degree,
         written_bars=sum(r.written_bars for r in readings),
         played_bars=None if any(p is None for p in played) else sum(p for p in played if p is not None),
-        same_bars_run=_longest_run(signatures),
+        same_bars_run=longest_run(signatures),
         distinct_share=len(set(signatures)) / len(signatures) if signatures else 0.0,
         error=error,
         judged_bars=sum(r.judged_bars for r in readings),
@@ -311,32 +327,32 @@ def _read_section(text: str) -> _Section:
         return _Section(empty, [])
     brackets = list(part.recurse().getElementsByClass(spanner.RepeatBracket))
     in_volta = {id(m) for rb in brackets for m in rb}
-    first_time, open_endings = _first_endings(brackets, measures)
+    first_time, open_endings = first_endings(brackets, measures)
     if _MULTI_ENDING.search(text):  # endings music21 cannot number: do not call them open
         open_endings = 0
-    bar_q = _bar_quarters(measures)
+    bar_q = bar_quarters(measures)
     lengths = [float(m.duration.quarterLength) for m in measures]
-    edge = _section_edges(measures)
+    edge = section_edges(measures)
     inner = [i for i in range(len(measures)) if not edge[i] and id(measures[i]) not in in_volta]
-    inner_bad = _bad_bars([lengths[i] for i in inner], bar_q) if bar_q else 0
+    inner_bad = bad_bars([lengths[i] for i in inner], bar_q) if bar_q else 0
     bad = inner_bad
     if bar_q:  # a section's edge bars may be short as the corpus writes them, not any length
         outer = [i for i in range(len(measures)) if edge[i] and id(measures[i]) not in in_volta]
-        bad += sum(not _edge_bar_ok(i, lengths, edge, bar_q) for i in outer)
+        bad += sum(not edge_bar_ok(i, lengths, edge, bar_q) for i in outer)
         judged = len(inner) + len(outer)
     else:
         judged = len(inner)
-    notes = [n for n in _melody(part) if not n.duration.isGrace]
-    pcs = [_pitch_class(n) for n in notes]
+    notes = [n for n in melody(part) if not n.duration.isGrace]
+    pcs = [pitch_class(n) for n in notes]
     scale = {(tonic + s) % 12 for s in _MODES[mode]} if tonic is not None and mode else None
     foreign = sum(pc not in scale for pc in pcs) if scale else 0
-    last = (_end_pc(notes[-1], tonic) - tonic) % 12 if notes and tonic is not None else None
+    last = (end_pc(notes[-1], tonic) - tonic) % 12 if notes and tonic is not None else None
     written = sum(lengths) / bar_q if bar_q else float(len(measures))
     order = _play_order(part)
     played = sum(lengths[i] for i in order) / bar_q if order is not None and bar_q else None
     if order is not None and not bar_q:
         played = float(len(order))
-    signatures = [_bar_signature(m) for m in measures if m.notesAndRests]
+    signatures = [bar_signature(m) for m in measures if m.notesAndRests]
     reading = TuneReading(
         meter=meter,
         rhythm=empty.rhythm,
@@ -351,7 +367,7 @@ def _read_section(text: str) -> _Section:
         last_degree=last,
         written_bars=written,
         played_bars=played,
-        same_bars_run=_longest_run(signatures),
+        same_bars_run=longest_run(signatures),
         distinct_share=len(set(signatures)) / len(signatures) if signatures else 0.0,
         judged_bars=judged,
         inner_bad=inner_bad,
@@ -360,128 +376,15 @@ def _read_section(text: str) -> _Section:
         foreign_to=f"K:{key_text}",
         open_endings=open_endings,
     )
-    parts, joins = _read_parts(reading, measures, lengths, first_time, bar_q)
+    parts = read_parts(measures, lengths, first_time, bar_q, tonic)
+    reading.section_ends, reading.half_end = parts.end_pcs, parts.half_end
+    if len(parts.bars) > 1:
+        reading.part_bars, reading.part_joins = parts.bars, parts.joins
+        reading.first_part_bars, reading.last_part_bars = parts.bars[0], parts.bars[-1]
     _read_marking(reading, text)
-    return _Section(reading, signatures, parts, joins, _closes_part(measures[-1]), _opens_part(measures[0]))
-
-
-def _first_endings(brackets: list[Any], measures: list[Any]) -> tuple[set[int], int]:
-    """The bars under first-time brackets (`[1`, and `[2` before a `[3`), which lead back into the
-    repeat, and how many first endings have no next ending after them."""
-    where = {id(m): i for i, m in enumerate(measures)}
-
-    def first_bar(rb: Any) -> int:
-        return min((where.get(id(m), len(measures)) for m in rb.getSpannedElements()), default=len(measures))
-
-    ordered = sorted(brackets, key=first_bar)
-    leading: set[int] = set()
-    open_ = 0
-    for k, rb in enumerate(ordered):
-        numbers = list(rb.numberRange)
-        after = ordered[k + 1] if k + 1 < len(ordered) else None
-        followed = after is not None and min(after.numberRange, default=0) == max(numbers, default=0) + 1
-        if followed or (numbers and min(numbers) == 1):
-            leading.update(id(m) for m in rb.getSpannedElements())
-        if numbers and min(numbers) == 1 and not followed:
-            open_ += 1
-    return leading, open_
-
-
-def _closes_part(m: Any) -> bool:
-    from music21 import bar
-
-    right = m.rightBarline
-    return right is not None and (isinstance(right, bar.Repeat) or right.type != "regular")
-
-
-def _opens_part(m: Any) -> bool:
-    """Does a part start at this bar (a start repeat `|:` or a double bar on its left)?"""
-    from music21 import bar
-
-    left = m.leftBarline
-    return left is not None and (isinstance(left, bar.Repeat) or left.type != "regular")
-
-
-def _part_ends(
-    measures: list[Any], lengths: list[float], first_time: set[int], bar_q: float | None
-) -> list[int]:
-    """The bars that end a part: the last; one closed by a repeat or double bar, first-time bars
-    excepted; one before a start repeat `|:` after a plain bar line, when the part it ends is at
-    least a bar long (a pickup before the first `|:` is no part), and where that bar is a short
-    pickup bar of its own after whole bars (`d8|A2|:`), the bar before it: the pickup leads into
-    the next part (a short bar that completes the part's pickup, `gedBA2|:(BA)|`, stays)."""
-    n, eps = len(measures), 1e-6
-    ends: list[int] = []
-    done = 0.0
-    for i, m in enumerate(measures):
-        done += lengths[i]
-        if id(m) in first_time and i < n - 1:
-            continue
-        if i == n - 1 or _closes_part(m):
-            ends.append(i)
-            done = 0.0
-        elif i + 1 < n and _opens_part(measures[i + 1]) and (bar_q is None or done >= bar_q - eps):
-            before = done - lengths[i]  # the part without this bar: whole bars, and this one short?
-            pickup = (
-                bar_q is not None
-                and lengths[i] < bar_q - eps
-                and before >= bar_q - eps
-                and _whole(before / bar_q)
-                and not _whole(done / bar_q)
-            )
-            if pickup and (not ends or ends[-1] != i - 1):
-                ends.append(i - 1)
-                done = lengths[i]
-            else:
-                ends.append(i)
-                done = 0.0
-    return ends
-
-
-def _whole(bars: float) -> bool:
-    return abs(bars - round(bars)) < 1e-6
-
-
-def _read_parts(
-    reading: TuneReading, measures: list[Any], lengths: list[float], first_time: set[int], bar_q: float | None
-) -> tuple[tuple[float, ...], tuple[bool, ...]]:
-    """Fill in where the tune's parts end (`section_ends`, `half_end`) and their lengths; return
-    every part's length in bars (one part: the whole; () with no metre) and the joins between
-    them (`TuneReading.part_joins`)."""
-    from music21 import bar
-
-    ends = _part_ends(measures, lengths, first_time, bar_q)
-    tonic = reading.tonic
-    pcs = []
-    for i in ends:
-        notes = _melody(measures[i])
-        if notes:
-            pcs.append(_end_pc(notes[-1], tonic))
-    reading.section_ends = tuple(pcs)
-    if not bar_q:
-        return (), ()
-    starts = [0] + [e + 1 for e in ends[:-1]]
-    parts = tuple(
-        sum(lengths[i] for i in range(a, b + 1) if id(measures[i]) not in first_time) / bar_q
-        for a, b in zip(starts, ends, strict=True)
+    return _Section(
+        reading, signatures, parts.bars, parts.joins, closes_part(measures[-1]), opens_part(measures[0])
     )
-    joins = tuple(
-        not isinstance(measures[e].rightBarline, bar.Repeat)
-        and not isinstance(measures[e + 1].leftBarline, bar.Repeat)
-        for e in ends[:-1]
-    )
-    if len(parts) > 1:
-        reading.part_bars, reading.part_joins = parts, joins
-        reading.first_part_bars, reading.last_part_bars = parts[0], parts[-1]
-        return parts, joins
-    total, done = sum(lengths), 0.0
-    for i, length in enumerate(lengths[:-1]):
-        done += length
-        if abs(done - total / 2) <= bar_q / 2 + 1e-6:
-            notes = _melody(measures[i])
-            reading.half_end = _end_pc(notes[-1], tonic) if notes else None
-            break
-    return parts, joins
 
 
 def _music_lines(text: str) -> list[tuple[int, str]]:
@@ -531,115 +434,8 @@ def _last_pc(text: str, tonic: int | None) -> int | None:
     from seqgen.music.abc import parse_abc
 
     try:
-        notes = _melody(parse_abc(text.rstrip() + "\n"))
+        notes = melody(parse_abc(text.rstrip() + "\n"))
     except SeqgenError:
         return None
     notes = [n for n in notes if not n.duration.isGrace]
-    return _end_pc(notes[-1], tonic) if notes else None
-
-
-def _end_pc(n: Any, tonic: int | None) -> int:
-    """The pitch class a tune ending on `n` ends on: a chord (a double stop, a drone under the
-    melody) ends on the tonic when it holds it, else on its top note."""
-    if not n.isChord:
-        return _pitch_class(n)
-    pcs = [round(p.ps) % 12 for p in n.pitches]
-    if tonic is not None and tonic in pcs:
-        return tonic
-    return round(max(p.ps for p in n.pitches)) % 12
-
-
-def _bar_quarters(measures: list[Any]) -> float | None:
-    for m in measures:
-        ts = m.timeSignature or m.getContextByClass("TimeSignature")
-        if ts is not None:
-            return float(ts.barDuration.quarterLength)
-    return None
-
-
-def _section_edges(measures: list[Any]) -> list[bool]:
-    """For each bar: is it the first or last of a section (a part, a repeat, the tune)? Those may
-    be short: a pickup, and the bar that completes it before the next part or repeat."""
-    n = len(measures)
-    edge = [False] * n
-    edge[0] = edge[-1] = True
-    for i, m in enumerate(measures):
-        if _closes_part(m):
-            edge[i] = True
-            if i + 1 < n:
-                edge[i + 1] = True
-        if _opens_part(m):
-            edge[i] = True
-            if i > 0:
-                edge[i - 1] = True
-    return edge
-
-
-MAX_PAIRED = 2  # short bar pairs a tune may have: parts that end short mid-line, not a habit
-
-
-def _bad_bars(lengths: list[float], bar: float) -> int:
-    """Bars not as long as the metre says; two short bars that make one full bar together are
-    fine up to MAX_PAIRED times (a part that ends short before its next pickup, mid-line), but a
-    tune barred in half-bars throughout has the wrong metre."""
-    bad, i, paired = 0, 0, 0
-    while i < len(lengths):
-        if abs(lengths[i] - bar) < 1e-6:
-            i += 1
-        elif paired < MAX_PAIRED and i + 1 < len(lengths) and abs(lengths[i] + lengths[i + 1] - bar) < 1e-6:
-            paired += 1
-            i += 2
-        else:
-            bad, i = bad + 1, i + 1
-    return bad
-
-
-def _edge_bar_ok(i: int, lengths: list[float], edge: list[bool], bar: float) -> bool:
-    """A bar at a section's edge is right when it is full; or short and the tune's first or last
-    bar (a pickup, the bar it completes); or short and completing a bar with the tune's pickup,
-    or with the edge bar across its section line (a part ending short before its next pickup).
-    Never when it is longer than the metre."""
-    eps, n, length = 1e-6, len(lengths), lengths[i]
-    if abs(length - bar) < eps or i in (0, n - 1):
-        return length < bar + eps
-    if length > bar:
-        return False
-    pickup = lengths[0] if lengths[0] < bar - eps else 0.0
-    if pickup and abs(length + pickup - bar) < eps:
-        return True
-    return any(0 <= j < n and edge[j] and abs(length + lengths[j] - bar) < eps for j in (i - 1, i + 1))
-
-
-def _melody(container: Any) -> list[Any]:
-    """The notes and chords played, without chord symbols ("G", and O'Neill's "f" and "p"
-    markings, which music21 reads as chord symbols of no length)."""
-    from music21 import harmony
-
-    return [n for n in container.recurse().notes if not isinstance(n, harmony.ChordSymbol) and n.pitches]
-
-
-def _pitch_class(n: Any) -> int:
-    """The pitch class of a note, or of a chord's lowest note."""
-    p = min(n.pitches, key=lambda q: q.ps) if n.isChord else n.pitch
-    return round(p.ps) % 12
-
-
-def _bar_signature(m: Any) -> tuple[Any, ...]:
-    """A bar's notes and rests as played: no chord symbols, no grace notes (a bar repeated with
-    only those changed is the same bar)."""
-    from music21 import harmony
-
-    return tuple(
-        (tuple(round(p.ps) for p in n.pitches) if not n.isRest else (), float(n.quarterLength))
-        for n in m.notesAndRests
-        if not isinstance(n, harmony.ChordSymbol) and not n.duration.isGrace
-    )
-
-
-def _longest_run(items: list[Any]) -> int:
-    best = run = 0
-    prev: Any = object()
-    for it in items:
-        run = run + 1 if it == prev else 1
-        best, prev = max(best, run), it
-    return best
+    return end_pc(notes[-1], tonic) if notes else None
