@@ -6,6 +6,7 @@ import re
 
 import pytest
 
+from seqgen.music.check import TuneCheck
 from seqgen.music.judge import CRITERIA, copy_share, judge_tune
 from seqgen.music.reading import parse_key, read_tune
 
@@ -94,6 +95,29 @@ def test_only_an_ending_off_the_tonic_is_the_endings_fault() -> None:
     assert not judge_tune(foreign).ending_at_fault  # foreign notes: not the ending's fault
     short = "X:1\nT:S\nM:4/4\nL:1/8\nR:reel\nK:D\n|:dAFA dAFA|BGBd cBAG|FAdf afec|d2dc c4:|\n"
     assert not judge_tune(short).ending_at_fault  # a fragment: a new ending does not make a tune
+
+
+def test_a_failing_tune_says_how_near_it_came_so_retries_keep_the_nearest_miss() -> None:
+    """`TuneCheck.misses`: 0 for a tune that passes, the judge's failed criteria for one that
+    fails, one more for a fault beside the judge's (the asked key not kept), and most for a tune
+    the judge never read (it did not play)."""
+
+    def checked(text: str, ok: bool | None = None, reason: str | None = None) -> TuneCheck:
+        v = judge_tune(text)
+        return TuneCheck(v.ok if ok is None else ok, reason or v.reason, 64, 30.0, 60, 80, judge=v)
+
+    assert checked(REEL).misses == 0
+    assert checked(REEL.replace("FDEF D3:|", "FDEF c3:|")).misses == 1  # mode: off the tonic
+    foreign = REEL.replace("F", "=F").replace("c", "=c").replace("f", "=f").replace("FDEF D3:|", "FDEF c3:|")
+    short = "X:1\nT:S\nM:4/4\nL:1/8\nR:reel\nK:D\n|:dAFA dAFA|BGBd cBAG|FAdf afec|d2dc c4:|\n"
+    assert checked(short).misses == 2  # form and mode
+    assert checked(foreign).misses == 1  # mode (foreign notes and the ending)
+    assert checked(REEL, ok=False, reason="did not keep the asked K:G").misses == 1
+    assert checked(short, ok=False, reason="did not keep the asked K:G").misses == 3
+    runaway = TuneCheck(False, "the tune did not end within --length", 900, 200.0, 50, 90)
+    assert runaway.misses == len(CRITERIA) + 2  # never judged: farther than any tune that plays
+    nearest = sorted([short, REEL, foreign], key=lambda t: checked(t, ok=False, reason="x").misses)
+    assert nearest == [REEL, foreign, short]
 
 
 def test_notes_foreign_to_the_key_fail_mode() -> None:

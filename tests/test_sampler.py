@@ -207,6 +207,32 @@ def test_a_passing_tune_that_does_not_go_home_is_redrawn_and_kept_when_no_redraw
     assert all(s.passed for s in report.samples) and report.first_try == 2
 
 
+def test_when_no_redraw_passes_the_nearest_miss_is_kept():
+    """Four draws fail; the check says how far each is from passing (`misses`): the second (1)
+    is kept over a later, farther one (3) and over an earlier one as far (the later of equals)."""
+    misses = iter([4, 1, 3, 1])
+    report = sample(
+        Scripted(3),
+        [0],
+        SampleConfig(num_samples=1, seed=1, length=50),
+        eos_id=0,
+        check=lambda ids, ended: type("V", (), {"ok": False, "misses": next(misses)})(),
+        max_retries=3,
+    )
+    [kept] = report.samples
+    assert kept.attempts == 4 and kept.draws == 4 and kept.check.misses == 1 and not kept.passed
+    misses = iter([2, 1, 3, 4])
+    [kept] = sample(
+        Scripted(3),
+        [0],
+        SampleConfig(num_samples=1, seed=1, length=50),
+        eos_id=0,
+        check=lambda ids, ended: type("V", (), {"ok": False, "misses": next(misses)})(),
+        max_retries=3,
+    ).samples
+    assert kept.attempts == 2 and kept.check.misses == 1
+
+
 def test_a_settled_tune_is_not_redrawn():
     calls = []
 

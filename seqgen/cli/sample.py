@@ -154,7 +154,8 @@ def sample_cmd(
         typer.Option(
             help="Music: regenerate a tune that fails the check (ABC: the tune judge) up to N times; "
             "an ABC tune that passes but ends away from its key's tonic is redrawn too, and kept "
-            f"when no redraw ends on the tonic. 0: keep every first try. Default: {MAX_RETRIES}; "
+            "when no redraw ends on the tonic; when no draw passes, the one that failed the fewest "
+            f"criteria is kept. 0: keep every first try. Default: {MAX_RETRIES}; "
             f"{CONDITIONED_RETRIES} when --key or --meter is asked (the tune must keep them too)."
         ),
     ] = None,
@@ -209,7 +210,8 @@ def sample_cmd(
     and plagiarism against the training data when it is still there); each sample's line names the
     criteria it failed. A MIDI sample must pass the music check. Failed samples are redrawn up to
     --max-retries times; so is a tune that passes but does not end on its key's tonic (kept if no
-    redraw does).
+    redraw does). When no draw of a tune passes, the nearest miss is kept (the fewest criteria
+    failed; a tune that does not play at all is the farthest).
     """
     from seqgen.cli import emit_json, quiet
     from seqgen.cli._progress import stage_progress

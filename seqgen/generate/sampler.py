@@ -251,7 +251,8 @@ def sample(
     With `ending`, a sample whose check says only its ending is at fault (`ending_at_fault`)
     first gets `ENDING_DRAWS` new endings from the model, continuing what it wrote up to
     `ending.cut`, on each retry; the whole sample is redrawn when none of them settles it.
-    `on_token(t, ids)` sees each token of the first attempt as it is drawn (see `generate`).
+    When no draw passes, the one nearest to passing (the check's `misses`) is kept, the later of
+    equals. `on_token(t, ids)` sees each token of the first attempt as it is drawn (see `generate`).
     `on_progress(done, total)`: samples final so far (called with 0 before the first draw);
     `on_draw(attempt, t, length)`: token `t` of every sample of draw number `attempt` is drawn.
     """
@@ -286,7 +287,9 @@ def sample(
             settled = drawn.settled
             report.first_try += drawn.passed and attempt == 1
             kept = results.get(i)
-            if kept is None or not kept.passed or settled:  # a passing tune stays unless one settles
+            # A passing tune stays unless one settles it; of failing ones, the nearest miss stays.
+            nearer = kept is None or (not kept.passed and (drawn.passed or _misses(drawn) <= _misses(kept)))
+            if settled or nearer:
                 results[i] = drawn
             if endings is not None and not settled and getattr(drawn.check, "ending_at_fault", False):
                 assert check is not None
@@ -342,6 +345,12 @@ def _draw(
         ban=ban,
         guide=guide,
     )
+
+
+def _misses(s: Sample) -> float:
+    """How far a failing sample is from passing, as its check says (`misses`, lower is nearer);
+    a check that does not say counts every failing sample as equally far."""
+    return float(getattr(s.check, "misses", 1))
 
 
 def _judged(

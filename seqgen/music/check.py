@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from seqgen.errors import SeqgenError
 from seqgen.music.abc import abc_to_notes
+from seqgen.music.judge import CRITERIA
 from seqgen.music.notes import Note, total_seconds
 
 if TYPE_CHECKING:
@@ -41,6 +42,19 @@ class TuneCheck:
         modal tune ending each part there), as a session player would; a retry still looks for the
         tune that goes home, and keeps the passing one when none does."""
         return self.ok and (self.judge is None or self.judge.ends_on_tonic)
+
+    @property
+    def misses(self) -> int:
+        """How far the tune is from passing, so that when no redraw passes the nearest miss is kept:
+        0 when it passes; else the judge's failed criteria, one more for a fault the judge did not
+        find (an asked key or metre not kept), and most for a tune the judge never read (one that
+        does not play: runs on past the length, too few notes, no parse)."""
+        if self.ok:
+            return 0
+        if self.judge is None:
+            return len(CRITERIA) + 2
+        failed = sum(not c.ok for c in self.judge.criteria)
+        return failed + (self.reason != self.judge.reason or failed == 0)
 
     @property
     def ending_at_fault(self) -> bool:
