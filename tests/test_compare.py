@@ -27,6 +27,7 @@ from seqgen.compare.results import (
     load,
 )
 from seqgen.compare.run import loss_by_position, streaming_loss
+from seqgen.compare.sections import FORM_WORDS
 from seqgen.compare.verdicts import verdicts
 from seqgen.models import build_model, count_parameters, model_config
 from seqgen.music.judge import RULES
@@ -239,6 +240,23 @@ def test_failure_reasons_are_grouped_without_the_tunes_details():
     assert failure_kind("form: 8 bars played: a reel has two parts of eight bars") == "form: too short"
     assert failure_kind("form: 160 bars played: a runaway") == "form: a runaway loop or repeat"
     assert failure_kind("form: one bar 4 times in a row") == "form: a runaway loop or repeat"
+    assert failure_kind("form: its repeats run away") == "form: a runaway loop or repeat"
+    assert failure_kind("form: only 20% of its bars differ: a loop") == "form: a runaway loop or repeat"
+    # The form rules of the judge's second edition, each under its own name (not "a runaway").
+    assert failure_kind("form: parts of 8 + 12 bars: a part of 12 is no phrase of a reel") == (
+        "form: a part of no phrase length"
+    )
+    assert (
+        failure_kind("form: its last part is 2.375 bars: it stops mid-phrase")
+        == "form: the last part stops short"
+    )
+    assert failure_kind("form: its last part is 4 bars after a first of 8: it stops mid-tune") == (
+        "form: the last part stops short"
+    )
+    assert failure_kind("form: a first ending with no second ending") == "form: a first ending with no second"
+    assert failure_kind('form: stray text "BAG" in the music: no chord symbol or marking') == (
+        "form: stray text in the music"
+    )
     assert failure_kind("plagiarism: 80% of it is copied from a training tune") == (
         "plagiarism: copied from a training tune"
     )
@@ -294,6 +312,7 @@ def test_the_tune_judge_is_reported_criterion_by_criterion():
         assert s.judge is not None
         s.judge.rules = RULES
     now = "\n".join(samples_section(r))
+    assert max(FORM_WORDS) == RULES  # today's judge has its words
     assert "a dance's parts in phrases of 4, 8 or 16 bars" in now and "no stray text in the music" in now
     # Results from before the judge keep the music check's words.
     old = "\n".join(samples_section(_typed(_results(1.60, 1.50))))

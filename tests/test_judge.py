@@ -98,26 +98,28 @@ def test_only_an_ending_off_the_tonic_is_the_endings_fault() -> None:
 
 
 def test_a_failing_tune_says_how_near_it_came_so_retries_keep_the_nearest_miss() -> None:
-    """`TuneCheck.misses`: 0 for a tune that passes, the judge's failed criteria for one that
-    fails, one more for a fault beside the judge's (the asked key not kept), and most for a tune
-    the judge never read (it did not play)."""
+    """`TuneCheck.misses`: 0 for a tune that passes; farthest a tune that does not play, then one
+    that left the key or metre asked for, then a copy of a training tune, then by the number of
+    the judge's criteria failed."""
 
-    def checked(text: str, ok: bool | None = None, reason: str | None = None) -> TuneCheck:
-        v = judge_tune(text)
-        return TuneCheck(v.ok if ok is None else ok, reason or v.reason, 64, 30.0, 60, 80, judge=v)
+    def checked(text: str, share: float | None = None, asked_kept: bool | None = None) -> TuneCheck:
+        v = judge_tune(text, share)
+        ok = v.ok and asked_kept is not False
+        return TuneCheck(ok, v.reason or "did not keep the asked K:G", 64, 30.0, 60, 80, v, asked_kept)
 
-    assert checked(REEL).misses == 0
-    assert checked(REEL.replace("FDEF D3:|", "FDEF c3:|")).misses == 1  # mode: off the tonic
-    foreign = REEL.replace("F", "=F").replace("c", "=c").replace("f", "=f").replace("FDEF D3:|", "FDEF c3:|")
+    off_tonic = REEL.replace("FDEF D3:|", "FDEF c3:|")
     short = "X:1\nT:S\nM:4/4\nL:1/8\nR:reel\nK:D\n|:dAFA dAFA|BGBd cBAG|FAdf afec|d2dc c4:|\n"
+    assert checked(REEL).misses == 0 and checked(REEL, asked_kept=True).misses == 0
+    assert checked(off_tonic).misses == 1  # mode: off the tonic
     assert checked(short).misses == 2  # form and mode
-    assert checked(foreign).misses == 1  # mode (foreign notes and the ending)
-    assert checked(REEL, ok=False, reason="did not keep the asked K:G").misses == 1
-    assert checked(short, ok=False, reason="did not keep the asked K:G").misses == 3
+    copied, left = checked(REEL, share=1.0), checked(REEL, asked_kept=False)
     runaway = TuneCheck(False, "the tune did not end within --length", 900, 200.0, 50, 90)
-    assert runaway.misses == len(CRITERIA) + 2  # never judged: farther than any tune that plays
-    nearest = sorted([short, REEL, foreign], key=lambda t: checked(t, ok=False, reason="x").misses)
-    assert nearest == [REEL, foreign, short]
+    unread = checked("X:1\nT:U\nM:4/4\nL:1/8\nK:D\n")  # the judge cannot read it: no bar lines
+    nearest_first = [off_tonic, short, copied, left, checked(short, asked_kept=False), runaway, unread]
+    misses = [c.misses if isinstance(c, TuneCheck) else checked(c).misses for c in nearest_first]
+    assert misses == sorted(misses) and len(set(misses[:5])) == 5, misses
+    assert unread.judge is not None and unread.judge.reading is not None and unread.judge.reading.error
+    assert runaway.misses == unread.misses  # neither plays
 
 
 def test_notes_foreign_to_the_key_fail_mode() -> None:

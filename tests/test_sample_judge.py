@@ -180,6 +180,18 @@ def test_a_tune_that_leaves_the_asked_key_fails_the_check(run):
     assert (found.ok, found.reason) == (False, "did not keep the asked M:6/8 and K:D")
     assert unasked.check(turns, True).ok  # type: ignore[union-attr]
     assert asked.check(tokenizer.encode(JIG), True).ok  # type: ignore[union-attr]
+    # A tune that leaves the asked key and fails the judge too is farther from passing than one
+    # that fails the same criteria in the asked key: retries keep the one in the asked key, and a
+    # new ending (which cannot bring the key back) is not tried for it.
+    assert JIG.endswith("AFD D3:|\n")
+    off = JIG.removesuffix("D3:|\n") + "c3:|\n"  # ends on the 7th of D
+    off_turned = off.replace("\n|:fdf", "\nK:A\n|:fdf", 1)
+    near, far = asked.check(tokenizer.encode(off), True), asked.check(tokenizer.encode(off_turned), True)
+    assert near is not None and far is not None and near.judge is not None and far.judge is not None
+    assert not near.ok and not far.ok and near.asked_kept and far.asked_kept is False
+    assert not near.judge.passed("mode") and not far.judge.passed("mode")
+    assert near.misses < far.misses and near.ending_at_fault and not far.ending_at_fault
+    assert unasked.check(tokenizer.encode(off_turned), True).asked_kept is None  # type: ignore[union-attr]
     # Decoding holds the asked header (no field line in the music) unless told not to.
     assert asked.ban is not None and unasked.ban is None
     free = pipeline.SamplePipeline(
@@ -203,3 +215,32 @@ def test_the_bar_guide_keeps_a_tune_from_ending_inside_a_bar(run):
     )  # fmt: skip
     assert r.exit_code == 0, r.output
     assert (Path("o") / "sample_001.abc").read_text().split("K:G\n", 1)[1].strip() == half
+
+
+@pytest.mark.parametrize(
+    ("passed", "said"),
+    [
+        (True, "4 tries (kept try 2: no later try passed and ended on the tonic)"),
+        (False, "4 tries (kept try 2, the nearest miss: no try passed)"),
+    ],
+)
+def test_a_kept_earlier_try_says_whether_it_passed(passed: bool, said: str) -> None:
+    """A tune kept from an earlier try is either a passing one no later try bettered, or, when no
+    try passed, the nearest miss: the line says which, never calling a failed tune a pass."""
+    from rich.console import Console
+
+    from seqgen.cli.sample import _show_samples
+    from seqgen.datasets.kinds.base import Rendered
+    from seqgen.generate.pipeline import WrittenSample
+    from seqgen.generate.sampler import Sample
+    from seqgen.music.check import TuneCheck
+    from seqgen.music.judge import judge_tune
+
+    text = f"X:1\nT:T\nM:6/8\nL:1/8\nR:jig\nK:D\n{JIG.removesuffix('D3:|' + chr(10))}c3:|\n"  # off the tonic
+    v = judge_tune(text)
+    check = TuneCheck(passed, v.reason, 64, 30.0, 60, 80, judge=v)
+    sample = Sample([1, 2], True, attempts=2, check=check, passed=passed, settled=False, draws=4)
+    console = Console(width=200, record=True)
+    _show_samples([WrittenSample(sample, Rendered(text=text), [Path("sample_001.abc")])], True, console)
+    out = console.export_text()
+    assert said in out and ("fail" in out) is not passed

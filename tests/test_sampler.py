@@ -208,8 +208,9 @@ def test_a_passing_tune_that_does_not_go_home_is_redrawn_and_kept_when_no_redraw
 
 
 def test_when_no_redraw_passes_the_nearest_miss_is_kept():
-    """Four draws fail; the check says how far each is from passing (`misses`): the second (1)
-    is kept over a later, farther one (3) and over an earlier one as far (the later of equals)."""
+    """Four draws fail; the check says how far each is from passing (`misses`). Misses 4, 1, 3, 1:
+    the fourth is kept (as near as the second: the later of equals). Misses 2, 1, 3, 4: the second
+    is kept over the later, farther ones."""
     misses = iter([4, 1, 3, 1])
     report = sample(
         Scripted(3),

@@ -154,8 +154,8 @@ def sample_cmd(
         typer.Option(
             help="Music: regenerate a tune that fails the check (ABC: the tune judge) up to N times; "
             "an ABC tune that passes but ends away from its key's tonic is redrawn too, and kept "
-            "when no redraw ends on the tonic; when no draw passes, the one that failed the fewest "
-            f"criteria is kept. 0: keep every first try. Default: {MAX_RETRIES}; "
+            "when no redraw ends on the tonic; when no draw passes, the nearest miss is kept. "
+            f"0: keep every first try. Default: {MAX_RETRIES}; "
             f"{CONDITIONED_RETRIES} when --key or --meter is asked (the tune must keep them too)."
         ),
     ] = None,
@@ -210,8 +210,9 @@ def sample_cmd(
     and plagiarism against the training data when it is still there); each sample's line names the
     criteria it failed. A MIDI sample must pass the music check. Failed samples are redrawn up to
     --max-retries times; so is a tune that passes but does not end on its key's tonic (kept if no
-    redraw does). When no draw of a tune passes, the nearest miss is kept (the fewest criteria
-    failed; a tune that does not play at all is the farthest).
+    redraw does). When no draw of a tune passes, the nearest miss is kept: a tune that plays before
+    one that does not, then one in the asked key and metre, then an original before a copy, then
+    the fewest criteria failed.
     """
     from seqgen.cli import emit_json, quiet
     from seqgen.cli._progress import stage_progress
@@ -425,8 +426,10 @@ def _show_samples(written: list[WrittenSample], judged: bool, to: Console) -> No
             entries.append(entry(name, None, [f"{len(s.ids)} tokens"], to.width))
             continue
         details = [f"{s.draws} {'try' if s.draws == 1 else 'tries'}"]
-        if s.draws != s.attempts:
+        if s.draws != s.attempts and s.passed:
             details[0] += f" (kept try {s.attempts}: no later try passed and ended on the tonic)"
+        elif s.draws != s.attempts:
+            details[0] += f" (kept try {s.attempts}, the nearest miss: no try passed)"
         if s.new_ending:
             details[0] += ", its last two bars redrawn"
         if c.judge is not None:

@@ -260,14 +260,14 @@ def _judge_intro(r: CompareResults) -> str:
         "it plays (it parses, has notes, lasts a plausible time in a playable range and ends by "
         "itself) and then passes the tune judge, modelled on the first stage of the AI Music "
         "Generation Challenge: rhythm (its inner bars fill the M: metre), mode (its notes and its "
-        f"last note fit the K: key), form ({_FORM_WORDS[_rules(r)]}) and plagiarism (no passage of "
+        f"last note fit the K: key), form ({FORM_WORDS[_rules(r)]}) and plagiarism (no passage of "
         "more than half the tune copied from the training tunes). The files (ABC and MIDI) are in "
         "`samples/`.\n"
     )
 
 
 # What form asked of a tune, by the judge's rules (`seqgen.music.judge.RULES`) its results record.
-_FORM_WORDS = {
+FORM_WORDS = {
     1: "long enough once its repeats are played, no runaway loop",
     2: "long enough once its repeats are played, a dance's parts in phrases of 4, 8 or 16 bars, "
     "no runaway loop, no stray text in the music",
@@ -275,10 +275,10 @@ _FORM_WORDS = {
 
 
 def _rules(r: CompareResults) -> int:
-    """The judge's rules the results were judged by (the oldest of the models', and the newest
-    words known for a judge newer than this code)."""
+    """The judge's rules the results were judged by (the oldest of the models'), within those this
+    code has words for (a hand-edited or newer value gets the nearest)."""
     rules = min(s.judge.rules for s in r.samples.values() if s.judge is not None)
-    return min(rules, max(_FORM_WORDS))
+    return min(max(rules, min(FORM_WORDS)), max(FORM_WORDS))
 
 
 def _judge_table(r: CompareResults) -> list[str]:
@@ -330,7 +330,11 @@ def failure_kind(reason: str) -> str:
         (r"^mode: ends ", "mode: ends off the key's cadences"),
         (r"^mode: ", "mode: no key"),
         (r"^form: .*(too short|two parts)", "form: too short"),
-        (r"^form: ", "form: a runaway loop or repeat"),
+        (r"^form: .*(run away|a runaway|in a row|a loop)", "form: a runaway loop or repeat"),
+        (r"^form: .*no phrase", "form: a part of no phrase length"),
+        (r"^form: .*stops mid-", "form: the last part stops short"),
+        (r"^form: .*first ending", "form: a first ending with no second"),
+        (r"^form: .*stray text", "form: stray text in the music"),
         (r"^plagiarism: ", "plagiarism: copied from a training tune"),
     ):
         if re.search(pattern, reason):

@@ -159,7 +159,11 @@ class SamplePipeline:
     def check(self, ids: list[int], ended: bool) -> TuneCheck | None:
         rendered = self.render(ids)
         found = self.kind.check(rendered, ended, self.corpus)
-        if found is None or not found.ok or self.asked is None or self.asked.kept(rendered.text or ""):
+        if found is None or self.asked is None:
+            return found
+        kept = self.asked.kept(rendered.text or "")
+        found = dataclasses.replace(found, asked_kept=kept)
+        if not found.ok or kept:
             return found
         return dataclasses.replace(found, ok=False, reason=f"did not keep the asked {self.asked.asked}")
 

@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING
 
 from seqgen.errors import SeqgenError
 from seqgen.music.abc import abc_to_notes
-from seqgen.music.judge import CRITERIA
 from seqgen.music.notes import Note, total_seconds
 
 if TYPE_CHECKING:
@@ -34,6 +33,9 @@ class TuneCheck:
     lowest: int | None  # MIDI pitch
     highest: int | None
     judge: Verdict | None = None  # the tune judge's verdict (ABC), when the tune got that far
+    # Did every M: and K: field keep the key and metre asked for (`seqgen sample --key/--meter`)?
+    # None: none was asked.
+    asked_kept: bool | None = None
 
     @property
     def settled(self) -> bool:
@@ -45,16 +47,18 @@ class TuneCheck:
 
     @property
     def misses(self) -> int:
-        """How far the tune is from passing, so that when no redraw passes the nearest miss is kept:
-        0 when it passes; else the judge's failed criteria, one more for a fault the judge did not
-        find (an asked key or metre not kept), and most for a tune the judge never read (one that
-        does not play: runs on past the length, too few notes, no parse)."""
+        """How far the tune is from passing, so that when no redraw passes the nearest miss is kept
+        (lower is nearer; 0: it passes). Farthest first: a tune that does not play (the judge never
+        read it: it ran on past the length, has too few notes or cannot be read); then one that
+        left the key or metre asked for; then a copy of a training tune; then, among the rest,
+        the number of the judge's criteria failed."""
         if self.ok:
             return 0
-        if self.judge is None:
-            return len(CRITERIA) + 2
+        if self.judge is None or (self.judge.reading is not None and self.judge.reading.error):
+            return 1000
         failed = sum(not c.ok for c in self.judge.criteria)
-        return failed + (self.reason != self.judge.reason or failed == 0)
+        copied = not self.judge.passed("plagiarism")
+        return 100 * (self.asked_kept is False) + 10 * copied + failed
 
     @property
     def ending_at_fault(self) -> bool:
@@ -63,6 +67,7 @@ class TuneCheck:
         return (
             self.judge is not None
             and self.judge.ending_at_fault
+            and self.asked_kept is not False  # a new ending does not bring the asked key back
             and (self.ok or self.reason == self.judge.reason)
         )
 
