@@ -58,7 +58,7 @@ class TuneCheck:
             return 1000
         failed = sum(not c.ok for c in self.judge.criteria)
         copied = not self.judge.passed("plagiarism")
-        return 100 * (self.asked_kept is False) + 10 * copied + failed
+        return max(1, 100 * (self.asked_kept is False) + 10 * copied + failed)  # failing: never 0
 
     @property
     def ending_at_fault(self) -> bool:
