@@ -115,9 +115,23 @@ def test_a_failing_tune_says_how_near_it_came_so_retries_keep_the_nearest_miss()
     copied, left = checked(REEL, share=1.0), checked(REEL, asked_kept=False)
     runaway = TuneCheck(False, "the tune did not end within --length", 900, 200.0, 50, 90)
     unread = checked("X:1\nT:U\nM:4/4\nL:1/8\nK:D\n")  # the judge cannot read it: no bar lines
-    nearest_first = [off_tonic, short, copied, left, checked(short, asked_kept=False), runaway, unread]
+    # Asked for a key: a tune in it that fails form is nearer than one whose notes leave it.
+    asked_short = "X:1\nT:S\nM:4/4\nL:1/8\nR:reel\nK:D\n|:dAFA dAFA|BGBd cBAG|FAdf afec|d2dc d4:|\n"
+    assert judge_tune(asked_short).passed("mode") and not judge_tune(asked_short).passed("form")
+    in_key, off_key = checked(asked_short, asked_kept=True), checked(off_tonic, asked_kept=True)
+    assert in_key.misses < off_key.misses and checked(asked_short).misses == checked(off_tonic).misses
+    nearest_first = [
+        off_tonic,
+        short,
+        copied,
+        off_key,
+        left,
+        checked(short, asked_kept=False),
+        runaway,
+        unread,
+    ]
     misses = [c.misses if isinstance(c, TuneCheck) else checked(c).misses for c in nearest_first]
-    assert misses == sorted(misses) and len(set(misses[:5])) == 5, misses
+    assert misses == sorted(misses) and len(set(misses[:6])) == 6, misses
     assert unread.judge is not None and unread.judge.reading is not None and unread.judge.reading.error
     assert runaway.misses == unread.misses  # neither plays
 

@@ -50,15 +50,17 @@ class TuneCheck:
         """How far the tune is from passing, so that when no redraw passes the nearest miss is kept
         (lower is nearer; 0: it passes). Farthest first: a tune that does not play (the judge never
         read it: it ran on past the length, has too few notes or cannot be read); then one that
-        left the key or metre asked for; then a copy of a training tune; then, among the rest,
-        the number of the judge's criteria failed."""
+        left the key or metre asked for in its fields; then, asked for a key or metre, one whose
+        bars or notes leave them (the judge's rhythm or mode: a G major tune asked for as Dmix);
+        then a copy of a training tune; then, among the rest, the number of criteria failed."""
         if self.ok:
             return 0
         if self.judge is None or (self.judge.reading is not None and self.judge.reading.error):
             return 1000
         failed = sum(not c.ok for c in self.judge.criteria)
+        left = self.asked_kept is not None and not (self.judge.passed("rhythm") and self.judge.passed("mode"))
         copied = not self.judge.passed("plagiarism")
-        return max(1, 100 * (self.asked_kept is False) + 10 * copied + failed)  # failing: never 0
+        return max(1, 100 * (self.asked_kept is False) + 50 * left + 10 * copied + failed)  # failing: never 0
 
     @property
     def ending_at_fault(self) -> bool:
