@@ -207,30 +207,27 @@ def test_a_passing_tune_that_does_not_go_home_is_redrawn_and_kept_when_no_redraw
     assert all(s.passed for s in report.samples) and report.first_try == 2
 
 
-def test_when_no_redraw_passes_the_nearest_miss_is_kept():
-    """Four draws fail; the check says how far each is from passing (`misses`). Misses 4, 1, 3, 1:
-    the fourth is kept (as near as the second: the later of equals). Misses 2, 1, 3, 4: the second
-    is kept over the later, farther ones."""
-    misses = iter([4, 1, 3, 1])
-    report = sample(
-        Scripted(3),
-        [0],
-        SampleConfig(num_samples=1, seed=1, length=50),
-        eos_id=0,
-        check=lambda ids, ended: type("V", (), {"ok": False, "misses": next(misses)})(),
-        max_retries=3,
-    )
-    [kept] = report.samples
-    assert kept.attempts == 4 and kept.draws == 4 and kept.check.misses == 1 and not kept.passed
-    misses = iter([2, 1, 3, 4])
+def _kept_of_failing_draws(misses: list[int]):
+    """The sample kept when every draw fails, the check saying how far each is from passing."""
+    far = iter(misses)
     [kept] = sample(
         Scripted(3),
         [0],
         SampleConfig(num_samples=1, seed=1, length=50),
         eos_id=0,
-        check=lambda ids, ended: type("V", (), {"ok": False, "misses": next(misses)})(),
-        max_retries=3,
+        check=lambda ids, ended: type("V", (), {"ok": False, "misses": next(far)})(),
+        max_retries=len(misses) - 1,
     ).samples
+    return kept
+
+
+def test_when_no_redraw_passes_the_nearest_miss_is_kept():
+    """Four draws fail; the check says how far each is from passing (`misses`). Misses 4, 1, 3, 1:
+    the fourth is kept (as near as the second: the later of equals). Misses 2, 1, 3, 4: the second
+    is kept over the later, farther ones."""
+    kept = _kept_of_failing_draws([4, 1, 3, 1])
+    assert kept.attempts == 4 and kept.draws == 4 and kept.check.misses == 1 and not kept.passed
+    kept = _kept_of_failing_draws([2, 1, 3, 4])
     assert kept.attempts == 2 and kept.check.misses == 1
 
 

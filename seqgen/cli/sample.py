@@ -426,10 +426,10 @@ def _show_samples(written: list[WrittenSample], judged: bool, to: Console) -> No
             entries.append(entry(name, None, [f"{len(s.ids)} tokens"], to.width))
             continue
         details = [f"{s.draws} {'try' if s.draws == 1 else 'tries'}"]
-        if s.draws != s.attempts and s.passed:
-            details[0] += f" (kept try {s.attempts}: no later try passed and ended on the tonic)"
-        elif s.draws != s.attempts:
-            details[0] += f" (kept try {s.attempts}, the nearest miss: no try passed)"
+        if s.draws != s.attempts:
+            passed = ": no later try passed and ended on the tonic"
+            why = passed if s.passed else ", the nearest miss: no try passed"
+            details[0] += f" (kept try {s.attempts}{why})"
         if s.new_ending:
             details[0] += ", its last two bars redrawn"
         if c.judge is not None:
