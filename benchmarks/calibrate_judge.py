@@ -97,6 +97,27 @@ def main() -> None:
     print(f"part lengths of dance tunes in parts ({len(in_parts)} tunes):", lengths.most_common(12))
     odd = [r for r in in_parts if not all(_phrase(b, r, LIMITS) for b in _parts(r, LIMITS))]
     print(f"  of them with a part of no phrase length {LIMITS.part_lengths} (jigs: 10 too): {len(odd)}")
+    for metre in (
+        "C|",
+        "4/4",
+        "C",
+        "2/4",
+        "6/8",
+        "3/4",
+    ):  # tunes with no dance R: (JudgeLimits.phrase_metres)
+        plain = [
+            r for r in ok if r.meter == metre and not (r.rhythm and any(d in r.rhythm for d in LIMITS.dances))
+        ]
+        heard = [_parts(r, LIMITS) for r in plain]
+        odd_plain = sum(
+            len(p) > 1 and not all(_phrase(b, r, LIMITS) for b in p)
+            for r, p in zip(plain, heard, strict=True)
+        )
+        print(
+            f"no dance R:, M:{metre}: {len(plain)} tunes, {odd_plain} with a part of no phrase length "
+            f"{LIMITS.phrase_metre_part_lengths}"
+        )
+    print(f"music after a final bar line |]: {sum(r.early_ends > 0 for r in ok)} tunes")
     texts = collections.Counter(t for r in ok for t in r.texts)
     stray = {t: k for t, k in texts.items() if not _is_marking(t, LIMITS)}
     print(f"quoted texts in the music: {sum(texts.values())} in {sum(bool(r.texts) for r in ok)} tunes;")

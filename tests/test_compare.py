@@ -257,6 +257,13 @@ def test_failure_reasons_are_grouped_without_the_tunes_details():
     assert failure_kind('form: stray text "BAG" in the music: no chord symbol or marking') == (
         "form: stray text in the music"
     )
+    # The third edition's: music after `|]`, and a part in C| with no dance named.
+    assert failure_kind("form: music after a final bar line |]: the tune ends, then goes on") == (
+        "form: music after a final bar line"
+    )
+    assert failure_kind("form: parts of 8 + 5.25 bars: a part of 5.25 is no phrase of a tune in C|") == (
+        "form: a part of no phrase length"
+    )
     assert failure_kind("plagiarism: 80% of it is copied from a training tune") == (
         "plagiarism: copied from a training tune"
     )

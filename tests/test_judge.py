@@ -202,7 +202,7 @@ def test_a_dance_part_of_no_phrase_length_fails_form() -> None:
     v = judge_tune(long_b)
     assert not v.passed("form")
     assert v.reason == "form: parts of 8 + 12 bars: a part of 12 is no phrase of a reel", v.reason
-    assert judge_tune(long_b.replace("R:reel\n", "")).passed("form")  # no dance: any part length
+    assert judge_tune(long_b.replace("R:reel\n", "")).passed("form")  # no dance in 4/4: 12 is a phrase
     # A start repeat after a plain bar line starts the B part too.
     plain = long_b.replace("d3:|\n|:g|", "d3|\n|:g|")
     assert read_tune(plain).part_bars == pytest.approx((8.0, 12.0), abs=0.3)
@@ -212,6 +212,51 @@ def test_a_dance_part_of_no_phrase_length_fails_form() -> None:
     assert not judge_tune(ten).passed("form") and "a part of 10 is no phrase of a reel" in (
         judge_tune(ten).reason or ""
     )
+
+
+def test_a_tune_in_cut_or_common_time_with_no_dance_field_keeps_four_bar_phrases() -> None:
+    """With no R: field, a tune in C| or 4/4 is still in 4-bar phrases (O'Neill's: all but 2 of
+    167), and may have 12-bar parts; in 6/8 or 3/4 O'Neill's are not, so their parts are not
+    judged. A generated C| tune with parts of 8 + 5 + 8 bars is no tune a session plays (here 8 + 6)."""
+    plain = REEL.replace("R:reel\n", "")
+    six = plain.replace("fdad fdad|gece gecA|BGBd cBAG|FDEF D3:|", "afge fdd2|FDEF D3:|")
+    r = read_tune(six)
+    assert r.rhythm is None and r.part_bars == pytest.approx((8.0, 6.0), abs=0.3)
+    v = judge_tune(six)
+    assert not v.passed("form")
+    assert v.reason == "form: parts of 8 + 6 bars: a part of 6 is no phrase of a tune in 4/4", v.reason
+    assert not judge_tune(six.replace("M:4/4", "M:C|")).passed("form")
+    assert judge_tune(six.replace("M:4/4", "M:C")).passed("form")  # O'Neill's C tunes: 17 of 184
+    # 12 bars: an air's or a march's part, no dance's.
+    twelve = plain.replace("FDEF D3:|", "FDEF D3|fdad fdad|gece gecA|BGBd cBAG|FDEF D3:|")
+    assert read_tune(twelve).part_bars == pytest.approx((8.0, 12.0), abs=0.3)
+    assert judge_tune(twelve).passed("form"), judge_tune(twelve).reason
+    # In 6/8 a part of 5 bars with no R: field is not judged (O'Neill's: 33 of 341 have one).
+    jig = JIG.replace("R:jig\n", "").replace("gfg afd|gfg a2g|fed cBA|G3 G2|]", "fed cBA|G3 G2|]")
+    assert read_tune(jig).part_bars == pytest.approx((8.0, 6.0), abs=0.3)
+    assert judge_tune(jig).passed("form"), judge_tune(jig).reason
+
+
+def test_music_after_a_final_bar_line_fails_form() -> None:
+    """A 3/4 piece of 4 bars closed by `|]`, then 8 more bars (a generated tune did this): the tune
+    ends, then goes on. O'Neill writes `|]` mid-tune only under a second ending."""
+    air = "X:1\nT:Air\nM:3/4\nL:1/8\nK:G\nB2 d2 d2|e2 d2 B2|c2 A2 F2|G6|]\n"
+    air += "g2 e2 f2|d2 f2 e2|d2 c2 B2|A6|B2 d2 g2|e2 c2 A2|F2 A2 F2|G6|]\n"
+    r = read_tune(air)
+    assert r.early_ends == 1
+    v = judge_tune(air)
+    assert not v.passed("form")
+    assert v.reason == "form: music after a final bar line |]: the tune ends, then goes on"
+    assert judge_tune(air.replace("G6|]\ng2", "G6||\ng2")).passed("form")
+    # Across a key change the `|]` still ends the tune before music.
+    changed = air.replace("G6|]\ng2", "G6|]\nK:D\ng2")
+    assert read_tune(changed).early_ends == 1
+    # O'Neill's way: `|]` closing a second ending, then the next part.
+    volta = JIG.replace("GBd gdB|GBd c2A|BAG AGF|G3 G2||", "GBd gdB|GBd c2A|BAG AGF|1 G3 G2:|2 G3 G2|]")
+    r = read_tune(volta)
+    assert r.early_ends == 0
+    assert judge_tune(volta).passed("form"), judge_tune(volta).reason
+    assert read_tune(JIG).early_ends == 0  # the tune's own last `|]`
 
 
 def test_parts_played_apart_are_not_joined_into_a_phrase() -> None:

@@ -271,6 +271,9 @@ FORM_WORDS = {
     1: "long enough once its repeats are played, no runaway loop",
     2: "long enough once its repeats are played, a dance's parts in phrases of 4, 8 or 16 bars, "
     "no runaway loop, no stray text in the music",
+    3: "long enough once its repeats are played, a dance's parts in phrases of 4, 8 or 16 bars "
+    "(a tune in C| or 4/4 with no dance named: 4, 8, 12 or 16), no music after a final bar line, "
+    "no runaway loop, no stray text in the music",
 }
 
 
@@ -335,6 +338,7 @@ def failure_kind(reason: str) -> str:
         (r"^form: .*stops mid-", "form: the last part stops short"),
         (r"^form: .*first ending", "form: a first ending with no second"),
         (r"^form: .*stray text", "form: stray text in the music"),
+        (r"^form: music after a final bar", "form: music after a final bar line"),
         (r"^plagiarism: ", "plagiarism: copied from a training tune"),
     ):
         if re.search(pattern, reason):

@@ -15,9 +15,10 @@ a tune judged against O'Neill's collection is rejected for:
   tonic, unless it is a degree the corpus's tunes end on and the tune itself makes it home (an
   earlier part ends there too, or a D.C./Fine marking ends the tune at an earlier part's end);
 - form: too short once its repeats are played, a runaway repeat of one bar or one figure,
-  repeats that run away, a first ending `[1` with no second ending, a dance tune's part that is
-  no phrase length (an 8-bar A part, then a 12-bar B part) or a last part that stops short, or
-  stray text in the music (letters that are no chord symbol and no marking: `"BAG"`);
+  repeats that run away, a first ending `[1` with no second ending, a final bar line `|]` with
+  more music after it, a part that is no phrase length (an 8-bar A part, then a 12-bar B part) in
+  a dance tune or in a tune in cut or common time, a dance's last part that stops short, or stray
+  text in the music (letters that are no chord symbol and no marking: `"BAG"`);
 - plagiarism: a long passage copied verbatim from the training tunes.
 
 What the judge looks at in a tune is read by `seqgen.music.reading` (music21 parses it); the
@@ -35,8 +36,9 @@ from seqgen.music.reading import TuneReading, read_tune
 CRITERIA = ("rhythm", "mode", "form", "plagiarism")
 # Which rules this judge applies, recorded with a comparison's results so that its report names the
 # rules its tunes were judged by: 1, the first judge (2026-12-05); 2, form also fails a dance's part
-# of no phrase length and stray text in the music (2026-12-07).
-RULES = 2
+# of no phrase length and stray text in the music (2026-12-07); 3, form also fails music after a
+# final bar line and a part of no phrase length in a tune in C| or 4/4 with no dance R: (2026-12-08).
+RULES = 3
 
 _ONE_BEAT = re.compile(r"1/\d+")  # M:1/8, M:1/4: 2 of the ~13,000 M: fields in music21's corpora
 # An ABC chord symbol as tunebooks write them: a root, a quality, extensions ("7", "b9", "sus4",
@@ -98,6 +100,13 @@ class JudgeLimits:
     jig_part_lengths: tuple[float, ...] = (10.0,)
     part_slack: float = 0.5
     short_part: float = 1.0
+    # A tune with no dance R: field (an air, a march, a set dance, or a reel whose writer left R:
+    # out) in these metres is in phrases of four bars too, and may have 12-bar parts: O'Neill's
+    # training tunes with no dance R: in C| have another part length in 2 of 140, in 4/4 in 0 of
+    # 27 (held out: 0 of 19). In other metres they do not keep to phrases (C: 16 of 184, 2/4: 13 of
+    # 137, 6/8: 31 of 341, 3/4: 32 of 199), so a part length is not judged there.
+    phrase_metres: tuple[str, ...] = ("C|", "4/4")
+    phrase_metre_part_lengths: tuple[float, ...] = (4.0, 8.0, 12.0, 16.0)
     # Text in the music: an annotation placed with ^ _ < > @ is the writer's text (unless it is a
     # word of note names: "^BAG"); other quoted text must be one or two chord symbols as
     # tunebooks write them (`CHORD`), a fiddle fingering (0-5), or a marking the old tunebooks
@@ -261,6 +270,8 @@ def _form(r: TuneReading, limits: JudgeLimits) -> Criterion:
         return Criterion("form", False, "its repeats run away")
     if r.open_endings:
         return Criterion("form", False, "a first ending with no second ending")
+    if r.early_ends:
+        return Criterion("form", False, "music after a final bar line |]: the tune ends, then goes on")
     dance = r.rhythm is not None and any(d in r.rhythm for d in limits.dances)
     if r.played_bars < (limits.min_dance_bars if dance else limits.min_bars):
         what = f"a {r.rhythm} has two parts of eight bars" if dance else "too short for a tune"
@@ -273,10 +284,12 @@ def _form(r: TuneReading, limits: JudgeLimits) -> Criterion:
         return Criterion(
             "form", False, f"its last part is {last:g} bars after a first of {first:g}: it stops mid-tune"
         )
-    odd = next((b for b in parts if not _phrase(b, r, limits)), None) if dance else None
+    phrased = dance or (r.meter in limits.phrase_metres and len(parts) > 1)
+    odd = next((b for b in parts if not _phrase(b, r, limits)), None) if phrased else None
     if odd is not None:
         lengths = " + ".join(f"{round(b, 2):g}" for b in parts)
-        why = f"parts of {lengths} bars: a part of {round(odd, 2):g} is no phrase of a {r.rhythm}"
+        of = f"a {r.rhythm}" if dance else f"a tune in {r.meter}"
+        why = f"parts of {lengths} bars: a part of {round(odd, 2):g} is no phrase of {of}"
         return Criterion("form", False, why)
     if r.played_bars > limits.max_bars:
         return Criterion("form", False, f"{r.played_bars:.0f} bars played: a runaway")
@@ -291,9 +304,13 @@ def _form(r: TuneReading, limits: JudgeLimits) -> Criterion:
 
 
 def _phrase(bars: float, r: TuneReading, limits: JudgeLimits) -> bool:
-    """Is a part this long a phrase length of the tune's dance (`JudgeLimits.part_lengths`)?"""
-    jig = r.rhythm is not None and "jig" in r.rhythm
-    lengths = limits.part_lengths + (limits.jig_part_lengths if jig else ())
+    """Is a part this long a phrase length of the tune's dance (`JudgeLimits.part_lengths`), or,
+    with no dance R: field, of its metre (`JudgeLimits.phrase_metre_part_lengths`)?"""
+    if r.rhythm is None or not any(d in r.rhythm for d in limits.dances):
+        lengths = limits.phrase_metre_part_lengths
+    else:
+        jig = "jig" in r.rhythm
+        lengths = limits.part_lengths + (limits.jig_part_lengths if jig else ())
     return min(abs(bars - n) for n in lengths) <= limits.part_slack + 1e-6
 
 

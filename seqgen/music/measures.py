@@ -43,6 +43,14 @@ def closes_part(m: Any) -> bool:
     return right is not None and (isinstance(right, bar.Repeat) or right.type != "regular")
 
 
+def final_bar(m: Any) -> bool:
+    """Does this bar close with a final bar line `|]` (not a repeat)?"""
+    from music21 import bar
+
+    right = m.rightBarline
+    return right is not None and not isinstance(right, bar.Repeat) and right.type == "final"
+
+
 def opens_part(m: Any) -> bool:
     """Does a part start at this bar (a start repeat `|:` or a double bar on its left)?"""
     from music21 import bar

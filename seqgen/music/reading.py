@@ -24,6 +24,7 @@ from seqgen.music.measures import (
     closes_part,
     edge_bar_ok,
     end_pc,
+    final_bar,
     first_endings,
     longest_run,
     melody,
@@ -113,6 +114,9 @@ class TuneReading:
     part_joins: tuple[bool, ...] = ()
     # The quoted texts in the music (chord symbols, annotations, O'Neill's "p" and "D.C."), as written.
     texts: tuple[str, ...] = ()
+    # Final bar lines `|]` before the tune's last bar, outside any volta: the tune ends there and
+    # music follows. O'Neill writes `|]` mid-tune only under a second ending (`|2 d3 d2|]`).
+    early_ends: int = 0
 
 
 def parse_key(text: str) -> tuple[int, str] | None:
@@ -157,6 +161,7 @@ class _Section:
     joins: tuple[bool, ...] = ()  # `TuneReading.part_joins` within the section
     closed: bool = True
     opens: bool = False  # its first bar starts a part (`|:` or a double bar on its left)
+    ends_early: bool = False  # its last bar closes with `|]` outside a volta (`TuneReading.early_ends`)
 
 
 _BODY_FIELD = re.compile(r"^([KLM]):[ \t]*(.*?)[ \t]*$")
@@ -220,6 +225,8 @@ def _merge(sections: list[_Section]) -> TuneReading:
     played = [r.played_bars for r in readings]
     meters = tuple(dict.fromkeys(m for r in readings for m in r.meters))
     keys = tuple(dict.fromkeys(k for r in readings for k in r.keys))
+    sounding = [i for i, r in enumerate(readings) if r.notes]
+    early = sum(s.ends_early for s in sections[: sounding[-1]]) if sounding else 0
     return TuneReading(
         meter=" and ".join(meters) if meters else None,
         rhythm=first.rhythm,
@@ -251,6 +258,7 @@ def _merge(sections: list[_Section]) -> TuneReading:
         first_part_bars=parts[0] if len(parts) > 1 else None,
         part_bars=parts if len(parts) > 1 else (),
         part_joins=joins if len(parts) > 1 else (),
+        early_ends=sum(r.early_ends for r in readings) + early,
     )
 
 
@@ -375,6 +383,7 @@ def _read_section(text: str) -> _Section:
         meters=meters,
         foreign_to=f"K:{key_text}",
         open_endings=open_endings,
+        early_ends=sum(final_bar(m) and id(m) not in in_volta for m in measures[:-1]),
     )
     parts = read_parts(measures, lengths, first_time, bar_q, tonic)
     reading.section_ends, reading.half_end = parts.end_pcs, parts.half_end
@@ -383,7 +392,13 @@ def _read_section(text: str) -> _Section:
         reading.first_part_bars, reading.last_part_bars = parts.bars[0], parts.bars[-1]
     _read_marking(reading, text)
     return _Section(
-        reading, signatures, parts.bars, parts.joins, closes_part(measures[-1]), opens_part(measures[0])
+        reading,
+        signatures,
+        parts.bars,
+        parts.joins,
+        closes_part(measures[-1]),
+        opens_part(measures[0]),
+        final_bar(measures[-1]) and id(measures[-1]) not in in_volta,
     )
 
 
