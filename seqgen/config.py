@@ -63,6 +63,10 @@ class TransformerConfig:
     mlp: str = "relu2"  # "relu2" (ReLU squared) or "gelu"
     tie_head: bool = True  # the output head shares the token embedding's weights
     zero_init: bool = False  # output projections (attention's and the MLP's) start at zero
+    # Every window keeps its tune's M:, L:, R: and K: lines in front of it, in training and past the
+    # context when sampling (ABC; `seqgen.datasets.batches.pinned`): the bars written long after
+    # the header still see the key they end in. Such a model re-encodes its window (no rolling).
+    pin_header: bool = False
 
     LEGACY: ClassVar[dict[str, Any]] = {
         "positions": "learned",
@@ -70,6 +74,7 @@ class TransformerConfig:
         "mlp": "gelu",
         "tie_head": True,
         "zero_init": False,
+        "pin_header": False,
     }
 
     def __post_init__(self) -> None:
@@ -94,17 +99,20 @@ class TransformerConfig:
     # How generation reads past the training window (for reports).
     @property
     def generation_context(self) -> str:
-        return f"{self.block_size} (then {'a rolling cache' if self.positions == 'rotary' else 'slides'})"
+        rolling = self.positions == "rotary" and not self.pin_header
+        pinned = ", its header kept in front" if self.pin_header else ""
+        return f"{self.block_size} (then {'a rolling cache' if rolling else 'slides' + pinned})"
 
     @property
     def past_context(self) -> str:
-        if self.positions == "rotary":
+        if self.positions == "rotary" and not self.pin_header:
             return "keeps a rolling KV cache of its last context, one token at a time"
-        return "slides its window a quarter of its context at a time"
+        pinned = ", its tune's header lines kept in front" if self.pin_header else ""
+        return f"slides its window a quarter of its context at a time{pinned}"
 
     @property
     def reading_past(self) -> str:
-        if self.positions == "rotary":
+        if self.positions == "rotary" and not self.pin_header:
             return f"rolling its {self.block_size}-token cache"
         return f"sliding its {self.block_size}-token window"
 
@@ -297,7 +305,7 @@ MODEL_SHAPE_KEYS = (
     "n_embd",
     "hidden_size",
     "dropout",
-    *TransformerConfig.LEGACY,  # the transformer's recipe: positions, qk_norm, mlp, tie_head, zero_init
+    *TransformerConfig.LEGACY,  # the recipe: positions, qk_norm, mlp, tie_head, zero_init, pin_header
 )
 
 

@@ -93,6 +93,14 @@ def train_cmd(
         bool | None,
         typer.Option("--zero-init/--no-zero-init", help="Transformer: output projections start at zero."),
     ] = None,
+    pin_header: Annotated[
+        bool | None,
+        typer.Option(
+            "--pin-header/--no-pin-header",
+            help="Transformer on ABC: every window keeps its tune's M:, L:, R: and K: lines in front, "
+            "in training and when sampling past the context.",
+        ),
+    ] = None,
     dropout: Annotated[
         float | None,
         typer.Option(

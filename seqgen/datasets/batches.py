@@ -20,6 +20,11 @@ gather from the memory-mapped split. Knows nothing about files or models.
   tune's start, as a sample starts. A window does not run on into the next tune: its targets past
   the tune's end are IGNORE, which the loss skips (the batch is padded there; the model is causal,
   so what fills the padding never reaches the targets before it).
+
+With `pins` (a transformer trained with `--pin-header`), a "random" or "tunes" window whose start
+lies past some of its document's header lines (ABC: `M:`, `L:`, `R:`, `K:`) keeps them in front of
+it, after an end-of-document id, as its sampler keeps them once its window has moved past the
+header (`pinned`); their targets are IGNORE (the window's own tokens follow them).
 """
 
 from __future__ import annotations
@@ -35,6 +40,28 @@ if TYPE_CHECKING:  # torch is imported where batches are drawn: `seqgen prepare`
 
 WINDOWS = ("random", "tunes", "streams")
 IGNORE = -100  # a target the loss skips (torch's cross-entropy ignore_index default)
+
+
+def pinned(starts: np.ndarray, ends: np.ndarray, doc: int, start: int, cap: int) -> np.ndarray:
+    """The positions a window starting at `start`, in the document whose end-of-document id is at
+    `doc` (the first document: 0), keeps in front of it: the lines (`starts`, `ends` exclusive,
+    in order) of that document that end by `start`, the last ones that fit in `cap` tokens with
+    the end-of-document id that comes before them. Empty: nothing is kept."""
+    lo = int(np.searchsorted(starts, doc, side="left"))
+    hi = int(np.searchsorted(ends, start, side="right"))
+    room, first = cap - 1, hi
+    while first > lo and ends[first - 1] - starts[first - 1] <= room:
+        first -= 1
+        room -= int(ends[first] - starts[first])
+    if first == hi:
+        return np.zeros(0, dtype=np.int64)
+    return np.concatenate([np.arange(a, b) for a, b in zip(starts[first:hi], ends[first:hi], strict=True)])
+
+
+def pin_cap(block_size: int) -> int:
+    """The most tokens a window keeps in front of it (`pinned`, the end-of-document id included):
+    a quarter of it (ABC's M:, L:, R: and K: lines are about 25 characters)."""
+    return block_size // 4
 
 
 def document_starts(data: np.ndarray, eos: int | None) -> tuple[np.ndarray, np.ndarray]:
@@ -69,6 +96,7 @@ class BatchSampler:
         device: torch.device,
         windows: str = "random",
         eos: int | None = None,
+        pins: tuple[np.ndarray, np.ndarray] | None = None,
     ):
         if len(data) < 2:
             raise SeqgenError("a dataset split holds fewer than 2 tokens; prepare more data")
@@ -99,6 +127,13 @@ class BatchSampler:
                 fits[0] = True
                 starts, ends = starts[fits], ends[fits]
             self._starts, self._ends = starts, ends
+        # Header lines kept in front of each window (`pinned`): their (starts, ends) in `data`.
+        if pins is not None and (windows == "streams" or eos is None):
+            raise SeqgenError("header lines are kept in front of random or tune windows of tunes only")
+        self.pins = pins
+        self.eos = eos
+        if pins is not None:
+            self._docs = document_starts(data, eos)[0]
         # "streams": where each stream reads next; set at the first draw.
         self._positions: np.ndarray | None = None
 
@@ -135,8 +170,27 @@ class BatchSampler:
         else:
             hi = len(self.data) - self.block_size
             ix = self._torch.randint(hi, (self.batch_size,), generator=self.generator).numpy()
+        if self.pins is not None:
+            return self._pinned_batch(ix)
         chunk = self._torch.from_numpy(self.data[ix[:, None] + self._offsets].astype(np.int64))  # (B, T+1)
         return self._to_device(chunk[:, :-1], chunk[:, 1:])
+
+    def _pinned_batch(self, ix: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        """Windows at `ix` that keep their document's header lines in front (`pinned`): x = the
+        end-of-document id, the lines, then the window's tokens from `ix + h` on (h: what is kept
+        in front), so x is still T tokens; y is IGNORE under what is kept."""
+        assert self.pins is not None and self.eos is not None
+        t = self.block_size
+        x = np.empty((len(ix), t), dtype=np.int64)
+        y = np.empty((len(ix), t), dtype=np.int64)
+        docs = self._docs[np.searchsorted(self._docs, ix, side="right") - 1]
+        for r, (i, doc) in enumerate(zip(ix.tolist(), docs.tolist(), strict=True)):
+            keep = pinned(self.pins[0], self.pins[1], doc, i, pin_cap(t))
+            h = len(keep) + 1 if len(keep) else 0
+            x[r, :h], y[r, :h] = np.concatenate([[self.eos], self.data[keep]])[:h], IGNORE
+            x[r, h:] = self.data[i + h : i + t]
+            y[r, h:] = self.data[i + h + 1 : i + t + 1]
+        return self._to_device(self._torch.from_numpy(x), self._torch.from_numpy(y))
 
     def _to_device(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if self.device.type == "cuda":

@@ -48,6 +48,18 @@ class Dataset:
     def split(self, name: str) -> np.ndarray:
         return self.train if name == "train" else self.val
 
+    def header_lines(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """(starts, ends) of the header lines a window of split `name` keeps in front of it
+        (`seqgen.datasets.batches.pinned`; ABC: M:, L:, R:, K:). Raises SeqgenError for a kind
+        whose documents have none (text, MIDI)."""
+        lines = self.data_kind.header_lines(self.tokenizer)
+        if lines is None:
+            raise SeqgenError(
+                f"--pin-header keeps a tune's header lines in front of each window; {self.path} holds "
+                f"{self.data_kind.label}, which has none: drop it"
+            )
+        return lines.spans(np.asarray(self.split(name)))
+
 
 def _advise_random(arr: np.memmap) -> None:
     """Training reads short windows at random places: ask the kernel not to read ahead around each

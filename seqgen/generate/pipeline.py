@@ -147,6 +147,10 @@ class SamplePipeline:
         self.ban = kind.header_ban(tokenizer) if self.asked is not None and hold else None
         self.guide = kind.bar_guide(tokenizer) if fill_bars else None
         self.ending = kind.ending(tokenizer) if redraw_endings else None
+        # A model trained with its tunes' header lines kept in front of each window keeps them so
+        # when it samples past its context (`sampler.generate`'s `pins`).
+        lines = kind.header_lines(tokenizer) if getattr(model, "pins_header", False) else None
+        self.pins = lines.spans if lines is not None else None
         self._renders: dict[tuple[int, ...], Rendered] = {}
 
     def render(self, ids: list[int]) -> Rendered:
@@ -209,6 +213,7 @@ class SamplePipeline:
             ban=self.ban,
             guide=self.guide,
             ending=self.ending,
+            pins=self.pins,
         )
 
     def write(

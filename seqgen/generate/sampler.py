@@ -12,9 +12,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+import numpy as np
 import torch
 
 from seqgen.config import ENDING_DRAWS, ENDING_SPAN, SampleConfig
+from seqgen.datasets.batches import pin_cap, pinned
 from seqgen.device import autocast, resolve_precision
 from seqgen.errors import SeqgenError
 from seqgen.models.base import SequenceModel
@@ -118,6 +120,7 @@ def generate(
     ban: Ban | None = None,
     rolling: bool = True,
     guide: Guide | None = None,
+    pins: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]] | None = None,
 ) -> list[list[int]]:
     """Generate `n` continuations of `prompt` (up to `length` new ids each, stopping after EOS).
 
@@ -136,7 +139,11 @@ def generate(
     has read it (streaming output, timing). The last token is reported without a model step.
     `ban`: ids never drawn right after a given id (see `Ban`). `guide`: ids a row may not draw
     next, given what it has written (see `Guide`; a host sync per token); a row it would leave
-    nothing to draw is left free.
+    nothing to draw is left free. `pins(ids)`: the (starts, ends) of the header lines in a row's
+    ids (`DataKind.header_lines`), for a model that `pins_header`: once its window has moved on,
+    each row's window keeps the end-of-document id (the prompt's first) and the header lines
+    before the window's start in front of it, as it was trained (`seqgen.datasets.batches.pinned`);
+    the window is then re-encoded, never rolled.
     Returns the new ids of each sample (the EOS id included when one was drawn).
     """
     device = torch.device(device)
@@ -152,12 +159,22 @@ def generate(
     hist[:, :P] = torch.tensor(prompt, dtype=torch.long, device=device)
     done = torch.zeros(n, dtype=torch.bool, device=device)
     start = max(0, P - limit) if limit else 0
-    roll = use_cache and rolling and window_step is None and limit is not None and model.rolls
+    pin = pins if limit is not None and getattr(model, "pins_header", False) else None
+    roll = use_cache and rolling and window_step is None and limit is not None and model.rolls and pin is None
+
+    def window(lo: int, hi: int) -> torch.Tensor:
+        """hist[:, lo:hi], or with `pin` each row's header lines kept in front of its window."""
+        if pin is None or lo == 0:
+            return hist[:, lo:hi]
+        return hist.gather(
+            1, _pinned_index(hist[:, :hi].cpu().numpy(), lo, pin, pin_cap(limit or 0)).to(device)
+        )
+
     state = None
     if use_cache:
         state = model.init_state(n, device, rolling=True) if roll else model.init_state(n, device)
     with autocast(device, amp):
-        logits, state = model(hist[:, start:P], state)
+        logits, state = model(window(start, P), state)
     steps = 0
     prev = hist[:, P - 1]
     banned = ban.mask(logits.size(-1), device) if ban is not None else None
@@ -191,9 +208,9 @@ def generate(
         elif fresh and limit is not None:  # the window is full: move its start `step` tokens on
             start = cur - (limit + 1 - step)
         if not use_cache:
-            feed, state = hist[:, start:cur], None
+            feed, state = window(start, cur), None
         elif fresh:
-            feed, state = hist[:, start:cur], model.init_state(n, device)
+            feed, state = window(start, cur), model.init_state(n, device)
         else:
             feed = nxt[:, None]
         with autocast(device, amp):
@@ -204,6 +221,23 @@ def generate(
     if eos_id is not None:
         out = [row[: row.index(eos_id) + 1] if eos_id in row else row for row in out]
     return out
+
+
+def _pinned_index(
+    rows: np.ndarray, lo: int, pins: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]], cap: int
+) -> torch.Tensor:
+    """(n, hi - lo) positions of each row's window from `lo` with its header lines kept in front:
+    position 0 (the end-of-document id the prompt starts with) and the lines `pinned` keeps, then
+    the row's tokens from `lo + h` on (h: what is kept), so every row's window is as long."""
+    n, hi = rows.shape
+    index = np.empty((n, hi - lo), dtype=np.int64)
+    for r in range(n):
+        starts, ends = pins(rows[r, :lo])
+        keep = pinned(starts, ends, 0, lo, min(cap, hi - lo - 1))
+        head = np.concatenate([[0], keep]) if len(keep) else keep
+        index[r, : len(head)] = head
+        index[r, len(head) :] = np.arange(lo + len(head), hi)
+    return torch.from_numpy(index)
 
 
 @dataclass
@@ -242,6 +276,7 @@ def sample(
     ban: Ban | None = None,
     guide: Guide | None = None,
     ending: Ending | None = None,
+    pins: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]] | None = None,
 ) -> SampleReport:
     """Draw `cfg.num_samples` samples in batches; re-draw those `check` rejects, up to `max_retries`.
 
@@ -252,7 +287,8 @@ def sample(
     first gets `ENDING_DRAWS` new endings from the model, continuing what it wrote up to
     `ending.cut`, on each retry; the whole sample is redrawn when none of them settles it.
     When no draw passes, the one nearest to passing (the check's `misses`) is kept, the later of
-    equals. `on_token(t, ids)` sees each token of the first attempt as it is drawn (see `generate`).
+    equals. `pins`: a row's header lines, for a model that `pins_header` (see `generate`).
+    `on_token(t, ids)` sees each token of the first attempt as it is drawn (see `generate`).
     `on_progress(done, total)`: samples final so far (called with 0 before the first draw);
     `on_draw(attempt, t, length)`: token `t` of every sample of draw number `attempt` is drawn.
     """
@@ -275,7 +311,7 @@ def sample(
     while pending and attempt <= max_retries:
         attempt += 1
         on_each = _watch(attempt, length, on_token if attempt == 1 else None, on_draw)
-        rows = _draw(model, prompt, len(pending), length, cfg, gen, eos_id, device, ban, guide, on_each)
+        rows = _draw(model, prompt, len(pending), length, cfg, gen, eos_id, device, ban, guide, on_each, pins)
         if on_draw:  # every sample ended (EOS) or reached the length: this draw is done
             on_draw(attempt, length, length)
         # New endings are tried before each whole redraw, not after the last draw.
@@ -295,7 +331,7 @@ def sample(
                 assert check is not None
                 drew = (lambda t, a=attempt: on_draw(a, t, length)) if on_draw else None
                 new = _new_ending(
-                    model, prompt, cfg, eos_id, device, gen, ban, guide, endings, check, drawn.ids, drew
+                    model, prompt, cfg, eos_id, device, gen, ban, guide, endings, check, drawn.ids, drew, pins
                 )
                 report.endings += 1
                 if new is not None and (new.settled or (new.passed and not results[i].passed)):
@@ -326,6 +362,7 @@ def _draw(
     ban: Ban | None,
     guide: Guide | None,
     on_token: Callable[[int, torch.Tensor], None] | None,
+    pins: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]] | None = None,
 ) -> list[list[int]]:
     """`generate` with the sampling settings of `cfg`."""
     return generate(
@@ -344,6 +381,7 @@ def _draw(
         on_token=on_token,
         ban=ban,
         guide=guide,
+        pins=pins,
     )
 
 
@@ -383,6 +421,7 @@ def _new_ending(
     check: Callable[[list[int], bool], Any],
     ids: list[int],
     on_draw: Callable[[int], None] | None = None,
+    pins: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]] | None = None,
 ) -> Sample | None:
     """`ENDING_DRAWS` new endings of a sample (`ids`, as drawn) from `ending.cut` on, drawn in one
     batch: the first that settles it, else the first that passes, else None. A new ending has at
@@ -397,7 +436,7 @@ def _new_ending(
     budget = min(cfg.length - keep, ENDING_SPAN * (len(ids) - keep))
     on_each = (lambda t, _ids: on_draw(keep + t + 1)) if on_draw else None
     rows = _draw(
-        model, prompt + ids[:keep], ENDING_DRAWS, budget, cfg, gen, eos_id, device, ban, guide, on_each
+        model, prompt + ids[:keep], ENDING_DRAWS, budget, cfg, gen, eos_id, device, ban, guide, on_each, pins
     )
     passing = None
     for row in rows:

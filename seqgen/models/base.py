@@ -22,6 +22,9 @@ class SequenceModel(nn.Module):
     # The state `forward` returns can be fed back for the next window of the same stream (an RNN):
     # training then carries it from window to window, as sampling carries it from token to token.
     carries_state: bool = False
+    # A model that keeps its document's header lines in front of every window, in training and when
+    # decoding past its context (`--pin-header`; see `seqgen.datasets.batches.pinned`).
+    pins_header: bool = False
 
     @property
     def rolls(self) -> bool:

@@ -287,7 +287,13 @@ class Transformer(SequenceModel):
     def rolls(self) -> bool:
         """Rotary positions are relative: cached keys keep their meaning as the window slides, so
         decoding past the context may keep a rolling cache (`init_state(rolling=True)`)."""
-        return self.cfg.positions == "rotary"
+        return self.cfg.positions == "rotary" and not self.cfg.pin_header
+
+    @property
+    def pins_header(self) -> bool:  # type: ignore[override]
+        """Trained on windows that keep their tune's header lines in front (`--pin-header`): it
+        decodes past its context by re-encoding windows that keep them too, not by rolling."""
+        return self.cfg.pin_header
 
     @property
     def carries_state(self) -> bool:  # type: ignore[override]

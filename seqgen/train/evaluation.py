@@ -35,6 +35,7 @@ class Windows:
     seeds: tuple[int, int]
     eval_iters: int
     placement: str = "random"  # as the training windows: "random", "tunes" or "streams"
+    pins: bool = False  # each window keeps its tune's header lines in front (`--pin-header`)
 
 
 @torch.no_grad()
@@ -64,6 +65,7 @@ def evaluate(
                 device,
                 windows=windows.placement,
                 eos=windows.dataset.tokenizer.eos_id,
+                pins=windows.dataset.header_lines(split) if windows.pins else None,
             )
             losses, state = [], None
             for _ in range(windows.eval_iters):

@@ -95,6 +95,7 @@ class Trainer:
             self.device,
             windows=self.windows,
             eos=dataset.tokenizer.eos_id,
+            pins=dataset.header_lines("train") if self.model.pins_header else None,
         )
         # "streams": the state the last window ended in, where the next one starts (not saved: a
         # resumed run starts its streams' state from zeros, at the same places in the data).
@@ -135,7 +136,13 @@ class Trainer:
         """Mean train and val loss over `eval_iters` batches each (see `evaluation.evaluate`)."""
         seeds = (self.rank_seed(self.cfg.seed + 1), self.rank_seed(self.cfg.seed + 2))
         windows = Windows(
-            self.dataset, self.batch_size, self.block_size, seeds, self.cfg.eval_iters, self.windows
+            self.dataset,
+            self.batch_size,
+            self.block_size,
+            seeds,
+            self.cfg.eval_iters,
+            self.windows,
+            self.model.pins_header,
         )
 
         return evaluate(self.model, self.window_loss, windows, self.dist, self.device, stop)
@@ -451,6 +458,11 @@ def resolve_windows(asked: WindowChoice, dataset: Dataset, model: SequenceModel)
     transformer with learned positions passed the judge more often with random 64-character
     windows (39%) than with windows at tune starts (16.3% at a 256 context, 4% at 64, whose tunes
     seldom end: a tune's end is rarely in its window)."""
+    if asked == "streams" and model.pins_header:
+        raise SeqgenError(
+            "--pin-header keeps a tune's header in front of each window, and streams read a tune's "
+            "windows one after another from a carried state: use --windows random or tunes"
+        )
     if asked != "auto":
         return asked
     if dataset.data_kind.whole_documents and model.carries_state:

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from seqgen.datasets.corpus.abc import AbcOptions
     from seqgen.generate.sampler import Ban, Ending, Guide
     from seqgen.music.check import TuneCheck
+    from seqgen.music.fields import FieldLines
     from seqgen.music.notes import Note
 
 
@@ -72,6 +73,13 @@ class AbcKind(CharKind):
 
         chars = self.chars(tokenizer)
         return BarGuide(chars.stoi, chars.vocab_size, chars.eos_id)
+
+    def header_lines(self, tokenizer: Tokenizer) -> FieldLines | None:
+        """The M:, L:, R: and K: lines: what the bars and the ending must agree with."""
+        from seqgen.music.fields import FieldLines
+
+        chars = self.chars(tokenizer)
+        return FieldLines(chars.stoi, chars.eos_id)
 
     def ending(self, tokenizer: Tokenizer) -> Ending | None:
         """A tune's last two bars (its final cadence): what a redraw of its ending rewrites."""

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from seqgen.config import PrepareConfig
     from seqgen.generate.sampler import Ban, Ending, Guide
     from seqgen.music.check import TuneCheck
+    from seqgen.music.fields import FieldLines
 
 
 @dataclass
@@ -145,6 +146,11 @@ class DataKind(ABC):
 
     def bar_guide(self, tokenizer: Tokenizer) -> Guide | None:
         """Decoding that knows the music's bars (ABC: `music.bars.BarGuide`); None: nothing."""
+        return None
+
+    def header_lines(self, tokenizer: Tokenizer) -> FieldLines | None:
+        """Where a document's header lines lie in its ids, kept in front of a window by a model
+        trained with `--pin-header` (ABC: M:, L:, R:, K:, `music.fields.FieldLines`); None: none."""
         return None
 
     def ending(self, tokenizer: Tokenizer) -> Ending | None:
