@@ -257,6 +257,31 @@ def test_music_after_a_final_bar_line_fails_form() -> None:
     assert r.early_ends == 0
     assert judge_tune(volta).passed("form"), judge_tune(volta).reason
     assert read_tune(JIG).early_ends == 0  # the tune's own last `|]`
+    # A second ending of two bars (music21 brackets only its first bar) or a third ending, then a
+    # `|]` and the next part: the `|]` closes an ending.
+    two = JIG.replace("GBd gdB|GBd c2A|BAG AGF|G3 G2||", "GBd gdB|GBd c2A|1 BAG AGF|G3 G2:|2 BAG AGF|G3 G2|]")
+    assert read_tune(two).early_ends == 0 and judge_tune(two).passed("form"), judge_tune(two).reason
+    three = JIG.replace("GBd gdB|GBd c2A|BAG AGF|G3 G2||", "GBd gdB|1 GBd c2A:|2 BAG AGF:|3 AGF G3|]")
+    assert read_tune(three).early_ends == 0
+    # Only rests after the `|]` (or a section of rests in another key): nothing goes on.
+    assert read_tune(air.split("g2 e2")[0] + "z6|z6|]\n").early_ends == 0
+    assert read_tune(air.split("g2 e2")[0] + "K:D\nz6|z6|]\n").early_ends == 0
+    # At a Fine, or where a D.C. returns to, the tune ends by design: standard notation.
+    fine = JIG.replace("BAG AGF|G3 G2||", 'BAG AGF|G3 "Fine"G2|]').replace(
+        "fed cBA|G3 G2|]", 'fed cBA|G3 "D.C."G2||'
+    )
+    assert read_tune(fine).early_ends == 1 and read_tune(fine).marking == "Fine"
+    assert judge_tune(fine).passed("form"), judge_tune(fine).reason
+
+
+def test_a_non_dance_tune_in_3_4_is_not_judged_by_phrases() -> None:
+    """An air in 3/4 written 12 || 4 bars: O'Neill's airs in 3/4 do not keep to phrases, so the two
+    are joined as a dance's parts would be (one of 16) and it passes form, as before the C| and
+    4/4 phrase rule (which must not change how other metres are read)."""
+    air = "X:1\nT:A\nM:3/4\nL:1/8\nK:G\nB2 d2 d2|e2 d2 B2|c2 A2 F2|G6|g2 e2 f2|d2 f2 e2|d2 c2 B2|A6|\n"
+    air += "B2 d2 g2|e2 c2 A2|F2 A2 c2|B6||d2 B2 G2|c2 A2 F2|G2 B2 A2|G6|]\n"
+    assert read_tune(air).part_bars == pytest.approx((12.0, 4.0))
+    assert judge_tune(air).passed("form"), judge_tune(air).reason
 
 
 def test_parts_played_apart_are_not_joined_into_a_phrase() -> None:

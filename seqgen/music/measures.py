@@ -51,6 +51,38 @@ def final_bar(m: Any) -> bool:
     return right is not None and not isinstance(right, bar.Repeat) and right.type == "final"
 
 
+def early_ends(measures: list[Any], brackets: list[Any], in_volta: set[int]) -> tuple[int, bool]:
+    """The bars closed by a final bar line `|]` before the section's last bar with notes after
+    them, and whether its last bar is closed by one; a `|]` that closes an ending (`ends_ending`)
+    is not counted (O'Neill writes `|2 d3 d2|]` mid-tune)."""
+    where = {id(m): i for i, m in enumerate(measures)}
+    starts = [
+        min((where.get(id(m), len(measures)) for m in rb.getSpannedElements()), default=0) for rb in brackets
+    ]
+    sounding = [bool(melody(m)) for m in measures]
+    early = sum(
+        final_bar(m) and any(sounding[i + 1 :]) and not ends_ending(i, measures, starts, in_volta)
+        for i, m in enumerate(measures[:-1])
+    )
+    last = len(measures) - 1
+    return early, final_bar(measures[-1]) and not ends_ending(last, measures, starts, in_volta)
+
+
+def ends_ending(i: int, measures: list[Any], starts: list[int], in_volta: set[int]) -> bool:
+    """Does bar `i` end an ending (a volta)? It is under a bracket, or after one that starts after
+    the last part-closing bar line before it, where that is a repeat `:|` (music21 brackets only
+    the first bar of an ending no repeat sign closes: `|2 BAG AGF|G3 G2|]`), or a repeat that
+    closes an ending itself (a third ending, which music21 does not bracket)."""
+    from music21 import bar
+
+    if id(measures[i]) in in_volta:
+        return True
+    j = next((k for k in range(i - 1, -1, -1) if closes_part(measures[k])), None)
+    if j is None or not isinstance(measures[j].rightBarline, bar.Repeat):
+        return False
+    return id(measures[j]) in in_volta or any(j < s <= i for s in starts)
+
+
 def opens_part(m: Any) -> bool:
     """Does a part start at this bar (a start repeat `|:` or a double bar on its left)?"""
     from music21 import bar

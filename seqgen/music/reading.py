@@ -22,9 +22,9 @@ from seqgen.music.measures import (
     bar_quarters,
     bar_signature,
     closes_part,
+    early_ends,
     edge_bar_ok,
     end_pc,
-    final_bar,
     first_endings,
     longest_run,
     melody,
@@ -114,8 +114,9 @@ class TuneReading:
     part_joins: tuple[bool, ...] = ()
     # The quoted texts in the music (chord symbols, annotations, O'Neill's "p" and "D.C."), as written.
     texts: tuple[str, ...] = ()
-    # Final bar lines `|]` before the tune's last bar, outside any volta: the tune ends there and
-    # music follows. O'Neill writes `|]` mid-tune only under a second ending (`|2 d3 d2|]`).
+    # Final bar lines `|]` with notes after them, other than one closing an ending: the tune ends
+    # there and music follows. O'Neill writes `|]` mid-tune only under a second ending (`|2 d3
+    # d2|]`); standard notation writes one at a Fine (`marking`), which the judge allows.
     early_ends: int = 0
 
 
@@ -161,7 +162,7 @@ class _Section:
     joins: tuple[bool, ...] = ()  # `TuneReading.part_joins` within the section
     closed: bool = True
     opens: bool = False  # its first bar starts a part (`|:` or a double bar on its left)
-    ends_early: bool = False  # its last bar closes with `|]` outside a volta (`TuneReading.early_ends`)
+    ends_early: bool = False  # its last bar closes with `|]`, no ending's (`TuneReading.early_ends`)
 
 
 _BODY_FIELD = re.compile(r"^([KLM]):[ \t]*(.*?)[ \t]*$")
@@ -335,6 +336,7 @@ def _read_section(text: str) -> _Section:
         return _Section(empty, [])
     brackets = list(part.recurse().getElementsByClass(spanner.RepeatBracket))
     in_volta = {id(m) for rb in brackets for m in rb}
+    early, ends_early = early_ends(measures, brackets, in_volta)
     first_time, open_endings = first_endings(brackets, measures)
     if _MULTI_ENDING.search(text):  # endings music21 cannot number: do not call them open
         open_endings = 0
@@ -383,7 +385,7 @@ def _read_section(text: str) -> _Section:
         meters=meters,
         foreign_to=f"K:{key_text}",
         open_endings=open_endings,
-        early_ends=sum(final_bar(m) and id(m) not in in_volta for m in measures[:-1]),
+        early_ends=early,
     )
     parts = read_parts(measures, lengths, first_time, bar_q, tonic)
     reading.section_ends, reading.half_end = parts.end_pcs, parts.half_end
@@ -398,7 +400,7 @@ def _read_section(text: str) -> _Section:
         parts.joins,
         closes_part(measures[-1]),
         opens_part(measures[0]),
-        final_bar(measures[-1]) and id(measures[-1]) not in in_volta,
+        ends_early,
     )
 
 
