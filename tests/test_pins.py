@@ -164,3 +164,18 @@ def test_a_pinned_transformer_draws_the_same_tokens_cached_and_uncached():
     assert config_from_dict("transformer", saved).pin_header
     del saved["pin_header"]
     assert not config_from_dict("transformer", saved).pin_header
+
+
+def test_a_pinned_model_refuses_a_window_step_that_leaves_no_room_for_its_header():
+    """After a slide of `step` tokens the re-encoded window holds 16 + 1 - step tokens: with a step
+    past 16 - 4 (a quarter kept for the header), training's header would not fit; and a pinned
+    model sampled without its header lines would see windows it never trained on."""
+    from seqgen.errors import SeqgenError
+
+    prompt = [1, 2, 3, 4, 5, 6]
+    g = torch.Generator
+    generate(Pinned(), prompt, 2, 30, 1.0, None, None, g().manual_seed(0), window_step=12, pins=lines_at)
+    with pytest.raises(SeqgenError, match=r"--window-step must be at most 12 .*--pin-header.*got 13"):
+        generate(Pinned(), prompt, 2, 30, 1.0, None, None, g().manual_seed(0), window_step=13, pins=lines_at)
+    with pytest.raises(SeqgenError, match="trained with --pin-header"):
+        generate(Pinned(), prompt, 2, 30, 1.0, None, None, g().manual_seed(0))

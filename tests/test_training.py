@@ -175,6 +175,9 @@ def test_a_file_an_older_seqgen_would_misread_says_format_2(text_file: Path):
     assert Checkpoint.from_payload(best).to_payload()["format_version"] == 1  # GPT-2's recipe
     best["model_config"] = {**best["model_config"], "qk_norm": True}
     assert Checkpoint.from_payload(best).to_payload()["format_version"] == 2
-    torch.save({**best, "format_version": 3}, "v3.pt")
-    with pytest.raises(SeqgenError, match="format 3; this seqgen reads 1 and 2; a newer seqgen wrote it"):
-        load_checkpoint(Path("v3.pt"))
+    # A --pin-header model read by a version 2 reader would sample without its header kept: 3.
+    best["model_config"] = {**best["model_config"], "pin_header": True}
+    assert Checkpoint.from_payload(best).to_payload()["format_version"] == 3
+    torch.save({**best, "format_version": 4}, "v4.pt")
+    with pytest.raises(SeqgenError, match="format 4; this seqgen reads 1, 2 and 3; a newer seqgen wrote it"):
+        load_checkpoint(Path("v4.pt"))

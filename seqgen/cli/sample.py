@@ -248,6 +248,11 @@ def sample_cmd(
     named = shipped or str(path)  # the shipped model is named as such in every output
     dev = resolve_device(device)
     model, tokenizer, ckpt = load_model(path, dev)
+    if rolling and model.pins_header:
+        raise SeqgenError(
+            f"{named} was trained with --pin-header: it re-encodes its window with its header "
+            "lines kept in front, not a rolling cache: drop --rolling"
+        )
     if rolling and not model.rolls:
         raise SeqgenError(
             f"--rolling needs a transformer with rotary positions; {named} re-encodes (learned "

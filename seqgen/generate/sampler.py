@@ -160,6 +160,15 @@ def generate(
     done = torch.zeros(n, dtype=torch.bool, device=device)
     start = max(0, P - limit) if limit else 0
     pin = pins if limit is not None and getattr(model, "pins_header", False) else None
+    if limit is not None and getattr(model, "pins_header", False):
+        if pins is None:
+            raise SeqgenError("this model was trained with --pin-header: it samples with its header lines")
+        most = limit - pin_cap(limit)  # a window re-encoded after a slide holds the header and a token
+        if window_step is not None and window_step > most:
+            raise SeqgenError(
+                f"--window-step must be at most {most} for a model trained with --pin-header (its "
+                f"window keeps up to {pin_cap(limit)} tokens of the header), got {window_step}"
+            )
     roll = use_cache and rolling and window_step is None and limit is not None and model.rolls and pin is None
 
     def window(lo: int, hi: int) -> torch.Tensor:
@@ -233,7 +242,7 @@ def _pinned_index(
     index = np.empty((n, hi - lo), dtype=np.int64)
     for r in range(n):
         starts, ends = pins(rows[r, :lo])
-        keep = pinned(starts, ends, 0, lo, min(cap, hi - lo - 1))
+        keep = pinned(starts, ends, 0, lo, cap)
         head = np.concatenate([[0], keep]) if len(keep) else keep
         index[r, : len(head)] = head
         index[r, len(head) :] = np.arange(lo + len(head), hi)

@@ -232,19 +232,25 @@ def measure_sampling(
     dev = resolve_device(device)
     baseline = _baseline_mb(dev.type)
     torch.manual_seed(0)
+    pins = None
     if isinstance(shape, Shape):
         model, label = build_model(shape.model, shape.config()).to(dev).eval(), shape.label
     else:
         from seqgen.train.checkpoint import load_model
 
-        model, _, ckpt = load_model(Path(shape), dev)
+        model, tok, ckpt = load_model(Path(shape), dev)
         label = ckpt.model_type
+        if model.pins_header:  # it samples with its tunes' header lines kept, as `seqgen sample` does
+            from seqgen.datasets.kinds import kind_named
+
+            lines = kind_named(ckpt.data.kind).header_lines(tok)
+            pins = lines.spans if lines is not None else None
 
     def timed(batch: int, new: int) -> float:
         gen = torch.Generator(device=dev).manual_seed(0)
         _sync(dev.type)
         t = time.perf_counter()
-        generate(model, [1], batch, new, 1.0, None, None, gen, device=dev)
+        generate(model, [1], batch, new, 1.0, None, None, gen, device=dev, pins=pins)
         _sync(dev.type)
         return time.perf_counter() - t
 
@@ -259,7 +265,7 @@ def measure_sampling(
         gen = torch.Generator(device=dev).manual_seed(0)
         _sync(dev.type)
         t0 = time.perf_counter()
-        generate(model, [1], 1, new, 1.0, None, None, gen, device=dev, on_token=mark)
+        generate(model, [1], 1, new, 1.0, None, None, gen, device=dev, on_token=mark, pins=pins)
         stamps.pop()  # the last token is reported without a model step: not a token's cost
         return [b - a for a, b in zip([t0, *stamps], stamps, strict=False)]
 

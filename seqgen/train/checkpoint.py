@@ -33,9 +33,11 @@ from seqgen.train.runstate import Counters
 FORMAT = "seqgen-checkpoint"
 # Version 2: a transformer recipe other than GPT-2's (model_config fields that version 1 readers
 # would drop, building the wrong model) or resume counters they cannot read. A file that needs
-# neither is still written as version 1, so an older seqgen keeps reading it.
-FORMAT_VERSION = 2
-READS = (1, 2)
+# neither is still written as version 1, so an older seqgen keeps reading it. Version 3: a
+# transformer trained with --pin-header, which a version 2 reader would sample without its header
+# lines kept (the weights load, the windows are not the ones it was trained on).
+FORMAT_VERSION = 3
+READS = (1, 2, 3)
 # Counters a version 1 reader does not know (it fails on them).
 NEW_COUNTERS = ("warm_step", "warm_s")
 # What last.pt must hold to be resumed (older or edited files may lack it).
@@ -140,7 +142,9 @@ class Checkpoint:
 
     @property
     def format_version(self) -> int:
-        """1 where a version 1 reader reads the file right, else 2 (see FORMAT_VERSION)."""
+        """The oldest version whose reader reads the file right (see FORMAT_VERSION)."""
+        if self.model_config.get("pin_header"):
+            return 3
         recipe = set(self.model_config) & set(TransformerConfig.LEGACY)  # present only where not GPT-2's
         counters = self.resume.counters.to_dict() if self.resume is not None else {}
         new_counters = set(counters) & set(NEW_COUNTERS)
@@ -266,7 +270,8 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
         found = ckpt.get("format_version")
         newer = isinstance(found, int) and found > FORMAT_VERSION
         raise SeqgenError(
-            f"{path} has checkpoint format {found}; this seqgen reads {' and '.join(map(str, READS))}"
+            f"{path} has checkpoint format {found}; this seqgen reads "
+            f"{', '.join(map(str, READS[:-1]))} and {READS[-1]}"
             + ("; a newer seqgen wrote it: upgrade this one to read it" if newer else "")
         )
     return ckpt
