@@ -106,8 +106,8 @@ class JudgeLimits:
     # training tunes with no dance R: in C| have another part length in 2 of 140 (two set dances,
     # whose parts are irregular by design: 8 + 10 and 8 + 20 bars; a known cost), in 4/4 in 0 of
     # 27 (held out: 0 of 19). In other metres they do not keep to phrases (C: 17 of 184, 2/4: 13
-    # of 137, 6/8: 33 of 341, 3/4: 33 of 199, by the dance lengths), so a part length is not
-    # judged there. (M:2/2, C| written otherwise, is not judged: O'Neill's has none.)
+    # of 137, 6/8: 33 of 341, 3/4: 33 of 199; calibrate_judge.py prints these), so a part length
+    # is not judged there. (M:2/2, C| written otherwise, is not judged: O'Neill's has none.)
     phrase_metres: tuple[str, ...] = ("C|", "4/4")
     phrase_metre_part_lengths: tuple[float, ...] = (4.0, 8.0, 12.0, 16.0)
     # Text in the music: an annotation placed with ^ _ < > @ is the writer's text (unless it is a
