@@ -12,6 +12,7 @@ from seqgen.datasets.tokenizers.char import CharTokenizer
 from seqgen.generate.sampler import generate
 from seqgen.models import build_model, config_from_dict, model_config
 from seqgen.music.fields import FieldLines
+from tests.test_sampler import Window
 
 TUNES = (
     "X:1\nT:One\nM:6/8\nL:1/8\nR:jig\nK:G\nGAB c2d|efg d2B|[K:D]ABc d3|]\n"
@@ -76,30 +77,11 @@ def test_a_training_window_past_the_header_keeps_it_in_front_with_no_targets():
         BatchSampler(data, 4, 24, 0, torch.device("cpu"), "streams", eos, pins=lines)
 
 
-class Pinned(torch.nn.Module):
-    """A model that sees exactly the window it is fed (as test_sampler's `Window`), trained with
-    its header pinned: it records every window."""
+class Pinned(Window):
+    """test_sampler's `Window` (it sees exactly the window it is fed, and records every window),
+    trained with its header pinned."""
 
-    context_limit = 16
-    rolls = False
     pins_header = True
-
-    def __init__(self):
-        super().__init__()
-        self.windows: list[tuple[int, ...]] = []
-
-    def init_state(self, batch_size, device):
-        return [[] for _ in range(batch_size)]
-
-    def forward(self, idx, state=None):
-        rows = [list(r) for r in idx.tolist()]
-        state = [s + r for s, r in zip(state, rows, strict=True)] if state is not None else rows
-        assert all(len(w) <= self.context_limit for w in state)
-        self.windows.append(tuple(state[0]))
-        logits = torch.zeros(idx.size(0), idx.size(1), 8)
-        for b, w in enumerate(state):
-            logits[b, -1, sum((i + 1) * t for i, t in enumerate(w)) % 8] = 30.0
-        return logits, state
 
 
 def lines_at(ids):

@@ -159,8 +159,9 @@ def generate(
     hist[:, :P] = torch.tensor(prompt, dtype=torch.long, device=device)
     done = torch.zeros(n, dtype=torch.bool, device=device)
     start = max(0, P - limit) if limit else 0
-    pin = pins if limit is not None and getattr(model, "pins_header", False) else None
-    if limit is not None and getattr(model, "pins_header", False):
+    pinning = limit is not None and bool(getattr(model, "pins_header", False))
+    pin = pins if pinning else None
+    if pinning and limit is not None:
         if pins is None:
             raise SeqgenError("this model was trained with --pin-header: it samples with its header lines")
         most = limit - pin_cap(limit)  # a window re-encoded after a slide holds the header and a token

@@ -14,15 +14,16 @@ from dataclasses import dataclass
 from typing import Any
 
 
+def first_bar(rb: Any, where: dict[int, int], n: int) -> int:
+    """The index of a repeat bracket's first bar (`where`: each bar's index by id; n: none)."""
+    return min((where.get(id(m), n) for m in rb.getSpannedElements()), default=n)
+
+
 def first_endings(brackets: list[Any], measures: list[Any]) -> tuple[set[int], int]:
     """The bars under first-time brackets (`[1`, and `[2` before a `[3`), which lead back into the
     repeat, and how many first endings have no next ending after them."""
     where = {id(m): i for i, m in enumerate(measures)}
-
-    def first_bar(rb: Any) -> int:
-        return min((where.get(id(m), len(measures)) for m in rb.getSpannedElements()), default=len(measures))
-
-    ordered = sorted(brackets, key=first_bar)
+    ordered = sorted(brackets, key=lambda rb: first_bar(rb, where, len(measures)))
     leading: set[int] = set()
     open_ = 0
     for k, rb in enumerate(ordered):
@@ -56,13 +57,11 @@ def early_ends(measures: list[Any], brackets: list[Any], in_volta: set[int]) -> 
     them, and whether its last bar is closed by one; a `|]` that closes an ending (`ends_ending`)
     is not counted (O'Neill writes `|2 d3 d2|]` mid-tune)."""
     where = {id(m): i for i, m in enumerate(measures)}
-    starts = [
-        min((where.get(id(m), len(measures)) for m in rb.getSpannedElements()), default=0) for rb in brackets
-    ]
-    sounding = [bool(melody(m)) for m in measures]
+    starts = [first_bar(rb, where, len(measures)) for rb in brackets]
     early = sum(
-        final_bar(m) and any(sounding[i + 1 :]) and not ends_ending(i, measures, starts, in_volta)
+        not ends_ending(i, measures, starts, in_volta) and any(melody(later) for later in measures[i + 1 :])
         for i, m in enumerate(measures[:-1])
+        if final_bar(m)
     )
     last = len(measures) - 1
     return early, final_bar(measures[-1]) and not ends_ending(last, measures, starts, in_volta)
